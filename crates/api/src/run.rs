@@ -1,0 +1,204 @@
+//! `RecoveryRun`: one execution of a plan's steps.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::conditions::Condition;
+use crate::step::{Step, StepType};
+
+/// One execution of recovery steps, created for a matching alert (or by hand).
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "recovery.elotl.co",
+    version = "v1alpha1",
+    kind = "RecoveryRun",
+    namespaced,
+    status = "RecoveryRunStatus",
+    shortname = "rr",
+    category = "recovery",
+    doc = "One execution of recovery steps, with each step's progress and result.",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Step", type_ = "string", json_path = ".status.progress"),
+    printcolumn(name = "Plan", type_ = "string", json_path = ".spec.planName"),
+    printcolumn(name = "Alert", type_ = "string", json_path = ".spec.alertSpec.name"),
+    printcolumn(
+        name = "Dry Run",
+        type_ = "boolean",
+        json_path = ".spec.dryRun",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        json_path = ".status.message",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryRunSpec {
+    /// The alert that triggered the run.
+    pub alert_spec: AlertSpec,
+    /// The steps, copied from the plan when the run was created.
+    pub steps: Vec<Step>,
+    /// The plan this run was created from (absent for hand-written runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_name: Option<String>,
+    /// Reads are real; writes are sent with `dryRun=All` and recorded, not applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    /// ServiceAccount every API call of the steps impersonates (copied from the plan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+}
+
+impl RecoveryRunSpec {
+    /// Whether this is a dry run.
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run.unwrap_or(false)
+    }
+}
+
+/// The alert as seen by a run (available to templates as `.Alert`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertSpec {
+    /// Name of the ReceivedAlert.
+    pub name: String,
+    /// The alert's labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The alert's annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Lifecycle phase of a run.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum RunPhase {
+    /// Created, not started.
+    #[default]
+    Pending,
+    /// Steps executing.
+    Running,
+    /// Every step succeeded.
+    Completed,
+    /// A step failed (or the run was invalid); later steps did not run.
+    Failed,
+}
+
+impl RunPhase {
+    /// Whether the run has finished (Completed or Failed).
+    pub fn is_finished(&self) -> bool {
+        matches!(self, RunPhase::Completed | RunPhase::Failed)
+    }
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RunPhase::Pending => "Pending",
+            RunPhase::Running => "Running",
+            RunPhase::Completed => "Completed",
+            RunPhase::Failed => "Failed",
+        }
+    }
+}
+
+/// Lifecycle phase of one step.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum StepPhase {
+    /// Not started.
+    #[default]
+    Pending,
+    /// Started; its effect may or may not have happened yet.
+    Running,
+    /// Finished successfully.
+    Succeeded,
+    /// Finished with an error.
+    Failed,
+    /// Not executed because an earlier step failed.
+    Skipped,
+}
+
+/// Observed state of a run.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryRunStatus {
+    /// Pending, Running, Completed or Failed.
+    #[serde(default)]
+    pub phase: RunPhase,
+    /// Outputs of the steps so far (`.Values` in templates).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "crate::schema::any_json_map")]
+    pub values: BTreeMap<String, serde_json::Value>,
+    /// Conditions, shaped as in the seed (`Success`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Per-step progress, one entry per step in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepStatus>,
+    /// `k/n`: steps finished out of the total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
+    /// Index of the step executing (or that failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_step: Option<u32>,
+    /// When the first step started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::optional_timestamp")]
+    pub started_at: Option<Time>,
+    /// When the run finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::optional_timestamp")]
+    pub finished_at: Option<Time>,
+    /// Summary of the outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Progress of one step.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StepStatus {
+    /// Position of the step (0-based).
+    pub index: u32,
+    /// The step's title or a derived description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The step's type.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "type")]
+    pub type_: Option<StepType>,
+    /// Pending, Running, Succeeded, Failed or Skipped.
+    #[serde(default)]
+    pub phase: StepPhase,
+    /// The cluster the step acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// How many attempts have started.
+    #[serde(default)]
+    pub attempts: u32,
+    /// When the first attempt started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::optional_timestamp")]
+    pub started_at: Option<Time>,
+    /// When the step finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::optional_timestamp")]
+    pub finished_at: Option<Time>,
+    /// What happened (error message on failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The rendered patch (patch steps) or Job name (job steps), for the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::any_json")]
+    pub rendered: Option<serde_json::Value>,
+    /// Name of the Job a job step created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_name: Option<String>,
+}

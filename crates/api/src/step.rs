@@ -1,0 +1,246 @@
+//! The step model shared by plans and runs.
+//!
+//! A step is written as in the seeds: a `type` discriminator plus one body key named after
+//! it (`readField`, `patch`, `job`, `wait`), and optional common fields (`title`,
+//! `cluster`, `timeout`, `retries`). The `type` key may come before or after the body.
+//! Adding a step type means adding its body struct here, a field on [`Step`], a variant of
+//! [`StepType`], and one executor module in the operator.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The kind of a step. The body of the step lives under the key of the same name.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum StepType {
+    /// Read one field of an object into `.Values.<outputKey>`.
+    ReadField,
+    /// Patch one field of an object.
+    Patch,
+    /// Run a Kubernetes Job and wait for it to finish.
+    Job,
+    /// Wait until a field of an object satisfies a condition.
+    Wait,
+}
+
+impl StepType {
+    /// The name as written in manifests (`readField`, `patch`, `job`, `wait`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StepType::ReadField => "readField",
+            StepType::Patch => "patch",
+            StepType::Job => "job",
+            StepType::Wait => "wait",
+        }
+    }
+}
+
+impl std::fmt::Display for StepType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One step of a plan (or of a run's snapshot of it).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    /// Which kind of step this is; its body is under the key of the same name.
+    #[serde(rename = "type")]
+    pub type_: StepType,
+    /// Human-readable title shown in status and in the CLI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Name of a registered cluster to act on; absent means the cluster lifeboat runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// How long the step may take, as a duration (`30s`, `5m`, `1h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// How often a failed attempt is retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<RetryPolicy>,
+    /// Body of a `readField` step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_field: Option<ReadFieldStep>,
+    /// Body of a `patch` step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<PatchStep>,
+    /// Body of a `job` step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobStep>,
+    /// Body of a `wait` step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<WaitStep>,
+}
+
+impl Step {
+    /// The title if set, else a description derived from the body.
+    pub fn display_name(&self) -> String {
+        if let Some(t) = &self.title {
+            return t.clone();
+        }
+        let target = match (&self.read_field, &self.patch, &self.wait) {
+            (Some(r), _, _) if self.type_ == StepType::ReadField => Some(&r.target),
+            (_, Some(p), _) if self.type_ == StepType::Patch => Some(&p.target),
+            (_, _, Some(w)) if self.type_ == StepType::Wait => Some(&w.target),
+            _ => None,
+        };
+        match target {
+            Some(t) => format!("{} {}/{}", self.type_, t.resource, t.name),
+            None => self.type_.to_string(),
+        }
+    }
+}
+
+/// Retry policy of a step.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryPolicy {
+    /// How many times a failed attempt is retried (0 = run once).
+    pub limit: u32,
+    /// Delay before the first retry (`1s`, `500ms`); doubles each retry. Default `1s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<String>,
+}
+
+/// The object a step reads, patches or waits on.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRef {
+    /// API version of the object (`v1`, `apps/v1`, `pgv2.percona.com/v2`).
+    pub api_version: String,
+    /// Plural resource name (`pods`, `configmaps`, `perconapgclusters`).
+    pub resource: String,
+    /// Namespace of the object; absent for cluster-scoped objects. May be a template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Name of the object. May be a template.
+    pub name: String,
+}
+
+/// Body of a `readField` step.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadFieldStep {
+    /// The object to read.
+    #[serde(flatten)]
+    pub target: ObjectRef,
+    /// Path of the field to read (`spec.containers[0].image`).
+    pub field_path: String,
+    /// Key under which the value is stored in `.Values`.
+    pub output_key: String,
+}
+
+/// How a patch is sent.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum PatchType {
+    /// RFC 6902 JSON Patch (`replace` at the field path).
+    #[serde(rename = "application/json-patch+json")]
+    JsonPatch,
+    /// RFC 7386 JSON merge patch.
+    #[serde(rename = "application/merge-patch+json")]
+    MergePatch,
+    /// Kubernetes strategic merge patch (built-in kinds only).
+    #[serde(rename = "application/strategic-merge-patch+json")]
+    StrategicMergePatch,
+}
+
+impl PatchType {
+    /// The media type sent as `Content-Type`.
+    pub fn content_type(&self) -> &'static str {
+        match self {
+            PatchType::JsonPatch => "application/json-patch+json",
+            PatchType::MergePatch => "application/merge-patch+json",
+            PatchType::StrategicMergePatch => "application/strategic-merge-patch+json",
+        }
+    }
+}
+
+/// Body of a `patch` step.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchStep {
+    /// The object to patch.
+    #[serde(flatten)]
+    pub target: ObjectRef,
+    /// Which field to set, and to what.
+    #[serde(rename = "override")]
+    pub override_: PatchOverride,
+    /// How the patch is sent. Default: JSON Patch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch_type: Option<PatchType>,
+}
+
+impl PatchStep {
+    /// The effective patch type (JSON Patch when unset, as in the seeds).
+    pub fn effective_patch_type(&self) -> PatchType {
+        self.patch_type.unwrap_or(PatchType::JsonPatch)
+    }
+}
+
+/// The field a patch sets.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchOverride {
+    /// Path of the field to set (`spec.containers[1].image`).
+    pub field_path: String,
+    /// The value to set.
+    pub value: PatchValue,
+}
+
+/// The value a patch sets: any JSON. Templates are rendered in its string leaves only.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct PatchValue {
+    /// Any JSON value: a string, a boolean, a number, a list or an object.
+    #[schemars(schema_with = "crate::schema::any_json")]
+    pub raw: serde_json::Value,
+}
+
+/// Body of a `job` step.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStep {
+    /// A PodTemplateSpec; templates are rendered in its string leaves.
+    #[schemars(schema_with = "crate::schema::free_object")]
+    pub template: serde_json::Value,
+    /// Namespace of the Job; defaults to the run's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Job `backoffLimit` (pod retries). Default 0: a failure fails the step at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_limit: Option<i32>,
+    /// Extra labels on the Job.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// What a `wait` step waits for.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum WaitCondition {
+    /// The field exists (and is not null).
+    Exists,
+    /// The field equals `value`.
+    Equals,
+    /// The field exists and differs from `value`.
+    NotEquals,
+}
+
+/// Body of a `wait` step.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitStep {
+    /// The object to watch.
+    #[serde(flatten)]
+    pub target: ObjectRef,
+    /// Path of the field to test.
+    pub field_path: String,
+    /// The condition to wait for.
+    pub condition: WaitCondition,
+    /// Value compared against for `Equals` / `NotEquals` (string leaves are templates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::any_json")]
+    pub value: Option<serde_json::Value>,
+}

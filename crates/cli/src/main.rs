@@ -1,0 +1,3 @@
+fn main() {
+    print!("{}", lifeboat_api::crds::to_yaml().unwrap());
+}

@@ -1,1 +1,21 @@
-//! placeholder
+//! lifeboat's operator: the controllers, the step executor, the Alertmanager webhook
+//! receiver and telemetry, assembled by [`run_controller`].
+//!
+//! - `controller/` — alert controller (alert → runs), plan controller (validation),
+//!   run controller (drives the executor);
+//! - `executor/` — one module per step type;
+//! - `clusters` — clients for registered clusters (Secrets) and impersonation;
+//! - `webhook/` — the Alertmanager receiver;
+//! - `telemetry/` — metrics, health and readiness;
+//! - `leader` — leader election on a Lease.
+
+pub mod clusters;
+pub mod config;
+pub mod controller;
+pub mod executor;
+pub mod leader;
+pub mod naming;
+pub mod telemetry;
+pub mod webhook;
+
+pub use config::{ControllerConfig, WebhookConfig};

@@ -1,0 +1,1 @@
+//! Controllers: alerts, plans, runs.

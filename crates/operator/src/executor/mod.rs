@@ -1,0 +1,1 @@
+//! Step executor: one module per step type.

@@ -1,0 +1,241 @@
+//! Prometheus metrics of the controller and the webhook receiver (all prefixed `lifeboat_`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepLabels {
+    step_type: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CategoryLabels {
+    category: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReconcileLabels {
+    controller: String,
+    category: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Buckets from 0.5 ms to ~65 s: latencies of API calls up to runs with Jobs.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 18))
+}
+
+struct Inner {
+    alerts_received: Family<SourceLabels, Counter>,
+    alerts_processed: Family<OutcomeLabels, Counter>,
+    runs_started: Counter,
+    runs: Family<OutcomeLabels, Counter>,
+    step_duration: HistogramFamily<StepLabels>,
+    run_duration: HistogramFamily<OutcomeLabels>,
+    alert_to_run_start: Histogram,
+    api_errors: Family<CategoryLabels, Counter>,
+    reconcile_errors: Family<ReconcileLabels, Counter>,
+}
+
+/// Handle on every lifeboat metric; cheap to clone (shared inside).
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn new(registry: &mut Registry) -> Metrics {
+        let inner = Inner {
+            alerts_received: Family::default(),
+            alerts_processed: Family::default(),
+            runs_started: Counter::default(),
+            runs: Family::default(),
+            step_duration: Family::new_with_constructor(latency_histogram),
+            run_duration: Family::new_with_constructor(latency_histogram),
+            alert_to_run_start: latency_histogram(),
+            api_errors: Family::default(),
+            reconcile_errors: Family::default(),
+        };
+        registry.register(
+            "lifeboat_alerts_received",
+            "Alerts received, by source (alertmanager/<receiver>, kubectl, ...)",
+            inner.alerts_received.clone(),
+        );
+        registry.register(
+            "lifeboat_alerts_processed",
+            "Alerts matched against plans, by outcome (Matched, NoMatchingPlan, Resolved, ...)",
+            inner.alerts_processed.clone(),
+        );
+        registry.register(
+            "lifeboat_runs_started",
+            "RecoveryRuns whose first step started",
+            inner.runs_started.clone(),
+        );
+        registry.register(
+            "lifeboat_runs",
+            "Finished RecoveryRuns, by outcome (Completed, Failed)",
+            inner.runs.clone(),
+        );
+        registry.register(
+            "lifeboat_step_duration_seconds",
+            "Duration of run steps, by step type and outcome",
+            inner.step_duration.clone(),
+        );
+        registry.register(
+            "lifeboat_run_duration_seconds",
+            "Duration of RecoveryRuns from start to finish, by outcome",
+            inner.run_duration.clone(),
+        );
+        registry.register(
+            "lifeboat_alert_to_run_start_seconds",
+            "Latency from an alert being stored to the first step of its run starting",
+            inner.alert_to_run_start.clone(),
+        );
+        registry.register(
+            "lifeboat_api_errors",
+            "Kubernetes API errors, by category (conflict, not_found, throttled, server, network, ...)",
+            inner.api_errors.clone(),
+        );
+        registry.register(
+            "lifeboat_reconcile_errors",
+            "Reconcile errors, by controller and category",
+            inner.reconcile_errors.clone(),
+        );
+        Metrics {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// One alert arrived from `source`.
+    pub fn alert_received(&self, source: &str) {
+        self.inner
+            .alerts_received
+            .get_or_create(&SourceLabels {
+                source: source.to_string(),
+            })
+            .inc();
+    }
+
+    /// One alert was matched against plans with `outcome`.
+    pub fn alert_processed(&self, outcome: &str) {
+        self.inner
+            .alerts_processed
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// A run's first step started `alert_to_start` after its alert was stored.
+    pub fn run_started(&self, alert_to_start: Duration) {
+        self.inner.runs_started.inc();
+        self.inner
+            .alert_to_run_start
+            .observe(alert_to_start.as_secs_f64());
+    }
+
+    /// A run finished with `outcome` (`Completed` or `Failed`) after `duration`.
+    pub fn run_finished(&self, outcome: &str, duration: Duration) {
+        let labels = OutcomeLabels {
+            outcome: outcome.to_string(),
+        };
+        self.inner.runs.get_or_create(&labels).inc();
+        self.inner
+            .run_duration
+            .get_or_create(&labels)
+            .observe(duration.as_secs_f64());
+    }
+
+    /// A step of type `step_type` finished with `outcome` after `duration`.
+    pub fn step_finished(&self, step_type: &str, outcome: &str, duration: Duration) {
+        self.inner
+            .step_duration
+            .get_or_create(&StepLabels {
+                step_type: step_type.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .observe(duration.as_secs_f64());
+    }
+
+    /// A Kubernetes API call failed; `category` classifies it.
+    pub fn api_error(&self, category: &str) {
+        self.inner
+            .api_errors
+            .get_or_create(&CategoryLabels {
+                category: category.to_string(),
+            })
+            .inc();
+    }
+
+    /// A reconcile of `controller` failed; `category` classifies it.
+    pub fn reconcile_error(&self, controller: &str, category: &str) {
+        self.inner
+            .reconcile_errors
+            .get_or_create(&ReconcileLabels {
+                controller: controller.to_string(),
+                category: category.to_string(),
+            })
+            .inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus_client::encoding::text::encode;
+
+    #[test]
+    fn metrics_are_encoded_with_prefix_and_labels() {
+        let mut registry = Registry::default();
+        let m = Metrics::new(&mut registry);
+        m.alert_received("alertmanager/lifeboat");
+        m.alert_received("alertmanager/lifeboat");
+        m.alert_processed("Matched");
+        m.run_started(Duration::from_millis(3));
+        m.run_finished("Completed", Duration::from_millis(40));
+        m.step_finished("patch", "Succeeded", Duration::from_millis(2));
+        m.api_error("conflict");
+        m.reconcile_error("run", "server");
+        let mut text = String::new();
+        encode(&mut text, &registry).unwrap();
+        for expected in [
+            "lifeboat_alerts_received_total{source=\"alertmanager/lifeboat\"} 2",
+            "lifeboat_alerts_processed_total{outcome=\"Matched\"} 1",
+            "lifeboat_runs_started_total 1",
+            "lifeboat_runs_total{outcome=\"Completed\"} 1",
+            "lifeboat_step_duration_seconds_count{step_type=\"patch\",outcome=\"Succeeded\"} 1",
+            "lifeboat_run_duration_seconds_count{outcome=\"Completed\"} 1",
+            "lifeboat_alert_to_run_start_seconds_count 1",
+            "lifeboat_api_errors_total{category=\"conflict\"} 1",
+            "lifeboat_reconcile_errors_total{controller=\"run\",category=\"server\"} 1",
+        ] {
+            assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "not OpenMetrics text:\n{text}");
+    }
+}

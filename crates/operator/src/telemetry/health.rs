@@ -163,6 +163,7 @@ async fn metrics(State(state): State<HealthState>) -> Response {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::telemetry::Metrics;

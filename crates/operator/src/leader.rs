@@ -1,1 +1,395 @@
-//! (in progress)
+//! Leader election on a `coordination.k8s.io/v1` Lease.
+//!
+//! Every write is an update with the resourceVersion last read (never a patch), so two
+//! replicas racing for the same Lease cannot both win: the loser gets 409 Conflict. Another
+//! holder's lease is honoured until it expires: `renewTime + leaseDurationSeconds` has
+//! passed, or the record has not changed for `leaseDurationSeconds` as observed locally
+//! (robust to clock skew between replicas). The leader renews every `renew_interval`;
+//! if it cannot renew within `renew_deadline` or sees another holder, [`LeaderGuard::lost`]
+//! is cancelled and the process must stop executing. [`LeaderGuard::release`] clears
+//! `holderIdentity` so another replica takes over at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::Api;
+use kube::api::PostParams;
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Errors of leader election.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaderError {
+    /// Shutdown was requested before leadership was acquired.
+    #[error("shutdown requested before leadership was acquired")]
+    Cancelled,
+    /// The Lease could not be read or written.
+    #[error("Lease {namespace}/{name}: {source}")]
+    Api {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// Timings of the election.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseTimings {
+    /// How long a holder's lease is honoured without renewal (whole seconds, ≥ 1).
+    pub lease_duration: Duration,
+    /// How often the leader renews.
+    pub renew_interval: Duration,
+    /// How long the leader keeps trying to renew before giving leadership up.
+    pub renew_deadline: Duration,
+    /// How often a candidate retries to acquire.
+    pub retry_interval: Duration,
+}
+
+impl Default for LeaseTimings {
+    fn default() -> Self {
+        LeaseTimings {
+            lease_duration: Duration::from_secs(10),
+            renew_interval: Duration::from_secs(2),
+            renew_deadline: Duration::from_secs(7),
+            retry_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Elects one leader among the replicas sharing a Lease.
+#[derive(Clone)]
+pub struct LeaderElector {
+    api: Api<Lease>,
+    namespace: String,
+    name: String,
+    identity: String,
+    timings: LeaseTimings,
+}
+
+/// The last record seen of another holder, and when it was first seen (local clock).
+struct Observed {
+    resource_version: Option<String>,
+    holder: Option<String>,
+    renew_time: Option<Timestamp>,
+    since: Instant,
+}
+
+enum Attempt {
+    Acquired(Lease),
+    HeldByOther,
+}
+
+impl LeaderElector {
+    /// An elector for Lease `namespace/name`, identifying this replica as `identity`.
+    pub fn new(client: kube::Client, namespace: &str, name: &str, identity: &str) -> Self {
+        LeaderElector {
+            api: Api::namespaced(client, namespace),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            identity: identity.to_string(),
+            timings: LeaseTimings::default(),
+        }
+    }
+
+    /// Same elector with other timings.
+    pub fn with_timings(mut self, timings: LeaseTimings) -> Self {
+        self.timings = timings;
+        self
+    }
+
+    /// This replica's identity.
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    fn api_err(&self, source: kube::Error) -> LeaderError {
+        LeaderError::Api {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            source,
+        }
+    }
+
+    fn lease_seconds(&self) -> i32 {
+        i32::try_from(self.timings.lease_duration.as_secs().max(1)).unwrap_or(i32::MAX)
+    }
+
+    /// Waits until this replica leads (or `shutdown` is cancelled), then keeps renewing in
+    /// the background for as long as the returned guard lives.
+    pub async fn acquire(&self, shutdown: CancellationToken) -> Result<LeaderGuard, LeaderError> {
+        let mut observed: Option<Observed> = None;
+        loop {
+            match self.try_acquire(&mut observed).await {
+                Ok(Attempt::Acquired(lease)) => {
+                    tracing::info!(lease = %self.name, identity = %self.identity, "acquired leadership");
+                    return Ok(self.start_renewing(lease));
+                }
+                Ok(Attempt::HeldByOther) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "leader election attempt failed; retrying");
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return Err(LeaderError::Cancelled),
+                _ = tokio::time::sleep(self.timings.retry_interval) => {}
+            }
+        }
+    }
+
+    fn spec_for_me(&self, previous: Option<&LeaseSpec>) -> LeaseSpec {
+        let now = MicroTime(Timestamp::now());
+        let previous_holder = previous
+            .and_then(|s| s.holder_identity.as_deref())
+            .filter(|h| !h.is_empty());
+        let transitions = previous.and_then(|s| s.lease_transitions).unwrap_or(0);
+        let (acquire_time, transitions) = match previous_holder {
+            Some(h) if h == self.identity => (
+                previous
+                    .and_then(|s| s.acquire_time.clone())
+                    .unwrap_or_else(|| now.clone()),
+                transitions,
+            ),
+            Some(_) => (now.clone(), transitions.saturating_add(1)),
+            None => (now.clone(), transitions),
+        };
+        LeaseSpec {
+            holder_identity: Some(self.identity.clone()),
+            lease_duration_seconds: Some(self.lease_seconds()),
+            acquire_time: Some(acquire_time),
+            renew_time: Some(now),
+            lease_transitions: Some(transitions),
+            ..LeaseSpec::default()
+        }
+    }
+
+    fn expired(&self, spec: &LeaseSpec, observed: &Observed) -> bool {
+        let duration = spec
+            .lease_duration_seconds
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_secs)
+            .unwrap_or(self.timings.lease_duration);
+        let by_record = spec.renew_time.as_ref().is_none_or(|t| {
+            let age = Timestamp::now().duration_since(t.0);
+            age.is_positive() && age.unsigned_abs() > duration
+        });
+        by_record || observed.since.elapsed() > duration
+    }
+
+    async fn try_acquire(&self, observed: &mut Option<Observed>) -> Result<Attempt, LeaderError> {
+        let current = self
+            .api
+            .get_opt(&self.name)
+            .await
+            .map_err(|e| self.api_err(e))?;
+        let Some(mut lease) = current else {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(self.name.clone()),
+                    namespace: Some(self.namespace.clone()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(self.spec_for_me(None)),
+            };
+            return match self.api.create(&PostParams::default(), &lease).await {
+                Ok(l) => Ok(Attempt::Acquired(l)),
+                Err(kube::Error::Api(s)) if s.is_already_exists() => Ok(Attempt::HeldByOther),
+                Err(e) => Err(self.api_err(e)),
+            };
+        };
+        let spec = lease.spec.clone().unwrap_or_default();
+        let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
+        let free = match holder.as_deref() {
+            None => true,
+            Some(h) if h == self.identity => true,
+            Some(_) => {
+                let seen = Observed {
+                    resource_version: lease.metadata.resource_version.clone(),
+                    holder: holder.clone(),
+                    renew_time: spec.renew_time.as_ref().map(|t| t.0),
+                    since: Instant::now(),
+                };
+                let same = observed.as_ref().is_some_and(|o| {
+                    o.resource_version == seen.resource_version
+                        && o.holder == seen.holder
+                        && o.renew_time == seen.renew_time
+                });
+                if !same {
+                    *observed = Some(seen);
+                }
+                observed.as_ref().is_some_and(|o| self.expired(&spec, o))
+            }
+        };
+        if !free {
+            return Ok(Attempt::HeldByOther);
+        }
+        lease.spec = Some(self.spec_for_me(Some(&spec)));
+        // `replace` sends metadata.resourceVersion: if anyone wrote in between, 409.
+        match self
+            .api
+            .replace(&self.name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(l) => {
+                if let Some(h) = holder.filter(|h| *h != self.identity) {
+                    tracing::info!(previous = %h, "took over an expired or released lease");
+                }
+                Ok(Attempt::Acquired(l))
+            }
+            Err(kube::Error::Api(s)) if s.is_conflict() => Ok(Attempt::HeldByOther),
+            Err(e) => Err(self.api_err(e)),
+        }
+    }
+
+    /// One renewal: update renewTime with the last resourceVersion; on conflict, re-read and
+    /// retry once if we still hold it. `Ok(false)` means another replica holds the lease.
+    async fn renew(&self, last: &mut Lease) -> Result<bool, LeaderError> {
+        for _ in 0..2 {
+            let mut next = last.clone();
+            next.spec = Some(self.spec_for_me(last.spec.as_ref()));
+            match self
+                .api
+                .replace(&self.name, &PostParams::default(), &next)
+                .await
+            {
+                Ok(l) => {
+                    *last = l;
+                    return Ok(true);
+                }
+                Err(kube::Error::Api(s)) if s.is_conflict() => {
+                    let current = self
+                        .api
+                        .get_opt(&self.name)
+                        .await
+                        .map_err(|e| self.api_err(e))?;
+                    match current {
+                        Some(l) if holder_of(&l) == Some(self.identity.as_str()) => *last = l,
+                        _ => return Ok(false),
+                    }
+                }
+                Err(kube::Error::Api(s)) if s.is_not_found() => return Ok(false),
+                Err(e) => return Err(self.api_err(e)),
+            }
+        }
+        Ok(false)
+    }
+
+    fn start_renewing(&self, lease: Lease) -> LeaderGuard {
+        let lost = CancellationToken::new();
+        let stop = CancellationToken::new();
+        let last = Arc::new(Mutex::new(lease));
+        let task = tokio::spawn(renew_loop(
+            self.clone(),
+            last.clone(),
+            lost.clone(),
+            stop.clone(),
+        ));
+        LeaderGuard {
+            elector: self.clone(),
+            lost,
+            stop,
+            last,
+            task: Some(task),
+        }
+    }
+}
+
+fn holder_of(lease: &Lease) -> Option<&str> {
+    lease
+        .spec
+        .as_ref()
+        .and_then(|s| s.holder_identity.as_deref())
+        .filter(|h| !h.is_empty())
+}
+
+async fn renew_loop(
+    elector: LeaderElector,
+    last: Arc<Mutex<Lease>>,
+    lost: CancellationToken,
+    stop: CancellationToken,
+) {
+    let mut last_renewed = Instant::now();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(elector.timings.renew_interval) => {}
+        }
+        let mut lease = last.lock().await;
+        if stop.is_cancelled() {
+            return;
+        }
+        match elector.renew(&mut lease).await {
+            Ok(true) => last_renewed = Instant::now(),
+            Ok(false) => {
+                tracing::error!(lease = %elector.name, "leadership lost: another replica holds the lease");
+                lost.cancel();
+                return;
+            }
+            Err(e) => {
+                if last_renewed.elapsed() >= elector.timings.renew_deadline {
+                    tracing::error!(error = %e, "leadership lost: could not renew the lease in time");
+                    lost.cancel();
+                    return;
+                }
+                tracing::warn!(error = %e, "lease renewal failed; retrying");
+            }
+        }
+    }
+}
+
+/// Held while this replica leads. Dropping it stops renewing (the lease then expires);
+/// [`LeaderGuard::release`] hands leadership over at once.
+pub struct LeaderGuard {
+    elector: LeaderElector,
+    lost: CancellationToken,
+    stop: CancellationToken,
+    last: Arc<Mutex<Lease>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl LeaderGuard {
+    /// Cancelled when leadership is lost: stop executing and exit non-zero.
+    pub fn lost(&self) -> CancellationToken {
+        self.lost.clone()
+    }
+
+    /// Stops renewing and clears `holderIdentity` (if still ours) so another replica can
+    /// take over without waiting for the lease to expire.
+    pub async fn release(mut self) -> Result<(), LeaderError> {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            // The task ends at its next await point; a panic there is not ours to re-raise.
+            let _ = task.await;
+        }
+        if self.lost.is_cancelled() {
+            return Ok(());
+        }
+        let mut lease = self.last.lock().await.clone();
+        if let Some(spec) = lease.spec.as_mut() {
+            spec.holder_identity = None;
+            spec.lease_duration_seconds = Some(1);
+            spec.renew_time = Some(MicroTime(Timestamp::now()));
+        }
+        let e = &self.elector;
+        match e.api.replace(&e.name, &PostParams::default(), &lease).await {
+            Ok(_) => {
+                tracing::info!(lease = %e.name, "released leadership");
+                Ok(())
+            }
+            // Someone else already wrote the lease: it is not ours to clear any more.
+            Err(kube::Error::Api(s)) if s.is_conflict() || s.is_not_found() => Ok(()),
+            Err(err) => Err(e.api_err(err)),
+        }
+    }
+}
+
+impl Drop for LeaderGuard {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs and is not built by cargo, only when missing:
+#  - Debian's prometheus-alertmanager (the real Alertmanager, with amtool) for
+#    crates/cli/tests/alertmanager.rs;
+#  - cargo-nextest, the test runner of scripts/test.sh.
+# Idempotent: a second run changes nothing.
+set -euo pipefail
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "install-test-deps: need root (or sudo) to run: $*" >&2
+        return 1
+    fi
+}
+
+if [ -x /usr/bin/prometheus-alertmanager ] && command -v amtool >/dev/null 2>&1; then
+    echo "prometheus-alertmanager: present ($(/usr/bin/prometheus-alertmanager --version 2>&1 | head -n1))"
+else
+    echo "prometheus-alertmanager: installing the Debian package"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update
+    as_root apt-get install -y --no-install-recommends prometheus-alertmanager
+    # The package's service is not wanted here: tests start their own instances.
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        as_root systemctl disable --now prometheus-alertmanager >/dev/null 2>&1 || true
+    fi
+fi
+
+if command -v cargo-nextest >/dev/null 2>&1 || cargo nextest --version >/dev/null 2>&1; then
+    echo "cargo-nextest: present"
+else
+    echo "cargo-nextest: installing"
+    cargo install --locked cargo-nextest
+fi

@@ -1,0 +1,108 @@
+//! The subcommands, one module each.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::logging::{LogFormat, LogSettings};
+
+pub mod controller;
+pub mod crds;
+pub mod demo;
+pub mod drill;
+pub mod runs;
+pub mod sim;
+pub mod trigger;
+pub mod validate;
+
+/// Exit code of a command that did its job and found nothing wrong.
+pub const EXIT_OK: u8 = 0;
+/// Exit code of a command that worked but whose outcome is negative (problems found,
+/// run Failed).
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code of usage errors and I/O or API errors.
+pub const EXIT_USAGE: u8 = 2;
+
+/// lifeboat: alert-driven disaster recovery for Kubernetes.
+#[derive(Parser, Debug)]
+#[command(name = "lifeboat", version, about, long_about = None)]
+pub struct Cli {
+    /// Log filter (`info`, `debug`, `lifeboat_operator=debug,kube=warn`). Defaults to
+    /// RUST_LOG, else `info` for `controller` and `sim` and `warn` for the other commands.
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+    /// Log line format (logs go to stderr).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the CustomResourceDefinitions (or write one file per CRD).
+    Crds(crds::Args),
+    /// Check plan, run and alert manifests offline.
+    Validate(validate::Args),
+    /// Run the controller: alert intake, plan validation and run execution.
+    Controller(Box<controller::Args>),
+    /// Serve simulated Kubernetes clusters on loopback, for trying lifeboat out.
+    Sim(sim::Args),
+    /// Create a ReceivedAlert from labels, as if an alert had fired.
+    Trigger(trigger::Args),
+    /// List, show and watch RecoveryRuns.
+    Runs(runs::Args),
+    /// Execute a plan as a dry run: reads are real, writes are sent with dryRun=All.
+    Drill(drill::Args),
+    /// Watch a database failover happen end to end on simulated clusters.
+    Demo(demo::Args),
+}
+
+impl Cli {
+    /// Logging settings from the global flags and the subcommand's default verbosity.
+    pub fn logging(&self) -> LogSettings {
+        let default = match self.command {
+            Command::Controller(_) | Command::Sim(_) => "info",
+            _ => "warn",
+        };
+        let filter = self
+            .log_level
+            .clone()
+            .or_else(|| std::env::var("RUST_LOG").ok().filter(|s| !s.is_empty()))
+            .unwrap_or_else(|| default.to_string());
+        LogSettings {
+            filter,
+            format: self.log_format,
+        }
+    }
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let code = match cli.command {
+        Command::Crds(args) => crds::run(args)?,
+        Command::Validate(args) => validate::run(args)?,
+        Command::Controller(args) => controller::run(*args, cli.log_format).await?,
+        Command::Sim(args) => sim::run(args).await?,
+        Command::Trigger(args) => trigger::run(args).await?,
+        Command::Runs(args) => runs::run(args).await?,
+        Command::Drill(args) => drill::run(args).await?,
+        Command::Demo(args) => demo::run(args).await?,
+    };
+    Ok(ExitCode::from(code))
+}
+
+/// A client for the cluster of the current kubeconfig context (or in-cluster config), and
+/// the namespace to use: `-n` if given, else the context's namespace.
+pub async fn client_and_namespace(
+    namespace: Option<&str>,
+) -> anyhow::Result<(kube::Client, String)> {
+    use anyhow::Context;
+    let client = kube::Client::try_default()
+        .await
+        .context("cannot build a Kubernetes client from the kubeconfig or in-cluster config")?;
+    let ns = namespace
+        .map(str::to_string)
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    Ok((client, ns))
+}

@@ -1,0 +1,314 @@
+//! Helpers for the webhook and Alertmanager tests: a simulator cluster with lifeboat's CRDs,
+//! the real `lifeboat controller` process, Alertmanager-shaped payloads, and waiting on a
+//! condition with a deadline.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use kube::Api;
+use kube::api::ListParams;
+use lifeboat_api::{ReceivedAlert, RecoveryRun};
+use serde_json::{Value, json};
+
+/// Namespace the controller runs in (and the webhook's default namespace).
+pub const NS: &str = "lifeboat-system";
+/// Bearer token the tests configure.
+pub const TOKEN: &str = "s3cret-token-for-tests";
+
+/// A simulator cluster with lifeboat's CRDs and some namespaces, plus a client for it.
+pub struct Env {
+    pub sim: lifeboat_sim::SimCluster,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    pub client: kube::Client,
+}
+
+impl Env {
+    pub async fn start(namespaces: &[&str]) -> Env {
+        let sim = lifeboat_sim::SimCluster::start("webhook").await.unwrap();
+        for crd in lifeboat_api::crds::all() {
+            sim.apply_object(serde_json::to_value(&crd).unwrap())
+                .unwrap_or_else(|e| panic!("cannot apply CRD: {e:?}"));
+        }
+        for ns in std::iter::once(&NS).chain(namespaces) {
+            sim.apply_object(json!({
+                "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}
+            }))
+            .unwrap_or_else(|e| panic!("cannot create namespace {ns}: {e:?}"));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        sim.write_kubeconfig(&kubeconfig).unwrap();
+        let kc = kube::config::Kubeconfig::from_yaml(&sim.kubeconfig_yaml()).unwrap();
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
+        let client = kube::Client::try_from(cfg).unwrap();
+        Env {
+            sim,
+            dir,
+            kubeconfig,
+            client,
+        }
+    }
+
+    pub fn alerts_api(&self, ns: &str) -> Api<ReceivedAlert> {
+        Api::namespaced(self.client.clone(), ns)
+    }
+
+    pub async fn alerts(&self, ns: &str) -> Vec<ReceivedAlert> {
+        self.alerts_api(ns)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+    }
+
+    pub async fn runs(&self, ns: &str) -> Vec<RecoveryRun> {
+        Api::<RecoveryRun>::namespaced(self.client.clone(), ns)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+    }
+
+    /// Applies a manifest (JSON) straight into the simulator's store.
+    pub fn apply(&self, obj: Value) {
+        self.sim
+            .apply_object(obj.clone())
+            .unwrap_or_else(|e| panic!("cannot apply {obj}: {e:?}"));
+    }
+}
+
+/// Flags of one `lifeboat controller` process beyond the defaults of [`Controller::start`].
+#[derive(Clone, Default)]
+pub struct Opts {
+    pub token: Option<String>,
+    pub tenants: Vec<String>,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub client_ca: Option<PathBuf>,
+    pub max_body_bytes: Option<usize>,
+}
+
+impl Opts {
+    pub fn with_token() -> Opts {
+        Opts {
+            token: Some(TOKEN.to_string()),
+            ..Opts::default()
+        }
+    }
+}
+
+/// A running `lifeboat controller`; killed when dropped.
+pub struct Controller {
+    pub child: tokio::process::Child,
+    pub webhook: SocketAddr,
+    pub health: SocketAddr,
+    pub log: PathBuf,
+}
+
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+impl Controller {
+    /// Starts the real binary against `env`'s cluster, on loopback ports chosen by the OS,
+    /// and waits until it has written its bound addresses.
+    pub async fn start(env: &Env, opts: &Opts) -> Controller {
+        let n = STARTED.fetch_add(1, Ordering::SeqCst);
+        let dir = env.dir.path();
+        let addr_file = dir.join(format!("addr-{n}.json"));
+        let log = dir.join(format!("controller-{n}.log"));
+        let mut args: Vec<String> = [
+            "controller",
+            "--namespace",
+            NS,
+            "--webhook-addr",
+            "127.0.0.1:0",
+            "--health-addr",
+            "127.0.0.1:0",
+            "--no-leader-election",
+            "--addr-file",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push(addr_file.display().to_string());
+        if let Some(token) = &opts.token {
+            let f = dir.join(format!("token-{n}"));
+            std::fs::write(&f, format!("{token}\n")).unwrap();
+            args.extend(["--webhook-token-file".into(), f.display().to_string()]);
+        }
+        for t in &opts.tenants {
+            args.extend(["--tenant-namespace".into(), t.clone()]);
+        }
+        if let Some((cert, key)) = &opts.tls {
+            args.extend(["--tls-cert".into(), cert.display().to_string()]);
+            args.extend(["--tls-key".into(), key.display().to_string()]);
+        }
+        if let Some(ca) = &opts.client_ca {
+            args.extend(["--client-ca".into(), ca.display().to_string()]);
+        }
+        if let Some(max) = opts.max_body_bytes {
+            args.extend(["--max-body-bytes".into(), max.to_string()]);
+        }
+        let log_file = std::fs::File::create(&log).unwrap();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+            .args(&args)
+            .env("KUBECONFIG", &env.kubeconfig)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addrs: Value = loop {
+            if let Ok(text) = std::fs::read_to_string(&addr_file)
+                && let Ok(v) = serde_json::from_str::<Value>(&text)
+                && v.get("webhook").is_some()
+            {
+                break v;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "lifeboat controller exited ({status}) before listening; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lifeboat controller did not write {} within 30s; log:\n{}",
+                addr_file.display(),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let parse = |key: &str| -> SocketAddr {
+            addrs[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {key} address in {addrs}"))
+                .parse()
+                .unwrap()
+        };
+        Controller {
+            webhook: parse("webhook"),
+            health: parse("health"),
+            child,
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.webhook)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The controller's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.health))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+/// Polls `check` until it returns `Some`, failing with `what` (and the last state described by
+/// `check`'s `Err`) after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "timed out after {timeout:?} waiting for {what}; last state: {last}"
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One alert as Alertmanager sends it.
+pub fn am_alert(
+    status: &str,
+    labels: &[(&str, &str)],
+    starts_at: &str,
+    fingerprint: Option<&str>,
+) -> Value {
+    let labels: BTreeMap<&str, &str> = labels.iter().copied().collect();
+    let mut a = json!({
+        "status": status,
+        "labels": labels,
+        "annotations": {"summary": "test alert", "description": "a \"quoted\" value\nwith a newline"},
+        "startsAt": starts_at,
+        "endsAt": if status == "resolved" { "2030-01-01T00:00:00Z" } else { "0001-01-01T00:00:00Z" },
+        "generatorURL": "http://prometheus.example/graph?g0.expr=up",
+    });
+    if let Some(fp) = fingerprint {
+        a["fingerprint"] = json!(fp);
+    }
+    a
+}
+
+/// A version-4 notification carrying `alerts`.
+pub fn am_payload(receiver: &str, alerts: Vec<Value>) -> Value {
+    let status = if alerts.iter().any(|a| a["status"] == "firing") {
+        "firing"
+    } else {
+        "resolved"
+    };
+    json!({
+        "version": "4",
+        "receiver": receiver,
+        "status": status,
+        "groupKey": "{}:{alertname=\"DatabaseDown\"}",
+        "truncatedAlerts": 0,
+        "groupLabels": {"alertname": "DatabaseDown"},
+        "commonLabels": {"alertname": "DatabaseDown"},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.example:9093",
+        "alerts": alerts,
+    })
+}
+
+/// POSTs `body` (JSON) with the bearer token; returns status and body as JSON (or text).
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> (u16, Value) {
+    let mut req = client.post(url).json(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// Writes `content` to `dir/name` and returns the path.
+pub fn write_file(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}

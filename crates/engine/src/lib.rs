@@ -1,1 +1,25 @@
-//! placeholder
+//! The pure recovery engine of lifeboat: everything about plans and runs that needs no
+//! Kubernetes client and does no I/O, so it can be unit-, property- and fuzz-tested.
+//!
+//! - [`fieldpath`]: kubectl-style field paths, for reading and for patching;
+//! - [`template`]: the Go `text/template` subset used in step values;
+//! - [`matching`]: alert labels against plan labels, and an index for many plans;
+//! - [`patch`]: building idempotent patch requests for patch steps;
+//! - [`validate`]: plan and run validation, and the offline `lifeboat validate` check.
+
+pub mod fieldpath;
+pub mod matching;
+pub mod patch;
+pub mod template;
+pub mod validate;
+
+pub use fieldpath::{FieldPath, FieldPathError, Segment};
+pub use matching::{PlanIndex, labels_match};
+pub use patch::{
+    BuiltPatch, PatchError, build_patch, is_builtin_api_version, needs_current_object,
+};
+pub use template::{Template, TemplateContext, TemplateError, render_leaves, render_str};
+pub use validate::{
+    DocumentReport, Problem, ValidationOptions, check_documents, parse_duration, validate_plan,
+    validate_run_steps,
+};

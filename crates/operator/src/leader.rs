@@ -393,3 +393,154 @@ impl Drop for LeaderGuard {
         self.stop.cancel();
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use kube::api::{Patch, PatchParams};
+
+    const NS: &str = "default";
+
+    async fn cluster() -> (lifeboat_sim::SimCluster, kube::Client) {
+        let sim = lifeboat_sim::SimCluster::start("leader").await.unwrap();
+        let kc = kube::config::Kubeconfig::from_yaml(&sim.kubeconfig_yaml()).unwrap();
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
+        let client = kube::Client::try_from(cfg).unwrap();
+        (sim, client)
+    }
+
+    fn timings(lease_secs: u64) -> LeaseTimings {
+        LeaseTimings {
+            lease_duration: Duration::from_secs(lease_secs),
+            renew_interval: Duration::from_millis(200),
+            renew_deadline: Duration::from_millis(1500),
+            retry_interval: Duration::from_millis(100),
+        }
+    }
+
+    fn elector(client: &kube::Client, id: &str, lease_secs: u64) -> LeaderElector {
+        LeaderElector::new(client.clone(), NS, "lifeboat", id).with_timings(timings(lease_secs))
+    }
+
+    async fn lease(client: &kube::Client) -> LeaseSpec {
+        Api::<Lease>::namespaced(client.clone(), NS)
+            .get("lifeboat")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_one_of_two_electors_leads_and_release_hands_over_at_once() {
+        let (_sim, client) = cluster().await;
+        // A lease far longer than the test: only a release can explain a takeover.
+        let a = elector(&client, "replica-a", 300);
+        let b = elector(&client, "replica-b", 300);
+        let ga = a.acquire(CancellationToken::new()).await.unwrap();
+        assert_eq!(
+            lease(&client).await.holder_identity.as_deref(),
+            Some("replica-a")
+        );
+
+        let b_task = tokio::spawn(async move { b.acquire(CancellationToken::new()).await });
+        // While A renews, B keeps trying and must not win.
+        let mut seen_renewals = 0;
+        let mut last_renew = lease(&client).await.renew_time;
+        while seen_renewals < 3 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let spec = lease(&client).await;
+            assert_eq!(
+                spec.holder_identity.as_deref(),
+                Some("replica-a"),
+                "B took a lease A holds"
+            );
+            assert!(!b_task.is_finished(), "B acquired while A leads");
+            if spec.renew_time != last_renew {
+                seen_renewals += 1;
+                last_renew = spec.renew_time;
+            }
+        }
+        assert!(!ga.lost().is_cancelled());
+
+        ga.release().await.unwrap();
+        let gb = tokio::time::timeout(Duration::from_secs(20), b_task)
+            .await
+            .expect("B did not take over after A released")
+            .unwrap()
+            .unwrap();
+        let spec = lease(&client).await;
+        assert_eq!(spec.holder_identity.as_deref(), Some("replica-b"));
+        assert_eq!(
+            spec.lease_transitions,
+            Some(0),
+            "a released lease is taken over, not stolen"
+        );
+        assert!(!gb.lost().is_cancelled());
+        gb.release().await.unwrap();
+        assert_eq!(lease(&client).await.holder_identity, None);
+    }
+
+    #[tokio::test]
+    async fn a_dead_leader_is_replaced_once_its_lease_expires() {
+        let (_sim, client) = cluster().await;
+        let a = elector(&client, "replica-a", 1);
+        let b = elector(&client, "replica-b", 1);
+        let ga = a.acquire(CancellationToken::new()).await.unwrap();
+        // Killed: no release, no more renewals.
+        drop(ga);
+        let gb = tokio::time::timeout(Duration::from_secs(20), b.acquire(CancellationToken::new()))
+            .await
+            .expect("B did not take over the expired lease")
+            .unwrap();
+        let spec = lease(&client).await;
+        assert_eq!(spec.holder_identity.as_deref(), Some("replica-b"));
+        assert_eq!(spec.lease_transitions, Some(1));
+        assert!(!gb.lost().is_cancelled());
+    }
+
+    #[tokio::test]
+    async fn leadership_taken_by_another_is_reported_lost() {
+        let (_sim, client) = cluster().await;
+        let a = elector(&client, "replica-a", 300);
+        let ga = a.acquire(CancellationToken::new()).await.unwrap();
+        let lost = ga.lost();
+        // Someone else overwrites the lease (e.g. an operator forcing a failover).
+        let patch = serde_json::json!({"spec": {"holderIdentity": "replica-z"}});
+        Api::<Lease>::namespaced(client.clone(), NS)
+            .patch("lifeboat", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(20), lost.cancelled())
+            .await
+            .expect("A did not notice it lost the lease");
+        // A released guard that already lost must not clear the new holder's lease.
+        ga.release().await.unwrap();
+        assert_eq!(
+            lease(&client).await.holder_identity.as_deref(),
+            Some("replica-z")
+        );
+    }
+
+    #[tokio::test]
+    async fn acquire_gives_up_on_shutdown() {
+        let (_sim, client) = cluster().await;
+        let a = elector(&client, "replica-a", 300);
+        let _ga = a.acquire(CancellationToken::new()).await.unwrap();
+        let b = elector(&client, "replica-b", 300);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { b.acquire(shutdown).await }
+        });
+        shutdown.cancel();
+        let r = tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("acquire ignored shutdown")
+            .unwrap();
+        assert!(matches!(r, Err(LeaderError::Cancelled)), "{:?}", r.err());
+    }
+}

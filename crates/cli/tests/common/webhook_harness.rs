@@ -312,3 +312,44 @@ pub fn write_file(dir: &Path, name: &str, content: &str) -> PathBuf {
     std::fs::write(&p, content).unwrap();
     p
 }
+
+/// A ConfigMap `name` in `ns` and a RecoveryPlan `name` matching `alert_labels` whose one step
+/// reads `data.primary` from it (quick to complete, no Job).
+pub fn apply_plan(env: &Env, ns: &str, name: &str, alert_labels: &[(&str, &str)]) {
+    env.apply(json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": ns},
+        "data": {"primary": "db-0"},
+    }));
+    let labels: BTreeMap<&str, &str> = alert_labels.iter().copied().collect();
+    env.apply(json!({
+        "apiVersion": "recovery.elotl.co/v1alpha1",
+        "kind": "RecoveryPlan",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "alertLabels": labels,
+            "steps": [{
+                "type": "readField",
+                "title": "Read the primary",
+                "readField": {
+                    "apiVersion": "v1",
+                    "resource": "configmaps",
+                    "namespace": ns,
+                    "name": name,
+                    "fieldPath": "data.primary",
+                    "outputKey": "primary",
+                },
+            }],
+        },
+    }));
+}
+
+/// RecoveryRuns of `ns` started for the ReceivedAlert `alert`.
+pub async fn runs_for(env: &Env, ns: &str, alert: &str) -> Vec<RecoveryRun> {
+    Api::<RecoveryRun>::namespaced(env.client.clone(), ns)
+        .list(&ListParams::default().labels(&format!("{}={alert}", lifeboat_api::LABEL_ALERT)))
+        .await
+        .unwrap()
+        .items
+}

@@ -357,6 +357,12 @@ mod tests {
         // Reference values from Prometheus' model.LabelSet.Fingerprint.
         let empty = BTreeMap::new();
         assert_eq!(fingerprint(&empty), "cbf29ce484222325");
+        // As sent by Alertmanager 0.25 for these labels.
+        let labels: BTreeMap<String, String> = [("alertname", "X"), ("app", "db")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(fingerprint(&labels), "7a5e424259a128b9");
         let mut a = alert();
         a.as_object_mut().unwrap().remove("fingerprint");
         let p = payload(json!([a.clone()])).validate().unwrap();

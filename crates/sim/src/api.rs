@@ -1,0 +1,1249 @@
+//! The semantics of the Kubernetes API verbs on the store: create, get, list, update,
+//! patch, delete, deletecollection — validation, defaulting, resourceVersion checks,
+//! generation, status subresource, finalizers, dry runs, garbage collection.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::Engine;
+use serde_json::{Map, Value, json};
+
+use crate::error::{Cause, Reason, SimError, cause};
+use crate::patch::{self, PatchKind};
+use crate::registry::{self, ResourceInfo};
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::store::Store;
+
+/// Everything a cluster holds: objects and the resources it serves.
+pub struct State {
+    /// Objects.
+    pub store: Store,
+    /// Served resources (built-ins first, then CRD versions).
+    pub resources: Vec<ResourceInfo>,
+}
+
+/// The parsed query string.
+pub type Query = HashMap<String, String>;
+
+/// One resource request, after routing.
+#[derive(Clone, Debug)]
+pub struct ApiRequest {
+    /// The resource.
+    pub res: ResourceInfo,
+    /// Namespace from the path ("" for cluster-scoped or all namespaces).
+    pub namespace: String,
+    /// Name from the path ("" for collections).
+    pub name: String,
+    /// `status` (or another subresource).
+    pub subresource: Option<String>,
+    /// Query parameters.
+    pub query: Query,
+    /// `Content-Type` of the body.
+    pub content_type: String,
+    /// Request body.
+    pub body: bytes::Bytes,
+}
+
+impl ApiRequest {
+    fn dry_run(&self) -> Result<bool, SimError> {
+        match self.query.get("dryRun").map(String::as_str) {
+            None | Some("") => Ok(false),
+            Some("All") => Ok(true),
+            Some(other) => Err(SimError::bad_request(format!(
+                "Invalid dryRun value: \"{other}\": supported values: \"All\""
+            ))),
+        }
+    }
+
+    fn is_status(&self) -> bool {
+        self.subresource.as_deref() == Some("status")
+    }
+}
+
+/// RFC 3339 timestamp with second precision, as Kubernetes writes them.
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// Five random characters as used by generateName and pod names of Jobs.
+pub fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    (0..5)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const DNS1123_LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+
+fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+/// Validate `metadata.name` of an object of this resource.
+fn name_causes(res: &ResourceInfo, name: &str) -> Vec<Cause> {
+    let label_only = matches!(res.plural.as_str(), "namespaces" | "services");
+    let ok = if label_only {
+        is_dns_label(name)
+    } else {
+        is_dns_subdomain(name)
+    };
+    if ok {
+        return Vec::new();
+    }
+    let mut msg = format!("Invalid value: \"{name}\": ");
+    if label_only {
+        msg.push_str(DNS1123_LABEL_MSG);
+    } else {
+        msg.push_str(DNS1123_SUBDOMAIN_MSG);
+    }
+    vec![cause("FieldValueInvalid", "metadata.name", msg)]
+}
+
+fn label_causes(obj: &Value) -> Vec<Cause> {
+    let mut out = Vec::new();
+    if let Some(labels) = obj["metadata"]["labels"].as_object() {
+        for (k, v) in labels {
+            let Some(v) = v.as_str() else {
+                out.push(cause(
+                    "FieldValueTypeInvalid",
+                    &format!("metadata.labels.{k}"),
+                    "Invalid value: must be a string",
+                ));
+                continue;
+            };
+            let valid = crate::selector::LabelSelector::parse(&format!("{k}={v}")).is_ok();
+            if !valid {
+                out.push(cause(
+                    "FieldValueInvalid",
+                    "metadata.labels",
+                    format!("Invalid value: \"{v}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Parse a request body (JSON, or YAML by Content-Type) into a JSON object.
+pub fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, SimError> {
+    let v: Value = if content_type.contains("yaml") {
+        serde_yaml::from_slice(body)
+            .map_err(|e| SimError::bad_request(format!("error decoding YAML: {e}")))?
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            SimError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        })?
+    };
+    if !v.is_object() {
+        return Err(SimError::bad_request(
+            "Object 'Kind' is missing in the request body: not a JSON object",
+        ));
+    }
+    if !v["metadata"].is_null() && !v["metadata"].is_object() {
+        return Err(SimError::bad_request("metadata: expected an object"));
+    }
+    Ok(v)
+}
+
+/// Check and fill `apiVersion`/`kind`.
+fn type_meta(res: &ResourceInfo, obj: &mut Value) -> Result<(), SimError> {
+    let want_av = res.api_version();
+    match obj["apiVersion"].as_str() {
+        None | Some("") => obj["apiVersion"] = Value::String(want_av.clone()),
+        Some(av) if av == want_av => {}
+        Some(av) => {
+            // Another served version of the same resource is accepted (shared storage).
+            let group = av.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+            if group != res.group {
+                return Err(SimError::bad_request(format!(
+                    "the API version in the data ({av}) does not match the expected API version ({want_av})"
+                )));
+            }
+            obj["apiVersion"] = Value::String(want_av.clone());
+        }
+    }
+    match obj["kind"].as_str() {
+        None | Some("") => obj["kind"] = Value::String(res.kind.clone()),
+        Some(k) if k == res.kind => {}
+        Some(k) => {
+            return Err(SimError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                res.kind
+            )));
+        }
+    }
+    if obj["metadata"].is_null() {
+        obj["metadata"] = json!({});
+    }
+    Ok(())
+}
+
+fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
+    obj["metadata"][field].as_str().unwrap_or_default()
+}
+
+/// Everything but metadata and status: what `generation` tracks.
+fn spec_part(obj: &Value) -> Value {
+    let mut v = obj.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("metadata");
+        m.remove("status");
+        m.remove("apiVersion");
+        m.remove("kind");
+    }
+    v
+}
+
+impl State {
+    /// A fresh cluster state with the built-in resources and the `default` and
+    /// `kube-system` namespaces.
+    pub fn new() -> State {
+        let mut st = State {
+            store: Store::new(),
+            resources: registry::builtins(),
+        };
+        for ns in ["default", "kube-system", "kube-public"] {
+            let obj = json!({
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": {
+                    "name": ns, "uid": uuid::Uuid::new_v4().to_string(),
+                    "creationTimestamp": now_rfc3339(),
+                    "labels": {"kubernetes.io/metadata.name": ns},
+                },
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            });
+            st.store.put("/namespaces", obj);
+        }
+        let sa = json!({
+            "apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": "default", "namespace": "default",
+                "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": now_rfc3339()},
+        });
+        st.store.put("/serviceaccounts", sa);
+        st
+    }
+
+    /// Find a served resource by group, version and plural (or `plural` may be a kind in
+    /// lower case, singular name or short name for convenience of direct callers).
+    pub fn resource(&self, group: &str, version: &str, plural: &str) -> Option<ResourceInfo> {
+        self.resources
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.plural == plural)
+            .or_else(|| {
+                self.resources.iter().find(|r| {
+                    r.group == group
+                        && r.version == version
+                        && (r.singular == plural
+                            || r.kind == plural
+                            || r.short_names.iter().any(|s| s == plural))
+                })
+            })
+            .cloned()
+    }
+
+    /// Find a served resource by `apiVersion` and `kind`.
+    pub fn resource_for_kind(&self, api_version: &str, kind: &str) -> Option<ResourceInfo> {
+        let (group, version) = split_api_version(api_version);
+        self.resources
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.kind == kind)
+            .cloned()
+    }
+
+    fn namespace_exists(&self, ns: &str) -> bool {
+        self.store.get("/namespaces", "", ns).is_some()
+    }
+
+    /// GET one object.
+    pub fn get(&self, req: &ApiRequest) -> Result<Value, SimError> {
+        let res = &req.res;
+        let mut obj = self
+            .store
+            .get(&res.storage_key(), &req.namespace, &req.name)
+            .cloned()
+            .ok_or_else(|| SimError::not_found(&res.group, &res.plural, &req.name))?;
+        obj["apiVersion"] = Value::String(res.api_version());
+        Ok(obj)
+    }
+
+    /// LIST objects (selectors, paging).
+    pub fn list(&self, req: &ApiRequest) -> Result<Value, SimError> {
+        let res = &req.res;
+        let labels = LabelSelector::parse(req.query.get("labelSelector").map_or("", |s| s))
+            .map_err(SimError::bad_request)?;
+        let fields = FieldSelector::parse(req.query.get("fieldSelector").map_or("", |s| s))
+            .map_err(SimError::bad_request)?;
+        let limit: usize = match req.query.get("limit").map(String::as_str) {
+            None | Some("") => 0,
+            Some(l) => l
+                .parse()
+                .map_err(|_| SimError::bad_request(format!("invalid value for limit: \"{l}\"")))?,
+        };
+        let mut rv = self.store.rv();
+        let mut start_after: Option<(String, String)> = None;
+        if let Some(token) = req.query.get("continue").filter(|t| !t.is_empty()) {
+            let (trv, ns, name) = decode_continue(token)?;
+            if trv < self.store.compacted() {
+                return Err(SimError::expired(
+                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+                ));
+            }
+            rv = trv;
+            start_after = Some((ns, name));
+        }
+        let ns_filter =
+            (res.namespaced && !req.namespace.is_empty()).then_some(req.namespace.as_str());
+        let av = res.api_version();
+        let mut items = Vec::new();
+        let mut more = false;
+        let mut remaining = 0usize;
+        let mut last_key = None;
+        if let Some(all) = self.store.all(&res.storage_key()) {
+            let iter = all.iter().filter(|((ns, name), _)| {
+                start_after
+                    .as_ref()
+                    .is_none_or(|(sns, sname)| (ns, name) > (sns, sname))
+                    && ns_filter.is_none_or(|want| want == ns)
+            });
+            for (key, obj) in iter {
+                if !labels.matches(obj) || !fields.matches(obj) {
+                    continue;
+                }
+                if limit > 0 && items.len() >= limit {
+                    more = true;
+                    remaining += 1;
+                    continue;
+                }
+                let mut o = obj.clone();
+                o["apiVersion"] = Value::String(av.clone());
+                items.push(o);
+                last_key = Some(key.clone());
+            }
+        }
+        let mut metadata = Map::new();
+        metadata.insert("resourceVersion".into(), Value::String(rv.to_string()));
+        if more && let Some((ns, name)) = last_key {
+            metadata.insert(
+                "continue".into(),
+                Value::String(encode_continue(rv, &ns, &name)),
+            );
+            metadata.insert("remainingItemCount".into(), json!(remaining));
+        }
+        Ok(json!({
+            "kind": format!("{}List", res.kind),
+            "apiVersion": av,
+            "metadata": metadata,
+            "items": items,
+        }))
+    }
+
+    /// POST: create an object. Returns (201, object).
+    pub fn create(&mut self, req: &ApiRequest) -> Result<(u16, Value), SimError> {
+        let obj = parse_body(&req.content_type, &req.body)?;
+        self.create_object(req, obj)
+    }
+
+    /// Create from an already parsed object (POST, or server-side apply of a new object).
+    pub fn create_object(
+        &mut self,
+        req: &ApiRequest,
+        mut obj: Value,
+    ) -> Result<(u16, Value), SimError> {
+        let res = &req.res;
+        let dry_run = req.dry_run()?;
+        type_meta(res, &mut obj)?;
+        if res.namespaced {
+            let body_ns = meta_str(&obj, "namespace").to_string();
+            if !body_ns.is_empty() && !req.namespace.is_empty() && body_ns != req.namespace {
+                return Err(SimError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            let ns = if req.namespace.is_empty() {
+                body_ns
+            } else {
+                req.namespace.clone()
+            };
+            if ns.is_empty() {
+                return Err(SimError::bad_request(
+                    "an empty namespace may not be set during creation",
+                ));
+            }
+            obj["metadata"]["namespace"] = Value::String(ns);
+        } else if let Some(m) = obj["metadata"].as_object_mut() {
+            m.remove("namespace");
+        }
+        let namespace = meta_str(&obj, "namespace").to_string();
+        let mut name = meta_str(&obj, "name").to_string();
+        if name.is_empty() && !req.name.is_empty() {
+            name = req.name.clone();
+        }
+        if name.is_empty() {
+            let generate = meta_str(&obj, "generateName").to_string();
+            if generate.is_empty() {
+                return Err(SimError::invalid(
+                    &res.group,
+                    &res.kind,
+                    "",
+                    vec![cause(
+                        "FieldValueRequired",
+                        "metadata.name",
+                        "Required value: name or generateName is required",
+                    )],
+                ));
+            }
+            name = format!("{generate}{}", random_suffix());
+        }
+        obj["metadata"]["name"] = Value::String(name.clone());
+        let mut causes = name_causes(res, &name);
+        causes.extend(label_causes(&obj));
+        if !causes.is_empty() {
+            return Err(SimError::invalid(&res.group, &res.kind, &name, causes));
+        }
+        if res.namespaced && !self.namespace_exists(&namespace) {
+            return Err(SimError::not_found("", "namespaces", &namespace));
+        }
+        if res.has_status
+            && let Some(m) = obj.as_object_mut()
+        {
+            // Status is set by controllers (the /status subresource), never by create.
+            m.remove("status");
+        }
+        {
+            let meta = obj["metadata"]
+                .as_object_mut()
+                .ok_or_else(|| SimError::bad_request("metadata: expected an object"))?;
+            for f in [
+                "resourceVersion",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "selfLink",
+            ] {
+                meta.remove(f);
+            }
+            meta.insert(
+                "uid".into(),
+                Value::String(uuid::Uuid::new_v4().to_string()),
+            );
+            meta.insert("creationTimestamp".into(), Value::String(now_rfc3339()));
+            if res.has_generation {
+                meta.insert("generation".into(), json!(1));
+            } else {
+                meta.remove("generation");
+            }
+        }
+        self.prepare(req, &mut obj, None)?;
+        if self
+            .store
+            .get(&res.storage_key(), &namespace, &name)
+            .is_some()
+        {
+            return Err(SimError::already_exists(&res.group, &res.plural, &name));
+        }
+        if dry_run {
+            return Ok((201, obj));
+        }
+        let stored = self.store.put(&res.storage_key(), obj);
+        self.after_write(res, &stored);
+        Ok((201, stored))
+    }
+
+    /// PUT: replace an object (or its status).
+    pub fn update(&mut self, req: &ApiRequest) -> Result<(u16, Value), SimError> {
+        let obj = parse_body(&req.content_type, &req.body)?;
+        let res = &req.res;
+        let current = self
+            .store
+            .get(&res.storage_key(), &req.namespace, &req.name)
+            .cloned()
+            .ok_or_else(|| SimError::not_found(&res.group, &res.plural, &req.name))?;
+        self.update_object(req, obj, current, false)
+    }
+
+    /// PATCH (JSON, merge, strategic merge, server-side apply).
+    pub fn patch(&mut self, req: &ApiRequest) -> Result<(u16, Value), SimError> {
+        let res = &req.res;
+        let kind = PatchKind::from_content_type(&req.content_type).ok_or_else(|| {
+            SimError::new(
+                Reason::UnsupportedMediaType,
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: {}",
+                    PatchKind::CONTENT_TYPES.join(", ")
+                ),
+            )
+        })?;
+        if kind == PatchKind::Apply && req.query.get("fieldManager").is_none_or(String::is_empty) {
+            return Err(SimError::bad_request(
+                "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+            ));
+        }
+        let current = self
+            .store
+            .get(&res.storage_key(), &req.namespace, &req.name)
+            .cloned();
+        let Some(current) = current else {
+            if kind == PatchKind::Apply && !req.is_status() {
+                let obj = parse_apply_body(&req.body)?;
+                if meta_str(&obj, "name") != req.name {
+                    return Err(SimError::bad_request(format!(
+                        "the name of the object ({}) does not match the name on the URL ({})",
+                        meta_str(&obj, "name"),
+                        req.name
+                    )));
+                }
+                return self.create_object(req, obj);
+            }
+            return Err(SimError::not_found(&res.group, &res.plural, &req.name));
+        };
+        if kind == PatchKind::Strategic && res.custom {
+            return Err(SimError::new(
+                Reason::UnsupportedMediaType,
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: {}, {}, {}",
+                    PatchKind::Json.content_type(),
+                    PatchKind::Merge.content_type(),
+                    PatchKind::Apply.content_type()
+                ),
+            ));
+        }
+        let mut base = current.clone();
+        base["apiVersion"] = Value::String(res.api_version());
+        let patched =
+            patch::apply_patch(kind, &base, &req.body, &res.merge_keys()).map_err(|e| {
+                let reason = match e.http_code() {
+                    400 => Reason::BadRequest,
+                    415 => Reason::UnsupportedMediaType,
+                    _ => Reason::Invalid,
+                };
+                let mut err = SimError::new(reason, e.message().to_string());
+                if reason == Reason::Invalid {
+                    err = err.with_details(&req.name, &res.group, &res.kind);
+                }
+                err
+            })?;
+        self.update_object(req, patched, current, true)
+    }
+
+    /// Shared tail of PUT and PATCH.
+    fn update_object(
+        &mut self,
+        req: &ApiRequest,
+        mut obj: Value,
+        current: Value,
+        from_patch: bool,
+    ) -> Result<(u16, Value), SimError> {
+        let res = &req.res;
+        let dry_run = req.dry_run()?;
+        type_meta(res, &mut obj)?;
+        let name = meta_str(&obj, "name").to_string();
+        if name != req.name {
+            return Err(SimError::bad_request(format!(
+                "the name of the object ({name}) does not match the name on the URL ({})",
+                req.name
+            )));
+        }
+        if res.namespaced {
+            let ns = meta_str(&obj, "namespace");
+            if !ns.is_empty() && ns != req.namespace {
+                return Err(SimError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            obj["metadata"]["namespace"] = Value::String(req.namespace.clone());
+        }
+        let cur_rv = meta_str(&current, "resourceVersion").to_string();
+        let body_rv = meta_str(&obj, "resourceVersion").to_string();
+        if !body_rv.is_empty() && body_rv != cur_rv {
+            return Err(SimError::conflict(&res.group, &res.plural, &name));
+        }
+        if body_rv.is_empty() && !from_patch && res.custom {
+            return Err(SimError::invalid(
+                &res.group,
+                &res.kind,
+                &name,
+                vec![cause(
+                    "FieldValueInvalid",
+                    "metadata.resourceVersion",
+                    "Invalid value: 0x0: must be specified for an update",
+                )],
+            ));
+        }
+        if req.is_status() {
+            let mut merged = current.clone();
+            merged["status"] = obj.get("status").cloned().unwrap_or(Value::Null);
+            if merged["status"].is_null()
+                && let Some(m) = merged.as_object_mut()
+            {
+                m.remove("status");
+            }
+            obj = merged;
+        } else if res.has_status {
+            match current.get("status") {
+                Some(s) => obj["status"] = s.clone(),
+                None => {
+                    if let Some(m) = obj.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            }
+        }
+        // Fields the server owns.
+        for f in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "resourceVersion",
+        ] {
+            match current["metadata"].get(f) {
+                Some(v) => obj["metadata"][f] = v.clone(),
+                None => {
+                    if let Some(m) = obj["metadata"].as_object_mut() {
+                        m.remove(f);
+                    }
+                }
+            }
+        }
+        let causes = label_causes(&obj);
+        if !causes.is_empty() {
+            return Err(SimError::invalid(&res.group, &res.kind, &name, causes));
+        }
+        self.prepare(req, &mut obj, Some(&current))?;
+        if res.has_generation && spec_part(&obj) != spec_part(&current) {
+            let g = current["metadata"]["generation"].as_i64().unwrap_or(0);
+            obj["metadata"]["generation"] = json!(g + 1);
+        }
+        let mut cur_cmp = current.clone();
+        cur_cmp["apiVersion"] = obj["apiVersion"].clone();
+        if obj == cur_cmp {
+            // No-op writes change nothing, not even the resourceVersion.
+            return Ok((200, current));
+        }
+        let deleting = !current["metadata"]["deletionTimestamp"].is_null();
+        let finalizers_empty = obj["metadata"]["finalizers"]
+            .as_array()
+            .is_none_or(Vec::is_empty);
+        if dry_run {
+            return Ok((200, obj));
+        }
+        if deleting && finalizers_empty {
+            let ns = req.namespace.clone();
+            self.store.put(&res.storage_key(), obj);
+            let removed = self.remove_with_dependents(res, &ns, &name, false);
+            return Ok((200, removed.unwrap_or(Value::Null)));
+        }
+        let stored = self.store.put(&res.storage_key(), obj);
+        self.after_write(res, &stored);
+        Ok((200, stored))
+    }
+
+    /// DELETE one object.
+    pub fn delete(&mut self, req: &ApiRequest) -> Result<(u16, Value), SimError> {
+        let res = &req.res;
+        let dry_run = req.dry_run()?;
+        let opts: Value = if req.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&req.body)
+                .or_else(|_| serde_yaml::from_slice(&req.body))
+                .map_err(|e| SimError::bad_request(format!("error decoding DeleteOptions: {e}")))?
+        };
+        let body_dry_run = opts["dryRun"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| v == "All"));
+        let orphan = opts["propagationPolicy"] == "Orphan"
+            || req
+                .query
+                .get("propagationPolicy")
+                .is_some_and(|p| p == "Orphan")
+            || opts["orphanDependents"] == true;
+        let current = self
+            .store
+            .get(&res.storage_key(), &req.namespace, &req.name)
+            .cloned()
+            .ok_or_else(|| SimError::not_found(&res.group, &res.plural, &req.name))?;
+        let pre = &opts["preconditions"];
+        if let Some(rv) = pre["resourceVersion"].as_str()
+            && rv != meta_str(&current, "resourceVersion")
+        {
+            return Err(SimError::new(
+                Reason::Conflict,
+                format!(
+                    "Operation cannot be fulfilled on {} \"{}\": Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    crate::error::qualified(&res.group, &res.plural),
+                    req.name,
+                    meta_str(&current, "resourceVersion")
+                ),
+            )
+            .with_details(&req.name, &res.group, &res.plural));
+        }
+        if let Some(uid) = pre["uid"].as_str()
+            && uid != meta_str(&current, "uid")
+        {
+            return Err(SimError::new(
+                Reason::Conflict,
+                format!(
+                    "Operation cannot be fulfilled on {} \"{}\": Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    crate::error::qualified(&res.group, &res.plural),
+                    req.name,
+                    meta_str(&current, "uid")
+                ),
+            )
+            .with_details(&req.name, &res.group, &res.plural));
+        }
+        if dry_run || body_dry_run {
+            return Ok((200, current));
+        }
+        let has_finalizers = current["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
+        if has_finalizers {
+            if !current["metadata"]["deletionTimestamp"].is_null() {
+                return Ok((200, current));
+            }
+            let mut obj = current;
+            obj["metadata"]["deletionTimestamp"] = Value::String(now_rfc3339());
+            obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            let stored = self.store.put(&res.storage_key(), obj);
+            return Ok((200, stored));
+        }
+        let removed = self
+            .remove_with_dependents(res, &req.namespace, &req.name, orphan)
+            .ok_or_else(|| SimError::not_found(&res.group, &res.plural, &req.name))?;
+        Ok((200, removed))
+    }
+
+    /// DELETE a collection (with selectors).
+    pub fn delete_collection(&mut self, req: &ApiRequest) -> Result<(u16, Value), SimError> {
+        let list = self.list(&ApiRequest {
+            query: req
+                .query
+                .iter()
+                .filter(|(k, _)| *k != "limit" && *k != "continue")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            ..req.clone()
+        })?;
+        let mut deleted = Vec::new();
+        for item in list["items"].as_array().cloned().unwrap_or_default() {
+            let one = ApiRequest {
+                namespace: meta_str(&item, "namespace").to_string(),
+                name: meta_str(&item, "name").to_string(),
+                body: bytes::Bytes::new(),
+                ..req.clone()
+            };
+            if let Ok((_, obj)) = self.delete(&one) {
+                deleted.push(obj);
+            }
+        }
+        let mut out = list;
+        out["items"] = Value::Array(deleted);
+        out["metadata"]["resourceVersion"] = Value::String(self.store.rv().to_string());
+        Ok((200, out))
+    }
+
+    /// Remove an object, then (unless orphaning) the objects it owns; a namespace takes its
+    /// contents with it and a CRD its custom resources.
+    pub fn remove_with_dependents(
+        &mut self,
+        res: &ResourceInfo,
+        namespace: &str,
+        name: &str,
+        orphan: bool,
+    ) -> Option<Value> {
+        let removed = self.store.remove(&res.storage_key(), namespace, name)?;
+        if res.group.is_empty() && res.plural == "namespaces" {
+            for storage in self.store.storages() {
+                let names: Vec<String> = self
+                    .store
+                    .list(&storage, Some(name))
+                    .map(|o| meta_str(o, "name").to_string())
+                    .collect();
+                for n in names {
+                    self.store.remove(&storage, name, &n);
+                }
+            }
+        }
+        if res.group == "apiextensions.k8s.io" && res.plural == "customresourcedefinitions" {
+            self.unregister_crd(&removed);
+        }
+        if !orphan && namespace_scoped_owner(res) {
+            let uid = meta_str(&removed, "uid").to_string();
+            let mut dependents = Vec::new();
+            for storage in self.store.storages() {
+                for o in self.store.list(&storage, Some(namespace)) {
+                    let owned = o["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid.as_str()));
+                    if owned {
+                        dependents.push((storage.clone(), meta_str(o, "name").to_string()));
+                    }
+                }
+            }
+            for (storage, n) in dependents {
+                if let Some(dep_res) = self
+                    .resources
+                    .iter()
+                    .find(|r| r.storage_key() == storage)
+                    .cloned()
+                {
+                    let has_finalizers = self
+                        .store
+                        .get(&storage, namespace, &n)
+                        .and_then(|o| o["metadata"]["finalizers"].as_array())
+                        .is_some_and(|f| !f.is_empty());
+                    if has_finalizers {
+                        if let Some(mut o) = self.store.get(&storage, namespace, &n).cloned()
+                            && o["metadata"]["deletionTimestamp"].is_null()
+                        {
+                            o["metadata"]["deletionTimestamp"] = Value::String(now_rfc3339());
+                            self.store.put(&storage, o);
+                        }
+                    } else {
+                        self.remove_with_dependents(&dep_res, namespace, &n, false);
+                    }
+                }
+            }
+        }
+        Some(removed)
+    }
+
+    /// Resource-specific defaulting and validation before a write.
+    fn prepare(
+        &mut self,
+        req: &ApiRequest,
+        obj: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<(), SimError> {
+        let res = &req.res;
+        let name = meta_str(obj, "name").to_string();
+        let invalid = |causes: Vec<Cause>| SimError::invalid(&res.group, &res.kind, &name, causes);
+        if res.custom {
+            if let Some(schema) = &res.schema {
+                let strict = req
+                    .query
+                    .get("fieldValidation")
+                    .is_some_and(|v| v == "Strict");
+                let before = obj.clone();
+                schema.prune(obj);
+                if strict && !req.is_status() {
+                    let mut unknown = Vec::new();
+                    unknown_fields(&before, obj, "", &mut unknown);
+                    if !unknown.is_empty() {
+                        let list: Vec<String> = unknown
+                            .iter()
+                            .map(|f| format!("unknown field \"{f}\""))
+                            .collect();
+                        return Err(SimError::bad_request(format!(
+                            "{}.{} \"{name}\" is invalid: strict decoding error: {}",
+                            res.kind,
+                            res.group,
+                            list.join(", ")
+                        )));
+                    }
+                }
+                schema.apply_defaults(obj);
+                let errors = schema.validate(obj);
+                if !errors.is_empty() {
+                    return Err(invalid(
+                        errors
+                            .into_iter()
+                            .map(|e| Cause {
+                                reason: e.reason,
+                                message: e.message,
+                                field: e.field,
+                            })
+                            .collect(),
+                    ));
+                }
+            }
+            return Ok(());
+        }
+        match (res.group.as_str(), res.plural.as_str()) {
+            ("", "secrets") => {
+                if let Some(sd) = obj.get("stringData").and_then(Value::as_object).cloned() {
+                    for (k, v) in sd {
+                        let s = v.as_str().unwrap_or_default();
+                        obj["data"][k.as_str()] = Value::String(
+                            base64::engine::general_purpose::STANDARD.encode(s.as_bytes()),
+                        );
+                    }
+                    if let Some(m) = obj.as_object_mut() {
+                        m.remove("stringData");
+                    }
+                }
+                if obj["type"].is_null() {
+                    obj["type"] = json!("Opaque");
+                }
+            }
+            ("", "configmaps") => {
+                if let Some(data) = obj["data"].as_object() {
+                    let bad: Vec<Cause> = data
+                        .iter()
+                        .filter(|(_, v)| !v.is_string())
+                        .map(|(k, _)| {
+                            cause(
+                                "FieldValueTypeInvalid",
+                                &format!("data.{k}"),
+                                "Invalid value: must be a string",
+                            )
+                        })
+                        .collect();
+                    if !bad.is_empty() {
+                        return Err(SimError::bad_request(format!(
+                            "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: json: cannot unmarshal into Go struct field ConfigMap.data of type string ({})",
+                            bad[0].field
+                        )));
+                    }
+                }
+            }
+            ("", "namespaces") => {
+                if old.is_none() {
+                    obj["metadata"]["labels"]["kubernetes.io/metadata.name"] =
+                        Value::String(name.clone());
+                    obj["spec"]["finalizers"] = json!(["kubernetes"]);
+                }
+                obj["status"]["phase"] = json!("Active");
+            }
+            ("", "services") => {
+                if obj["spec"]["type"].is_null() {
+                    obj["spec"]["type"] = json!("ClusterIP");
+                }
+                match old {
+                    None => {
+                        if obj["spec"]["clusterIP"].is_null() {
+                            let ip = format!(
+                                "10.96.{}.{}",
+                                rand::random_range(0..=255u8),
+                                rand::random_range(1..=254u8)
+                            );
+                            obj["spec"]["clusterIP"] = Value::String(ip.clone());
+                            obj["spec"]["clusterIPs"] = json!([ip]);
+                        }
+                    }
+                    Some(o) => {
+                        if obj["spec"]["clusterIP"].is_null() {
+                            obj["spec"]["clusterIP"] = o["spec"]["clusterIP"].clone();
+                            obj["spec"]["clusterIPs"] = o["spec"]["clusterIPs"].clone();
+                        }
+                    }
+                }
+                if old.is_none() || obj["status"].is_null() {
+                    obj["status"] = json!({"loadBalancer": {}});
+                }
+            }
+            ("", "pods") => {
+                let causes = pod_spec_causes(&obj["spec"], "spec");
+                if !causes.is_empty() {
+                    return Err(invalid(causes));
+                }
+                if old.is_none() && obj["status"].is_null() {
+                    // A standalone pod starts running at once (no scheduler or kubelet).
+                    let statuses: Vec<Value> = obj["spec"]["containers"]
+                        .as_array()
+                        .map(|cs| {
+                            cs.iter()
+                                .map(|c| {
+                                    json!({
+                                        "name": c["name"], "image": c["image"], "ready": true,
+                                        "restartCount": 0, "started": true,
+                                        "state": {"running": {"startedAt": now_rfc3339()}},
+                                    })
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let owned_by_job = obj["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|r| r.iter().any(|o| o["kind"] == "Job"));
+                    if !owned_by_job {
+                        obj["status"] = json!({
+                            "phase": "Running",
+                            "conditions": [
+                                {"type": "Initialized", "status": "True", "lastTransitionTime": now_rfc3339()},
+                                {"type": "Ready", "status": "True", "lastTransitionTime": now_rfc3339()},
+                                {"type": "ContainersReady", "status": "True", "lastTransitionTime": now_rfc3339()},
+                                {"type": "PodScheduled", "status": "True", "lastTransitionTime": now_rfc3339()},
+                            ],
+                            "containerStatuses": statuses,
+                            "podIP": "10.244.0.10",
+                            "startTime": now_rfc3339(),
+                            "qosClass": "BestEffort",
+                        });
+                    }
+                }
+                if obj["spec"]["restartPolicy"].is_null() {
+                    obj["spec"]["restartPolicy"] = json!("Always");
+                }
+            }
+            ("batch", "jobs") => {
+                let mut causes =
+                    pod_spec_causes(&obj["spec"]["template"]["spec"], "spec.template.spec");
+                let rp = obj["spec"]["template"]["spec"]["restartPolicy"]
+                    .as_str()
+                    .unwrap_or_default();
+                if rp != "Never" && rp != "OnFailure" {
+                    causes.push(cause(
+                        "FieldValueNotSupported",
+                        "spec.template.spec.restartPolicy",
+                        format!("Unsupported value: \"{rp}\": supported values: \"OnFailure\", \"Never\""),
+                    ));
+                }
+                if let Some(d) = obj["spec"]["activeDeadlineSeconds"].as_i64()
+                    && d <= 0
+                {
+                    causes.push(cause(
+                        "FieldValueInvalid",
+                        "spec.activeDeadlineSeconds",
+                        format!("Invalid value: {d}: must be greater than 0"),
+                    ));
+                }
+                if let Some(o) = old
+                    && o["spec"]["template"] != obj["spec"]["template"]
+                    && !req.is_status()
+                {
+                    causes.push(cause(
+                        "FieldValueInvalid",
+                        "spec.template",
+                        "Invalid value: field is immutable",
+                    ));
+                }
+                if !causes.is_empty() {
+                    return Err(invalid(causes));
+                }
+                if old.is_none() {
+                    let uid = meta_str(obj, "uid").to_string();
+                    let labels = json!({
+                        "batch.kubernetes.io/controller-uid": uid,
+                        "batch.kubernetes.io/job-name": name,
+                        "controller-uid": uid,
+                        "job-name": name,
+                    });
+                    let spec = &mut obj["spec"];
+                    for (k, d) in [
+                        ("backoffLimit", json!(6)),
+                        ("completions", json!(1)),
+                        ("parallelism", json!(1)),
+                        ("suspend", json!(false)),
+                        ("completionMode", json!("NonIndexed")),
+                    ] {
+                        if spec[k].is_null() {
+                            spec[k] = d;
+                        }
+                    }
+                    if spec["selector"].is_null() {
+                        spec["selector"] =
+                            json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+                    }
+                    if let Some(l) = labels.as_object() {
+                        for (k, v) in l {
+                            spec["template"]["metadata"]["labels"][k.as_str()] = v.clone();
+                        }
+                    }
+                }
+            }
+            ("apps", "deployments") => {
+                let causes =
+                    pod_spec_causes(&obj["spec"]["template"]["spec"], "spec.template.spec");
+                if !causes.is_empty() {
+                    return Err(invalid(causes));
+                }
+                if obj["spec"]["replicas"].is_null() {
+                    obj["spec"]["replicas"] = json!(1);
+                }
+                if !req.is_status() {
+                    // No replica sets or pods: the deployment reports itself rolled out.
+                    let r = obj["spec"]["replicas"].clone();
+                    let generation = obj["metadata"]["generation"].clone();
+                    obj["status"] = json!({
+                        "observedGeneration": generation, "replicas": r, "readyReplicas": r,
+                        "updatedReplicas": r, "availableReplicas": r,
+                        "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}],
+                    });
+                }
+            }
+            ("apiextensions.k8s.io", "customresourcedefinitions") => {
+                let infos = registry::from_crd(obj).map_err(invalid)?;
+                if !req.is_status() {
+                    let storage_version = obj["spec"]["versions"]
+                        .as_array()
+                        .and_then(|vs| vs.iter().find(|v| v["storage"] == true))
+                        .and_then(|v| v["name"].as_str())
+                        .unwrap_or_default()
+                        .to_string();
+                    let now = now_rfc3339();
+                    let keep = |t: &str| {
+                        old.and_then(|o| o["status"]["conditions"].as_array())
+                            .and_then(|cs| cs.iter().find(|c| c["type"] == t))
+                            .and_then(|c| c["lastTransitionTime"].as_str())
+                            .map(str::to_string)
+                            .unwrap_or_else(|| now.clone())
+                    };
+                    obj["status"] = json!({
+                        "acceptedNames": obj["spec"]["names"].clone(),
+                        "conditions": [
+                            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": keep("NamesAccepted")},
+                            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": keep("Established")},
+                        ],
+                        "storedVersions": [storage_version],
+                    });
+                }
+                let _ = infos;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Register what a CRD serves after it was written.
+    fn after_write(&mut self, res: &ResourceInfo, obj: &Value) {
+        if res.group == "apiextensions.k8s.io"
+            && res.plural == "customresourcedefinitions"
+            && let Ok(infos) = registry::from_crd(obj)
+        {
+            let group = obj["spec"]["group"].as_str().unwrap_or_default();
+            let plural = obj["spec"]["names"]["plural"].as_str().unwrap_or_default();
+            self.resources
+                .retain(|r| !(r.custom && r.group == group && r.plural == plural));
+            self.resources.extend(infos);
+        }
+    }
+
+    fn unregister_crd(&mut self, crd: &Value) {
+        let group = crd["spec"]["group"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let plural = crd["spec"]["names"]["plural"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        self.resources
+            .retain(|r| !(r.custom && r.group == group && r.plural == plural));
+        self.store.remove_all(&format!("{group}/{plural}"));
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::new()
+    }
+}
+
+fn namespace_scoped_owner(res: &ResourceInfo) -> bool {
+    res.namespaced
+}
+
+fn pod_spec_causes(spec: &Value, path: &str) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    match spec["containers"].as_array() {
+        None => causes.push(cause(
+            "FieldValueRequired",
+            &format!("{path}.containers"),
+            "Required value",
+        )),
+        Some(cs) if cs.is_empty() => causes.push(cause(
+            "FieldValueRequired",
+            &format!("{path}.containers"),
+            "Required value",
+        )),
+        Some(cs) => {
+            for (i, c) in cs.iter().enumerate() {
+                if c["name"].as_str().is_none_or(str::is_empty) {
+                    causes.push(cause(
+                        "FieldValueRequired",
+                        &format!("{path}.containers[{i}].name"),
+                        "Required value",
+                    ));
+                }
+                if c["image"].as_str().is_none_or(str::is_empty) {
+                    causes.push(cause(
+                        "FieldValueRequired",
+                        &format!("{path}.containers[{i}].image"),
+                        "Required value",
+                    ));
+                }
+            }
+        }
+    }
+    causes
+}
+
+/// Paths present in `before` but pruned from `after`.
+fn unknown_fields(before: &Value, after: &Value, path: &str, out: &mut Vec<String>) {
+    match (before, after) {
+        (Value::Object(b), Value::Object(a)) => {
+            for (k, v) in b {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match a.get(k) {
+                    None => out.push(p),
+                    Some(av) => unknown_fields(v, av, &p, out),
+                }
+            }
+        }
+        (Value::Array(b), Value::Array(a)) => {
+            for (i, (bv, av)) in b.iter().zip(a.iter()).enumerate() {
+                unknown_fields(bv, av, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Parse a server-side apply body (YAML or JSON).
+fn parse_apply_body(body: &[u8]) -> Result<Value, SimError> {
+    let v: Value = serde_json::from_slice(body)
+        .or_else(|_| serde_yaml::from_slice(body))
+        .map_err(|e| SimError::bad_request(format!("error decoding YAML: {e}")))?;
+    if !v.is_object() {
+        return Err(SimError::bad_request("the apply body is not an object"));
+    }
+    Ok(v)
+}
+
+/// `group/version` → (group, version); `v1` → ("", "v1").
+pub fn split_api_version(av: &str) -> (&str, &str) {
+    match av.rsplit_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", av),
+    }
+}
+
+fn encode_continue(rv: u64, ns: &str, name: &str) -> String {
+    let raw = json!({"v": "meta.k8s.io/v1", "rv": rv, "start": format!("{ns}/{name}")}).to_string();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_continue(token: &str) -> Result<(u64, String, String), SimError> {
+    let bad = || SimError::bad_request("continue key is not valid: invalid continue token");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| bad())?;
+    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    let rv = v["rv"].as_u64().ok_or_else(bad)?;
+    let start = v["start"].as_str().ok_or_else(bad)?;
+    let (ns, name) = start.split_once('/').ok_or_else(bad)?;
+    Ok((rv, ns.to_string(), name.to_string()))
+}
+
+/// Shared, locked state.
+pub type SharedState = Arc<std::sync::Mutex<State>>;

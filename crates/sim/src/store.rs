@@ -1,0 +1,224 @@
+//! The object store of one simulated cluster: objects by group-resource, namespace and
+//! name; one cluster-wide resourceVersion counter; a bounded history of changes for
+//! watches.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+/// How many changes a cluster remembers for watches resuming from an older version.
+pub const HISTORY_LIMIT: usize = 1000;
+
+/// The type of a watch event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    /// The object was created.
+    Added,
+    /// The object changed.
+    Modified,
+    /// The object was deleted.
+    Deleted,
+}
+
+impl EventType {
+    /// The `type` of the watch event on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change of one object.
+#[derive(Debug)]
+pub struct Change {
+    /// resourceVersion of the change.
+    pub rv: u64,
+    /// Storage key (`group/plural`).
+    pub storage: String,
+    /// Namespace ("" for cluster-scoped).
+    pub namespace: String,
+    /// What happened.
+    pub type_: EventType,
+    /// The object after the change (for deletes: the last state, with the delete's version).
+    pub object: Arc<Value>,
+    /// The object before the change, for MODIFIED (selector transitions).
+    pub prev: Option<Arc<Value>>,
+}
+
+/// Objects of one group-resource, by (namespace, name).
+pub type Objects = BTreeMap<(String, String), Value>;
+
+/// The store.
+pub struct Store {
+    objects: BTreeMap<String, Objects>,
+    rv: u64,
+    history: VecDeque<Arc<Change>>,
+    /// Versions at or below this one can no longer be watched from.
+    compacted: u64,
+    tx: broadcast::Sender<Arc<Change>>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::new()
+    }
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Store {
+        let (tx, _) = broadcast::channel(8192);
+        Store {
+            objects: BTreeMap::new(),
+            rv: 0,
+            history: VecDeque::new(),
+            compacted: 0,
+            tx,
+        }
+    }
+
+    /// The latest resourceVersion.
+    pub fn rv(&self) -> u64 {
+        self.rv
+    }
+
+    /// The oldest version a watch can still start from.
+    pub fn compacted(&self) -> u64 {
+        self.compacted
+    }
+
+    /// One object.
+    pub fn get(&self, storage: &str, namespace: &str, name: &str) -> Option<&Value> {
+        self.objects
+            .get(storage)?
+            .get(&(namespace.to_string(), name.to_string()))
+    }
+
+    /// All objects of a group-resource (sorted by namespace, then name).
+    pub fn all(&self, storage: &str) -> Option<&Objects> {
+        self.objects.get(storage)
+    }
+
+    /// Objects of a group-resource, optionally in one namespace.
+    pub fn list<'a>(
+        &'a self,
+        storage: &str,
+        namespace: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a Value> + 'a {
+        self.objects
+            .get(storage)
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .filter(move |((ns, _), _)| namespace.is_none_or(|want| want == ns))
+            .map(|(_, v)| v)
+    }
+
+    /// Storage keys that hold objects.
+    pub fn storages(&self) -> Vec<String> {
+        self.objects.keys().cloned().collect()
+    }
+
+    /// Create or replace an object, stamping a new resourceVersion; returns the stored
+    /// object.
+    pub fn put(&mut self, storage: &str, mut obj: Value) -> Value {
+        self.rv += 1;
+        let rv = self.rv;
+        obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+        let namespace = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let prev = self
+            .objects
+            .entry(storage.to_string())
+            .or_default()
+            .insert((namespace.clone(), name), obj.clone());
+        let type_ = if prev.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        self.record(Change {
+            rv,
+            storage: storage.to_string(),
+            namespace,
+            type_,
+            object: Arc::new(obj.clone()),
+            prev: prev.map(Arc::new),
+        });
+        obj
+    }
+
+    /// Remove an object; returns its last state, stamped with the delete's version.
+    pub fn remove(&mut self, storage: &str, namespace: &str, name: &str) -> Option<Value> {
+        let mut obj = self
+            .objects
+            .get_mut(storage)?
+            .remove(&(namespace.to_string(), name.to_string()))?;
+        self.rv += 1;
+        let rv = self.rv;
+        obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+        self.record(Change {
+            rv,
+            storage: storage.to_string(),
+            namespace: namespace.to_string(),
+            type_: EventType::Deleted,
+            object: Arc::new(obj.clone()),
+            prev: None,
+        });
+        Some(obj)
+    }
+
+    /// Drop every stored object of a group-resource (a CRD was deleted), with events.
+    pub fn remove_all(&mut self, storage: &str) {
+        let keys: Vec<(String, String)> = self
+            .objects
+            .get(storage)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        for (ns, name) in keys {
+            self.remove(storage, &ns, &name);
+        }
+    }
+
+    fn record(&mut self, change: Change) {
+        let change = Arc::new(change);
+        self.history.push_back(change.clone());
+        while self.history.len() > HISTORY_LIMIT {
+            if let Some(old) = self.history.pop_front() {
+                self.compacted = old.rv;
+            }
+        }
+        // No receivers is fine.
+        let _ = self.tx.send(change);
+    }
+
+    /// Changes after `rv` (exclusive), or `None` when `rv` is older than the history window.
+    pub fn since(&self, rv: u64) -> Option<Vec<Arc<Change>>> {
+        if rv < self.compacted {
+            return None;
+        }
+        Some(self.history.iter().filter(|c| c.rv > rv).cloned().collect())
+    }
+
+    /// Subscribe to future changes.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.tx.subscribe()
+    }
+
+    /// Forget the history: every version up to now becomes too old to watch from.
+    pub fn compact(&mut self) {
+        self.rv += 1;
+        self.compacted = self.rv;
+        self.history.clear();
+    }
+}

@@ -249,7 +249,6 @@ pub fn run_details(run: &RecoveryRun) -> String {
 
 /// A line diff of two texts: `-` removed, `+` added, ` ` kept (longest common subsequence;
 /// meant for the small objects the demo shows).
-#[allow(dead_code)] // used by the demo, which lands next
 pub fn diff(before: &str, after: &str) -> String {
     let a: Vec<&str> = before.lines().collect();
     let b: Vec<&str> = after.lines().collect();

@@ -113,25 +113,10 @@ pub async fn run(args: Args, _log_format: LogFormat) -> anyhow::Result<u8> {
         leader_election = config.leader_election,
         "starting lifeboat controller"
     );
-    operator_shim::run_controller(client, config, shutdown)
+    super::shims::run_controller(client, config, shutdown)
         .await
         .context("the controller stopped with an error")?;
     Ok(EXIT_OK)
-}
-
-// SHIM: `lifeboat_operator::run_controller` is not in the operator crate yet. This stand-in
-// keeps the subcommand compiling; replace the call above with the real function and delete
-// this module as soon as it lands.
-mod operator_shim {
-    use super::*;
-
-    pub async fn run_controller(
-        _client: kube::Client,
-        _config: ControllerConfig,
-        _shutdown: CancellationToken,
-    ) -> anyhow::Result<()> {
-        anyhow::bail!("this build of lifeboat has no controller yet")
-    }
 }
 
 /// Cancels `token` on SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C).

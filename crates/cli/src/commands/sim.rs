@@ -9,7 +9,8 @@ use super::EXIT_OK;
 pub struct Args {
     /// Names of the clusters to serve (default: one cluster named `local`).
     pub names: Vec<String>,
-    /// Directory for the kubeconfig files of the clusters.
+    /// Directory for the kubeconfig files of the clusters (`<name>.kubeconfig`; default:
+    /// `lifeboat-sim` in the temporary directory).
     #[arg(long, value_name = "D")]
     pub dir: Option<PathBuf>,
 }
@@ -20,17 +21,11 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     } else {
         args.names
     };
-    sim_shim::serve_until_interrupted(&names, args.dir.as_deref()).await?;
+    let dir = args
+        .dir
+        .unwrap_or_else(|| std::env::temp_dir().join("lifeboat-sim"));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    super::shims::serve_until_interrupted(&names, &dir).await?;
     Ok(EXIT_OK)
-}
-
-// SHIM: `lifeboat_sim::serve_until_interrupted` is not in the simulator crate yet; replace
-// this module with the real call as soon as it lands.
-mod sim_shim {
-    pub async fn serve_until_interrupted(
-        _names: &[String],
-        _dir: Option<&std::path::Path>,
-    ) -> anyhow::Result<()> {
-        anyhow::bail!("this build of lifeboat has no simulator yet")
-    }
 }

@@ -7,6 +7,8 @@
 //! - [`patch`]: building idempotent patch requests for patch steps;
 //! - [`validate`]: plan and run validation, and the offline `lifeboat validate` check.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod fieldpath;
 pub mod matching;
 pub mod patch;

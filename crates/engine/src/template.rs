@@ -343,6 +343,9 @@ impl<'a> Lexer<'a> {
                 }
                 continue;
             }
+            if !src[k..].contains("}}") {
+                return Err(self.err(open, "unclosed action (missing \"}}\")"));
+            }
             let (toks, end, trim) = self.action(open, k)?;
             if toks.is_empty() {
                 return Err(self.err(open, "missing value for command"));
@@ -475,7 +478,7 @@ impl<'a> Lexer<'a> {
                 e += 1;
             }
             if e == s {
-                if path.is_empty() && !b.get(e).is_some_and(|c| *c == b'.') {
+                if path.is_empty() && b.get(e).is_none_or(|c| *c != b'.') {
                     // `.` alone
                     return Ok((path, e));
                 }

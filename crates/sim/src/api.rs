@@ -139,6 +139,12 @@ fn label_causes(obj: &Value) -> Vec<Cause> {
 
 /// Parse a request body (JSON, or YAML by Content-Type) into a JSON object.
 pub fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, SimError> {
+    if content_type.contains("protobuf") {
+        return Err(SimError::new(
+            Reason::UnsupportedMediaType,
+            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml"),
+        ));
+    }
     let v: Value = if content_type.contains("yaml") {
         serde_yaml::from_slice(body)
             .map_err(|e| SimError::bad_request(format!("error decoding YAML: {e}")))?
@@ -529,11 +535,15 @@ impl State {
                     415 => Reason::UnsupportedMediaType,
                     _ => Reason::Invalid,
                 };
-                let mut err = SimError::new(reason, e.message().to_string());
                 if reason == Reason::Invalid {
-                    err = err.with_details(&req.name, &res.group, &res.kind);
+                    return SimError::invalid(
+                        &res.group,
+                        &res.kind,
+                        &req.name,
+                        vec![cause("FieldValueInvalid", "patch", e.message().to_string())],
+                    );
                 }
-                err
+                SimError::new(reason, e.message().to_string())
             })?;
         self.update_object(req, patched, current, true)
     }

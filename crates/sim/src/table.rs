@@ -225,6 +225,13 @@ fn builtin_cell(obj: &Value, which: &str) -> Value {
             if !obj["metadata"]["deletionTimestamp"].is_null() {
                 return json!("Terminating");
             }
+            let terminated = status["containerStatuses"].as_array().and_then(|cs| {
+                cs.iter()
+                    .find_map(|c| c["state"]["terminated"]["reason"].as_str())
+            });
+            if let Some(r) = terminated {
+                return json!(r);
+            }
             json!(
                 status["reason"]
                     .as_str()

@@ -11,11 +11,14 @@
 
 pub mod clusters;
 pub mod config;
+pub mod context;
 pub mod controller;
 pub mod executor;
 pub mod leader;
 pub mod naming;
+pub mod run;
 pub mod telemetry;
 pub mod webhook;
 
 pub use config::{ControllerConfig, WebhookConfig};
+pub use run::{OperatorError, run_controller};

@@ -1,1 +1,6 @@
-//! Controllers: alerts, plans, runs.
+//! Controllers: alerts (alert → runs), plans (validation, history), runs (the executor).
+
+pub mod alerts;
+pub mod plans;
+pub mod runs;
+pub mod validation;

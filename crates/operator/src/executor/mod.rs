@@ -1,1 +1,449 @@
-//! Step executor: one module per step type.
+//! The step executor: one module per step type.
+//!
+//! [`execute_step`] runs one attempt of one step and returns what it produced (outputs, a
+//! message, the rendered patch or Job) or why it failed. Persisting progress, retries and
+//! timeouts are the run controller's job (`controller/runs.rs`). Adding a step type means
+//! adding one module here and one arm in [`execute_step`].
+//!
+//! Every step is written so that executing it again gives the same result (a step found
+//! `Running` after a crash is re-executed, never skipped): reads are reads, patches are
+//! idempotent by construction (the engine never builds an `add` into an array index), Jobs
+//! have deterministic names and are adopted when they already exist.
+
+pub mod job;
+pub mod patch;
+pub mod read_field;
+pub mod wait;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource};
+use lifeboat_api::{ObjectRef, RecoveryRun, Step, StepType};
+use lifeboat_engine::TemplateContext;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::clusters::{ClusterError, display_cluster};
+use crate::context::Context;
+
+/// How many times a transient API error is retried within one attempt.
+const API_RETRIES: u32 = 4;
+/// First delay between two tries of a failed API call; doubles each time.
+const API_RETRY_DELAY: Duration = Duration::from_millis(50);
+/// Longest honoured `Retry-After`.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Extra time the outer bound of an attempt allows beyond the step's timeout.
+const TIMEOUT_GRACE: Duration = Duration::from_secs(1);
+
+/// Default timeout of a step of the given type.
+pub fn default_timeout(t: StepType) -> Duration {
+    match t {
+        StepType::ReadField | StepType::Patch => Duration::from_secs(30),
+        StepType::Job => Duration::from_secs(600),
+        StepType::Wait => Duration::from_secs(300),
+    }
+}
+
+/// Everything one attempt of one step needs.
+pub struct StepInput<'a> {
+    pub ctx: &'a Context,
+    pub run: &'a RecoveryRun,
+    pub index: usize,
+    pub step: &'a Step,
+    /// `.Values` so far.
+    pub values: &'a BTreeMap<String, Value>,
+    /// Client for the step's cluster, impersonating the run's service account if any.
+    pub client: Client,
+    pub cluster: Option<&'a str>,
+    pub dry_run: bool,
+    /// The step's timeout (the attempt is cancelled after it).
+    pub timeout: Duration,
+    /// 1-based attempt number within this execution of the step.
+    pub attempt: u32,
+}
+
+impl StepInput<'_> {
+    pub fn run_name(&self) -> String {
+        self.run.metadata.name.clone().unwrap_or_default()
+    }
+
+    pub fn run_namespace(&self) -> String {
+        self.run
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string())
+    }
+
+    /// The data templates see: `.Values`, `.Alert`, `.Run`.
+    pub fn template_context(&self) -> TemplateContext<'_> {
+        template_context(self.run, self.values)
+    }
+
+    /// Renders a template string.
+    pub fn render_str(&self, what: &str, text: &str) -> Result<String, StepFailure> {
+        lifeboat_engine::template::render_str(text, &self.template_context())
+            .map_err(|e| StepFailure::permanent(format!("cannot render {what}: {e}")))
+    }
+
+    /// Renders every string leaf of `value`.
+    pub fn render_leaves(&self, what: &str, value: &Value) -> Result<Value, StepFailure> {
+        lifeboat_engine::template::render_leaves(value, &self.template_context())
+            .map_err(|e| StepFailure::permanent(format!("cannot render {what}: {e}")))
+    }
+
+    /// Resolves `target` (rendering its name and namespace) to a dynamic API on the step's
+    /// cluster; also returns a description such as `pods default/my-pod`.
+    pub async fn object_api(
+        &self,
+        target: &ObjectRef,
+    ) -> Result<(Api<DynamicObject>, String, String), StepFailure> {
+        let name = self.render_str("name", &target.name)?;
+        let namespace = match &target.namespace {
+            Some(ns) => Some(self.render_str("namespace", ns)?),
+            None => None,
+        };
+        let resolved = self
+            .ctx
+            .clusters
+            .resolve(self.cluster, &target.api_version, &target.resource)
+            .await
+            .map_err(StepFailure::from_cluster)?;
+        let (api, desc) = if resolved.namespaced {
+            let ns = namespace.unwrap_or_else(|| self.run_namespace());
+            (
+                Api::namespaced_with(self.client.clone(), &ns, &resolved.resource),
+                format!("{} {ns}/{name}", target.resource),
+            )
+        } else {
+            (
+                Api::all_with(self.client.clone(), &resolved.resource),
+                format!("{} {name}", target.resource),
+            )
+        };
+        let desc = match self.cluster {
+            Some(c) => format!("{desc} on cluster {c:?}"),
+            None => desc,
+        };
+        Ok((api, name, desc))
+    }
+
+    /// Describes an API error of this step, naming the cluster when it is unreachable.
+    pub fn api_failure(&self, doing: &str, e: &kube::Error) -> StepFailure {
+        let message = match e {
+            kube::Error::Api(s) => format!("{doing}: {} ({} {})", s.message, s.code, s.reason),
+            _ if is_connection_error(e) => format!(
+                "{doing}: {} is unreachable: {e}",
+                display_cluster(self.cluster)
+            ),
+            _ => format!("{doing}: {e}"),
+        };
+        StepFailure {
+            message,
+            retryable: is_transient(e),
+            rendered: None,
+            job_name: None,
+        }
+    }
+}
+
+/// The data templates see for `run` with the outputs `values`.
+pub fn template_context<'a>(
+    run: &'a RecoveryRun,
+    values: &'a BTreeMap<String, Value>,
+) -> TemplateContext<'a> {
+    TemplateContext {
+        values,
+        alert: &run.spec.alert_spec,
+        run_name: run.metadata.name.as_deref().unwrap_or_default(),
+        run_namespace: run.metadata.namespace.as_deref().unwrap_or_default(),
+    }
+}
+
+/// What a successful attempt produced.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct StepOutput {
+    /// New outputs (merged into `.Values`).
+    pub values: BTreeMap<String, Value>,
+    /// What happened, for the step's status.
+    pub message: String,
+    /// The rendered patch or Job, for the record.
+    pub rendered: Option<Value>,
+    /// Name of the Job a job step created or adopted.
+    pub job_name: Option<String>,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepFailure {
+    pub message: String,
+    /// Whether retrying the attempt may succeed (the step's retry policy decides whether it
+    /// is retried at all).
+    pub retryable: bool,
+    /// The rendered patch or Job, when the failure came after rendering (boxed: keeps
+    /// `Result<_, StepFailure>` small).
+    pub rendered: Option<Box<Value>>,
+    pub job_name: Option<String>,
+}
+
+impl StepFailure {
+    pub fn permanent(message: impl Into<String>) -> Self {
+        StepFailure {
+            message: message.into(),
+            retryable: false,
+            rendered: None,
+            job_name: None,
+        }
+    }
+
+    pub fn retryable(message: impl Into<String>) -> Self {
+        StepFailure {
+            retryable: true,
+            ..Self::permanent(message)
+        }
+    }
+
+    pub fn from_cluster(e: ClusterError) -> Self {
+        StepFailure {
+            retryable: e.is_transient(),
+            ..Self::permanent(e.to_string())
+        }
+    }
+
+    pub fn with_rendered(mut self, rendered: Option<Value>) -> Self {
+        if self.rendered.is_none() {
+            self.rendered = rendered.map(Box::new);
+        }
+        self
+    }
+
+    pub fn with_job(mut self, job: Option<String>) -> Self {
+        if self.job_name.is_none() {
+            self.job_name = job;
+        }
+        self
+    }
+}
+
+/// Runs one attempt of `input.step`, bounded by its timeout.
+pub async fn execute_step(input: &StepInput<'_>) -> Result<StepOutput, StepFailure> {
+    let fut = async {
+        match input.step.type_ {
+            StepType::ReadField => read_field::execute(input).await,
+            StepType::Patch => patch::execute(input).await,
+            StepType::Job => job::execute(input).await,
+            StepType::Wait => wait::execute(input).await,
+        }
+    };
+    // Steps that wait (wait, job) enforce `timeout` themselves with a precise message; the
+    // grace lets them report it before this outer bound fires.
+    match tokio::time::timeout(input.timeout + TIMEOUT_GRACE, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(StepFailure::retryable(format!(
+            "timed out after {}",
+            format_duration(input.timeout)
+        ))),
+    }
+}
+
+/// Whether an API error may go away by itself (5xx, 429, timeouts, connection errors).
+pub fn is_transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => matches!(s.code, 408 | 429 | 500 | 502 | 503 | 504),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+/// Whether an error means the server could not be reached at all.
+pub fn is_connection_error(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::HyperError(_) | kube::Error::Service(_))
+}
+
+/// The delay a 429 asks for (`retryAfterSeconds` of the Status), capped.
+fn retry_after(e: &kube::Error) -> Option<Duration> {
+    match e {
+        kube::Error::Api(s) if s.code == 429 => s
+            .details
+            .as_ref()
+            .map(|d| Duration::from_secs(u64::from(d.retry_after_seconds)))
+            .filter(|d| !d.is_zero())
+            .map(|d| d.min(MAX_RETRY_AFTER)),
+        _ => None,
+    }
+}
+
+/// Calls `f` until it succeeds, fails permanently, or transient failures exhaust
+/// [`API_RETRIES`] (backoff doubling from [`API_RETRY_DELAY`], `Retry-After` honoured).
+pub async fn with_api_retries<T, F, Fut>(mut f: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    let mut delay = API_RETRY_DELAY;
+    let mut tries = 0;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if is_transient(&e) && tries < API_RETRIES => {
+                tries += 1;
+                let wait = retry_after(&e).unwrap_or(delay);
+                tracing::debug!(error = %e, ?wait, tries, "transient API error; retrying");
+                tokio::time::sleep(wait).await;
+                delay *= 2;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Watches `name` through `api` until `done` holds for the object (`None` = absent), and
+/// returns the object that satisfied it. Watch errors that are transient (dropped watch,
+/// 410 Expired, 5xx) are absorbed by the watcher's backoff; a permanent one ends the wait.
+/// Callers bound this with a timeout.
+pub async fn watch_until<K, P>(api: Api<K>, name: &str, mut done: P) -> Result<Option<K>, String>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+    P: FnMut(Option<&K>) -> bool,
+{
+    let stream = watcher::watch_object(api, name).default_backoff();
+    futures::pin_mut!(stream);
+    loop {
+        match stream.try_next().await {
+            Ok(Some(obj)) => {
+                if done(obj.as_ref()) {
+                    return Ok(obj);
+                }
+            }
+            Ok(None) => return Err("watch ended unexpectedly".to_string()),
+            Err(e) => {
+                let permanent = match &e {
+                    watcher::Error::InitialListFailed(k)
+                    | watcher::Error::WatchStartFailed(k)
+                    | watcher::Error::WatchFailed(k) => !is_transient(k),
+                    watcher::Error::WatchError(s) => !matches!(s.code, 410 | 429 | 500..=599),
+                    _ => false,
+                };
+                if permanent {
+                    return Err(e.to_string());
+                }
+                tracing::debug!(error = %e, "watch error; continuing");
+            }
+        }
+    }
+}
+
+/// Parses a duration such as `30s`, `5m`, `1h30m`, `500ms` (the engine's syntax).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    lifeboat_engine::parse_duration(text)
+}
+
+/// Formats a duration as `30s`, `5m`, `1m30s`, `250ms`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 || out.is_empty() {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_format() {
+        for (text, secs) in [
+            ("30s", 30.0),
+            ("5m", 300.0),
+            ("1h30m", 5400.0),
+            ("500ms", 0.5),
+            ("1m30s", 90.0),
+        ] {
+            assert_eq!(
+                parse_duration(text).unwrap(),
+                Duration::from_secs_f64(secs),
+                "{text}"
+            );
+        }
+        for bad in ["", "m", "5x", "1h-2m"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should not parse");
+        }
+        assert_eq!(format_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(format_duration(Duration::from_secs(300)), "5m");
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+    }
+
+    #[test]
+    fn transient_errors_are_5xx_429_and_connection_errors() {
+        let api = |code| {
+            kube::Error::Api(
+                kube::core::Status::failure("x", "y")
+                    .with_code(code)
+                    .boxed(),
+            )
+        };
+        for code in [429, 500, 503, 504] {
+            assert!(is_transient(&api(code)), "{code}");
+        }
+        for code in [400, 403, 404, 409, 422] {
+            assert!(!is_transient(&api(code)), "{code}");
+        }
+    }
+
+    #[tokio::test]
+    async fn api_retries_stop_on_permanent_errors_and_retry_transient_ones() {
+        let mut calls = 0;
+        let r: Result<(), _> = with_api_retries(|| {
+            calls += 1;
+            async {
+                Err(kube::Error::Api(
+                    kube::core::Status::failure("no", "Forbidden")
+                        .with_code(403)
+                        .boxed(),
+                ))
+            }
+        })
+        .await;
+        assert!(r.is_err());
+        assert_eq!(calls, 1, "a 403 must not be retried");
+
+        let mut calls = 0;
+        let r = with_api_retries(|| {
+            calls += 1;
+            let n = calls;
+            async move {
+                if n < 3 {
+                    Err(kube::Error::Api(
+                        kube::core::Status::failure("busy", "ServiceUnavailable")
+                            .with_code(503)
+                            .boxed(),
+                    ))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(r.unwrap(), 3, "a 503 must be retried until it succeeds");
+    }
+}

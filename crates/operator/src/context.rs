@@ -1,0 +1,172 @@
+//! What every controller and the executor share: clients, metrics, events and the clock.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::Client;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use lifeboat_api::{RecoveryPlan, RecoveryRun};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::clusters::ClusterRegistry;
+use crate::controller::alerts::RecentRuns;
+use crate::telemetry::Metrics;
+
+/// Source of the current time; injected so tests can be deterministic.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> jiff::Timestamp;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> jiff::Timestamp {
+        jiff::Timestamp::now()
+    }
+}
+
+/// A clock that always answers the same instant (tests).
+#[derive(Clone, Copy, Debug)]
+pub struct FixedClock(pub jiff::Timestamp);
+
+impl Clock for FixedClock {
+    fn now(&self) -> jiff::Timestamp {
+        self.0
+    }
+}
+
+/// How many events may wait to be published before new ones are dropped.
+const EVENT_QUEUE: usize = 1024;
+
+/// Publishes Kubernetes Events in the background, so a step never waits on an Event write.
+/// Events are best effort: a full queue or a failed write is logged, not an error.
+#[derive(Clone)]
+pub struct Events {
+    tx: Option<mpsc::Sender<(Event, ObjectReference)>>,
+}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events")
+            .field("enabled", &self.tx.is_some())
+            .finish()
+    }
+}
+
+impl Events {
+    /// Events published with `client` as `reporter`. Spawns the publishing task (needs a
+    /// Tokio runtime); the task ends when every handle is dropped.
+    pub fn new(client: Client, reporter: &str, instance: Option<String>) -> Self {
+        let recorder = Recorder::new(
+            client,
+            Reporter {
+                controller: reporter.to_string(),
+                instance,
+            },
+        );
+        let (tx, mut rx) = mpsc::channel::<(Event, ObjectReference)>(EVENT_QUEUE);
+        tokio::spawn(async move {
+            while let Some((ev, reference)) = rx.recv().await {
+                if let Err(e) = recorder.publish(&ev, &reference).await {
+                    tracing::debug!(error = %e, reason = %ev.reason, "failed to publish event");
+                }
+            }
+        });
+        Events { tx: Some(tx) }
+    }
+
+    /// Events that go nowhere (unit tests).
+    pub fn disabled() -> Self {
+        Events { tx: None }
+    }
+
+    /// Queues an event about `regarding`.
+    pub fn publish(
+        &self,
+        regarding: ObjectReference,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: impl Into<String>,
+    ) {
+        let Some(tx) = &self.tx else { return };
+        let mut note: String = note.into();
+        if note.len() > 1000 {
+            let mut cut = 1000;
+            while !note.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            note.truncate(cut);
+        }
+        let ev = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.to_string(),
+            note: Some(note),
+            action: action.to_string(),
+            secondary: None,
+        };
+        if tx.try_send((ev, regarding)).is_err() {
+            tracing::debug!(reason, "event queue full; event dropped");
+        }
+    }
+}
+
+/// Shared state of the controllers and the executor.
+#[derive(Clone)]
+pub struct Context {
+    /// Client of the cluster lifeboat runs in (its own identity).
+    pub client: Client,
+    /// Clients of every cluster, impersonating clients, discovery.
+    pub clusters: ClusterRegistry,
+    pub metrics: Metrics,
+    pub events: Events,
+    pub clock: Arc<dyn Clock>,
+    /// Cache of every RecoveryPlan (fed by the plan controller's watch).
+    pub plans: Store<RecoveryPlan>,
+    /// Cache of every RecoveryRun (fed by the run controller's watch).
+    pub runs: Store<RecoveryRun>,
+    /// Runs the alert controller created that the cache may not show yet.
+    pub recent_runs: Arc<RecentRuns>,
+    /// Cancelled when the process stops executing (shutdown or lost leadership): a step
+    /// in flight is abandoned (left Running, re-executed by the next executor).
+    pub shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("clusters", &self.clusters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// A context with empty caches and no events (tests, tools).
+    pub fn new(client: Client, clusters: ClusterRegistry, metrics: Metrics) -> Self {
+        Context {
+            client,
+            clusters,
+            metrics,
+            events: Events::disabled(),
+            clock: Arc::new(SystemClock),
+            plans: reflector::store().0,
+            runs: reflector::store().0,
+            recent_runs: Arc::default(),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// The current time as a Kubernetes timestamp.
+    pub fn now(&self) -> Time {
+        Time(self.clock.now())
+    }
+}

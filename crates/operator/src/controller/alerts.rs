@@ -1,0 +1,574 @@
+//! Alert controller: an unprocessed ReceivedAlert becomes RecoveryRuns.
+//!
+//! The alert is matched against the plans of its own namespace (the tenancy boundary). For
+//! every matching plan that is valid (re-validated here, never trusting a stale status), not
+//! suspended, allowed by its concurrency policy and past its cooldown, a RecoveryRun named
+//! `naming::run_name(plan, alert)` is created — so a retry or a restart finds the run it
+//! created before instead of creating a second. Then the alert's status records what
+//! happened.
+//!
+//! Ownership: runs carry **no** ownerReference. Deleting a plan must not kill a recovery in
+//! flight, and deleting an alert (Alertmanager-driven cleanup, TTLs) must not erase the record
+//! of what was done about it. Runs are cleaned up by the plan's history limits instead.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use lifeboat_api::conditions::{
+    self, Condition, REASON_MATCHED, REASON_NO_MATCH, REASON_RESOLVED, STATUS_TRUE, TYPE_PROCESSED,
+};
+use lifeboat_api::{
+    AlertSpec, ConcurrencyPolicy, LABEL_ALERT, LABEL_PLAN, ReceivedAlert, ReceivedAlertStatus,
+    RecoveryPlan, RecoveryRun, RecoveryRunSpec, SkippedPlan,
+};
+use serde_json::json;
+
+use crate::context::Context;
+use crate::controller::validation;
+use crate::executor::{parse_duration, with_api_retries};
+use crate::naming;
+
+/// Name of this controller in metrics and logs.
+pub const CONTROLLER: &str = "alerts";
+
+pub const SKIP_SUSPENDED: &str = "Suspended";
+pub const SKIP_CONCURRENCY: &str = "ConcurrencyForbid";
+pub const SKIP_COOLDOWN: &str = "Cooldown";
+pub const SKIP_INVALID: &str = "Invalid";
+/// Reason of an alert whose matching plans all skipped.
+pub const REASON_SKIPPED: &str = "Skipped";
+
+/// How long a run created by this process counts as active while the cache has not seen it.
+const RECENT_RUN_TTL: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    #[error("API error: {0}")]
+    Api(#[from] kube::Error),
+    #[error("the alert has no name or namespace")]
+    MissingMetadata,
+}
+
+impl AlertError {
+    pub fn category(&self) -> &'static str {
+        match self {
+            AlertError::Api(_) => "Api",
+            AlertError::MissingMetadata => "MissingMetadata",
+        }
+    }
+}
+
+/// (namespace, plan name).
+type PlanKey = (String, String);
+
+/// Runs this process created, per (namespace, plan), until the cache reflects them. Makes
+/// the concurrency policy and cooldown hold for two alerts processed back to back.
+#[derive(Default)]
+pub struct RecentRuns {
+    inner: Mutex<HashMap<PlanKey, Vec<RecentRun>>>,
+    /// Serialises the decide-and-create section per (namespace, plan).
+    locks: Mutex<HashMap<PlanKey, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+#[derive(Clone, Debug)]
+struct RecentRun {
+    name: String,
+    created: jiff::Timestamp,
+}
+
+impl std::fmt::Debug for RecentRuns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecentRuns").finish_non_exhaustive()
+    }
+}
+
+impl RecentRuns {
+    fn lock_for(&self, key: &PlanKey) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.clone())
+            .or_default()
+            .clone()
+    }
+
+    fn record(&self, key: PlanKey, name: String, created: jiff::Timestamp) {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_default()
+            .push(RecentRun { name, created });
+    }
+
+    fn get(&self, key: &PlanKey) -> Vec<RecentRun> {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn prune(&self, key: &PlanKey, keep: impl Fn(&RecentRun) -> bool) {
+        if let Some(v) = self
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(key)
+        {
+            v.retain(keep);
+        }
+    }
+}
+
+/// Whether the alert has resolved (recorded so, or `endsAt` in the past).
+pub fn is_resolved(alert: &ReceivedAlert, now: jiff::Timestamp) -> bool {
+    alert.status.as_ref().is_some_and(|s| s.resolved)
+        || alert.spec.ends_at.as_ref().is_some_and(|t| t.0 <= now)
+}
+
+/// What to do about one matching plan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Create (or find) the run.
+    Run,
+    Skip {
+        reason: &'static str,
+        message: String,
+    },
+}
+
+/// The decision for a matching plan, given the state of its runs (pure).
+///
+/// `own_run_exists`: the run for this (alert, plan) already exists (created before a
+/// crash or a retry) — it is found, never blocked by itself. `active`: other runs of the plan
+/// that are Pending or Running. `last_start`: when the latest run of the plan was created.
+pub fn decide(
+    plan: &RecoveryPlan,
+    problems: &[String],
+    own_run_exists: bool,
+    active: &[String],
+    last_start: Option<jiff::Timestamp>,
+    now: jiff::Timestamp,
+) -> Decision {
+    if own_run_exists {
+        return Decision::Run;
+    }
+    if !problems.is_empty() {
+        return Decision::Skip {
+            reason: SKIP_INVALID,
+            message: format!("the plan is invalid: {}", problems.join("; ")),
+        };
+    }
+    if plan.spec.is_suspended() {
+        return Decision::Skip {
+            reason: SKIP_SUSPENDED,
+            message: "the plan is suspended".to_string(),
+        };
+    }
+    if plan.spec.effective_concurrency_policy() == ConcurrencyPolicy::Forbid && !active.is_empty() {
+        return Decision::Skip {
+            reason: SKIP_CONCURRENCY,
+            message: format!(
+                "run {} of this plan is still active (concurrencyPolicy: Forbid)",
+                active.join(", ")
+            ),
+        };
+    }
+    if let (Some(cooldown), Some(last)) = (plan.spec.cooldown.as_deref(), last_start)
+        && let Ok(cooldown) = parse_duration(cooldown)
+    {
+        let elapsed = now.duration_since(last);
+        let elapsed = Duration::try_from(elapsed).unwrap_or_default();
+        if elapsed < cooldown {
+            return Decision::Skip {
+                reason: SKIP_COOLDOWN,
+                message: format!(
+                    "the last run started {}s ago, within the cooldown of {}",
+                    elapsed.as_secs(),
+                    plan.spec.cooldown.as_deref().unwrap_or_default()
+                ),
+            };
+        }
+    }
+    Decision::Run
+}
+
+/// The RecoveryRun for (alert, plan).
+pub fn build_run(alert: &ReceivedAlert, plan: &RecoveryPlan, name: &str) -> RecoveryRun {
+    let alert_name = alert.name_any();
+    let plan_name = plan.name_any();
+    let mut labels = BTreeMap::new();
+    labels.insert(LABEL_PLAN.to_string(), naming::sanitize(&plan_name, 63));
+    labels.insert(LABEL_ALERT.to_string(), naming::sanitize(&alert_name, 63));
+    RecoveryRun {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: alert.namespace(),
+            labels: Some(labels),
+            ..Default::default()
+        },
+        spec: RecoveryRunSpec {
+            alert_spec: AlertSpec {
+                name: alert_name,
+                labels: alert.spec.labels.clone(),
+                annotations: alert.spec.annotations.clone(),
+            },
+            steps: plan.spec.steps.clone(),
+            plan_name: Some(plan_name),
+            dry_run: None,
+            service_account_name: plan.spec.service_account_name.clone(),
+        },
+        status: None,
+    }
+}
+
+fn run_is_active(run: &RecoveryRun) -> bool {
+    !run.status.as_ref().is_some_and(|s| s.phase.is_finished())
+}
+
+/// Reconciles one alert.
+#[tracing::instrument(skip_all, fields(alert = %alert.name_any(), namespace = alert.namespace().unwrap_or_default()))]
+pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<Action, AlertError> {
+    if alert.status.as_ref().is_some_and(|s| s.processed) {
+        return Ok(Action::await_change());
+    }
+    let (Some(alert_name), Some(namespace)) = (alert.metadata.name.clone(), alert.namespace())
+    else {
+        return Err(AlertError::MissingMetadata);
+    };
+    let now = ctx.clock.now();
+    let mut status = alert.status.clone().unwrap_or_default();
+    status.processed = true;
+    status.processed_at = Some(ctx.now());
+    status.matched_plans.clear();
+    status.runs.clear();
+    status.skipped.clear();
+
+    let outcome;
+    if is_resolved(&alert, now) {
+        status.resolved = true;
+        if status.resolved_at.is_none() {
+            status.resolved_at = Some(ctx.now());
+        }
+        status.reason = Some(REASON_RESOLVED.to_string());
+        status.message = Some("the alert has resolved; no recovery was started".to_string());
+        outcome = REASON_RESOLVED;
+    } else {
+        let mut plans: Vec<Arc<RecoveryPlan>> = ctx
+            .plans
+            .state()
+            .into_iter()
+            .filter(|p| p.namespace().as_deref() == Some(namespace.as_str()))
+            .filter(|p| validation::labels_match(&p.spec.alert_labels, &alert.spec.labels))
+            .collect();
+        plans.sort_by_key(|p| p.name_any());
+        let clusters = ctx.clusters.cluster_names();
+        for plan in &plans {
+            let plan_name = plan.name_any();
+            status.matched_plans.push(plan_name.clone());
+            let key = (namespace.clone(), plan_name.clone());
+            let lock = ctx.recent_runs.lock_for(&key);
+            let _guard = lock.lock().await;
+            let run_name = naming::run_name(&plan_name, &alert_name);
+            let plan_runs: Vec<Arc<RecoveryRun>> = ctx
+                .runs
+                .state()
+                .into_iter()
+                .filter(|r| {
+                    r.namespace().as_deref() == Some(namespace.as_str())
+                        && r.spec.plan_name.as_deref() == Some(plan_name.as_str())
+                })
+                .collect();
+            // Forget runs the cache now knows about as finished, and stale ones.
+            ctx.recent_runs.prune(&key, |recent| {
+                let cached = plan_runs.iter().find(|r| r.name_any() == recent.name);
+                match cached {
+                    Some(r) => run_is_active(r),
+                    None => {
+                        Duration::try_from(now.duration_since(recent.created)).unwrap_or_default()
+                            < RECENT_RUN_TTL
+                    }
+                }
+            });
+            let recent = ctx.recent_runs.get(&key);
+            let own_run_exists = plan_runs.iter().any(|r| r.name_any() == run_name)
+                || recent.iter().any(|r| r.name == run_name);
+            let mut active: Vec<String> = plan_runs
+                .iter()
+                .filter(|r| run_is_active(r))
+                .map(|r| r.name_any())
+                .collect();
+            for r in &recent {
+                if !active.contains(&r.name) {
+                    active.push(r.name.clone());
+                }
+            }
+            active.retain(|n| *n != run_name);
+            active.sort();
+            let last_start = plan_runs
+                .iter()
+                .filter_map(|r| r.metadata.creation_timestamp.as_ref().map(|t| t.0))
+                .chain(recent.iter().map(|r| r.created))
+                .max();
+            let problems = validation::validate_plan(&plan.spec, &clusters);
+            match decide(plan, &problems, own_run_exists, &active, last_start, now) {
+                Decision::Run => {
+                    let run = build_run(&alert, plan, &run_name);
+                    let api: Api<RecoveryRun> = Api::namespaced(ctx.client.clone(), &namespace);
+                    let pp = PostParams::default();
+                    match with_api_retries(|| api.create(&pp, &run)).await {
+                        Ok(_) => {
+                            ctx.recent_runs.record(key.clone(), run_name.clone(), now);
+                            ctx.events.publish(
+                                alert.object_ref(&()),
+                                false,
+                                "RunCreated",
+                                "CreateRun",
+                                format!("plan {plan_name} matched; created RecoveryRun {run_name}"),
+                            );
+                        }
+                        Err(kube::Error::Api(s)) if s.is_already_exists() => {}
+                        Err(e) => {
+                            ctx.metrics.api_error("create_run");
+                            return Err(e.into());
+                        }
+                    }
+                    status.runs.push(run_name);
+                }
+                Decision::Skip { reason, message } => {
+                    ctx.events.publish(
+                        alert.object_ref(&()),
+                        false,
+                        "PlanSkipped",
+                        "MatchPlan",
+                        format!("plan {plan_name} skipped ({reason}): {message}"),
+                    );
+                    status.skipped.push(SkippedPlan {
+                        plan: plan_name,
+                        reason: reason.to_string(),
+                        message: Some(message),
+                    });
+                }
+            }
+        }
+        if plans.is_empty() {
+            status.reason = Some(REASON_NO_MATCH.to_string());
+            status.message = Some(format!(
+                "no RecoveryPlan in namespace {namespace} matches the alert's labels"
+            ));
+            outcome = REASON_NO_MATCH;
+        } else if status.runs.is_empty() {
+            status.reason = Some(REASON_SKIPPED.to_string());
+            status.message = Some(format!(
+                "{} plan(s) matched; none started a run: {}",
+                plans.len(),
+                status
+                    .skipped
+                    .iter()
+                    .map(|s| format!("{} ({})", s.plan, s.reason))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            outcome = REASON_SKIPPED;
+        } else {
+            status.reason = Some(REASON_MATCHED.to_string());
+            status.message = Some(format!(
+                "{} plan(s) matched; started {}",
+                plans.len(),
+                status.runs.join(", ")
+            ));
+            outcome = REASON_MATCHED;
+        }
+    }
+    let message = status.message.clone().unwrap_or_default();
+    conditions::set_condition(
+        &mut status.conditions,
+        Condition::new(
+            TYPE_PROCESSED,
+            STATUS_TRUE,
+            outcome,
+            message.clone(),
+            ctx.now(),
+        ),
+    );
+    write_status(&ctx, &namespace, &alert_name, &status).await?;
+    ctx.metrics.alert_processed(outcome);
+    if outcome == REASON_NO_MATCH {
+        ctx.events.publish(
+            alert.object_ref(&()),
+            false,
+            "NoMatchingPlan",
+            "MatchPlan",
+            message,
+        );
+    }
+    Ok(Action::await_change())
+}
+
+async fn write_status(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    status: &ReceivedAlertStatus,
+) -> Result<(), AlertError> {
+    let api: Api<ReceivedAlert> = Api::namespaced(ctx.client.clone(), namespace);
+    let patch = Patch::Merge(json!({ "status": status }));
+    let pp = PatchParams::default();
+    match with_api_retries(|| api.patch_status(name, &pp, &patch)).await {
+        Ok(_) => Ok(()),
+        // Deleted meanwhile: nothing left to record on.
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => {
+            ctx.metrics.api_error("alert_status");
+            Err(e.into())
+        }
+    }
+}
+
+/// What to do after a failed reconcile.
+pub fn error_policy(_alert: Arc<ReceivedAlert>, err: &AlertError, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_error(CONTROLLER, err.category());
+    tracing::warn!(error = %err, "alert reconcile failed");
+    Action::requeue(Duration::from_secs(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lifeboat_api::RecoveryPlanSpec;
+
+    fn plan() -> RecoveryPlan {
+        let mut p = RecoveryPlan::new(
+            "failover",
+            RecoveryPlanSpec {
+                alert_labels: [("app".to_string(), "db".to_string())].into(),
+                steps: vec![],
+                suspend: None,
+                concurrency_policy: None,
+                cooldown: None,
+                successful_runs_history_limit: None,
+                failed_runs_history_limit: None,
+                service_account_name: Some("recovery".into()),
+            },
+        );
+        p.metadata.namespace = Some("team".into());
+        p
+    }
+
+    fn ts(s: i64) -> jiff::Timestamp {
+        jiff::Timestamp::from_second(1_700_000_000 + s).unwrap()
+    }
+
+    #[test]
+    fn forbid_blocks_a_second_active_run_but_not_the_alerts_own() {
+        let p = plan();
+        let active = vec!["failover-abc".to_string()];
+        match decide(&p, &[], false, &active, None, ts(0)) {
+            Decision::Skip { reason, message } => {
+                assert_eq!(reason, SKIP_CONCURRENCY);
+                assert!(message.contains("failover-abc"), "{message}");
+            }
+            d => panic!("expected a skip, got {d:?}"),
+        }
+        assert_eq!(decide(&p, &[], true, &active, None, ts(0)), Decision::Run);
+        let mut allow = plan();
+        allow.spec.concurrency_policy = Some(ConcurrencyPolicy::Allow);
+        assert_eq!(
+            decide(&allow, &[], false, &active, None, ts(0)),
+            Decision::Run
+        );
+    }
+
+    #[test]
+    fn suspended_invalid_and_cooldown_skip() {
+        let mut p = plan();
+        p.spec.suspend = Some(true);
+        assert!(matches!(
+            decide(&p, &[], false, &[], None, ts(0)),
+            Decision::Skip {
+                reason: SKIP_SUSPENDED,
+                ..
+            }
+        ));
+        let p = plan();
+        match decide(&p, &["spec.steps[0]: bad".into()], false, &[], None, ts(0)) {
+            Decision::Skip { reason, message } => {
+                assert_eq!(reason, SKIP_INVALID);
+                assert!(message.contains("spec.steps[0]: bad"), "{message}");
+            }
+            d => panic!("expected a skip, got {d:?}"),
+        }
+        let mut p = plan();
+        p.spec.cooldown = Some("10m".into());
+        assert!(matches!(
+            decide(&p, &[], false, &[], Some(ts(0)), ts(60)),
+            Decision::Skip {
+                reason: SKIP_COOLDOWN,
+                ..
+            }
+        ));
+        assert_eq!(
+            decide(&p, &[], false, &[], Some(ts(0)), ts(601)),
+            Decision::Run
+        );
+    }
+
+    #[test]
+    fn run_snapshot_of_the_plan() {
+        let p = plan();
+        let mut alert = ReceivedAlert::new(
+            "db-down",
+            lifeboat_api::ReceivedAlertSpec {
+                labels: [("app".to_string(), "db".to_string())].into(),
+                annotations: [("summary".to_string(), "down".to_string())].into(),
+                starts_at: None,
+                ends_at: None,
+                fingerprint: None,
+                generator_url: None,
+                source: None,
+            },
+        );
+        alert.metadata.namespace = Some("team".into());
+        let name = naming::run_name("failover", "db-down");
+        let run = build_run(&alert, &p, &name);
+        assert_eq!(run.metadata.namespace.as_deref(), Some("team"));
+        assert!(run.metadata.owner_references.is_none());
+        let labels = run.metadata.labels.unwrap();
+        assert_eq!(labels[LABEL_PLAN], "failover");
+        assert_eq!(labels[LABEL_ALERT], "db-down");
+        assert_eq!(run.spec.alert_spec.name, "db-down");
+        assert_eq!(run.spec.alert_spec.annotations["summary"], "down");
+        assert_eq!(run.spec.plan_name.as_deref(), Some("failover"));
+        assert_eq!(run.spec.service_account_name.as_deref(), Some("recovery"));
+    }
+
+    #[test]
+    fn resolved_alerts() {
+        let mut alert = ReceivedAlert::new(
+            "a",
+            lifeboat_api::ReceivedAlertSpec {
+                labels: Default::default(),
+                annotations: Default::default(),
+                starts_at: None,
+                ends_at: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(ts(10))),
+                fingerprint: None,
+                generator_url: None,
+                source: None,
+            },
+        );
+        assert!(!is_resolved(&alert, ts(5)));
+        assert!(is_resolved(&alert, ts(10)));
+        alert.spec.ends_at = None;
+        alert.status = Some(ReceivedAlertStatus {
+            resolved: true,
+            ..Default::default()
+        });
+        assert!(is_resolved(&alert, ts(0)));
+    }
+}

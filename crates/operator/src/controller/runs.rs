@@ -1,0 +1,597 @@
+//! Run controller: drives a RecoveryRun's steps, crash-safe.
+//!
+//! Every transition is persisted through the status subresource with the run's
+//! resourceVersion as precondition, so two executors can never both proceed from the same
+//! state, and a stale view of the run fails its first write instead of acting:
+//!
+//! 1. before step `i`: step `i` Running, attempts+1, startedAt, cluster; run Running,
+//!    currentStep, progress — one write; only then is the step executed;
+//! 2. after step `i`: its phase, finishedAt, message, outputs (and, for the last or a failed
+//!    step, the run's outcome) — one write; then the next step.
+//!
+//! A process killed anywhere resumes at the first step that has not Succeeded; a step found
+//! Running is executed again (every step's effect is idempotent), never skipped.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use lifeboat_api::conditions::{
+    self, Condition, MESSAGE_COMPLETED, REASON_COMPLETED, REASON_FAILED, REASON_INVALID,
+    REASON_RUNNING, STATUS_FALSE, STATUS_TRUE, STATUS_UNKNOWN, TYPE_SUCCESS,
+};
+use lifeboat_api::{RecoveryPlan, RecoveryRun, RecoveryRunStatus, RunPhase, StepPhase, StepStatus};
+use serde_json::json;
+use tokio::task::JoinHandle;
+
+use crate::context::Context;
+use crate::executor::{
+    self, StepFailure, StepInput, StepOutput, default_timeout, format_duration, parse_duration,
+    with_api_retries,
+};
+
+/// Name of this controller in metrics and logs.
+pub const CONTROLLER: &str = "runs";
+/// Delay before the first retry of a failed step attempt when the step sets none.
+const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
+/// How often a reconcile re-reads the run after a status-write conflict before giving up.
+const MAX_CONFLICTS: u32 = 5;
+
+/// Why a reconcile of a run stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the run was changed by someone else (resourceVersion conflict)")]
+    Conflict,
+    #[error("API error: {0}")]
+    Api(#[from] kube::Error),
+    #[error("cannot serialize the run: {0}")]
+    Serialize(#[from] serde_json::Error),
+    #[error("the run has no name or namespace")]
+    MissingMetadata,
+}
+
+impl RunError {
+    /// Low-cardinality category for metrics.
+    pub fn category(&self) -> &'static str {
+        match self {
+            RunError::Conflict => "Conflict",
+            RunError::Api(_) => "Api",
+            RunError::Serialize(_) => "Serialize",
+            RunError::MissingMetadata => "MissingMetadata",
+        }
+    }
+}
+
+/// Reconciles one run: executes its remaining steps, or does nothing if it has finished.
+#[tracing::instrument(skip_all, fields(run = %run.name_any(), namespace = run.namespace().unwrap_or_default()))]
+pub async fn reconcile(run: Arc<RecoveryRun>, ctx: Arc<Context>) -> Result<Action, RunError> {
+    if run.status.as_ref().is_some_and(|s| s.phase.is_finished()) {
+        return Ok(Action::await_change());
+    }
+    let (Some(name), Some(namespace)) = (run.metadata.name.clone(), run.namespace()) else {
+        return Err(RunError::MissingMetadata);
+    };
+    let api: Api<RecoveryRun> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mut exec = Execution {
+        ctx: &ctx,
+        api,
+        run: (*run).clone(),
+        plan_update: None,
+        run_started: None,
+    };
+    let mut conflicts = 0;
+    loop {
+        match exec.drive().await {
+            Ok(()) => break,
+            Err(RunError::Conflict) if conflicts < MAX_CONFLICTS => {
+                conflicts += 1;
+                // Someone wrote the run since we read it: continue from its current state.
+                let fresh = with_api_retries(|| exec.api.get_opt(&name)).await?;
+                match fresh {
+                    Some(r) if !r.status.as_ref().is_some_and(|s| s.phase.is_finished()) => {
+                        exec.run = r;
+                    }
+                    _ => break,
+                }
+            }
+            Err(e) => {
+                exec.finish_plan_update().await;
+                return Err(e);
+            }
+        }
+    }
+    exec.finish_plan_update().await;
+    Ok(Action::await_change())
+}
+
+/// What to do after a failed reconcile.
+pub fn error_policy(_run: Arc<RecoveryRun>, err: &RunError, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_error(CONTROLLER, err.category());
+    tracing::warn!(error = %err, "run reconcile failed");
+    match err {
+        RunError::Conflict => Action::requeue(Duration::from_millis(200)),
+        RunError::Api(_) => Action::requeue(Duration::from_secs(1)),
+        _ => Action::requeue(Duration::from_secs(30)),
+    }
+}
+
+/// Validates a run's steps (hand-written runs too): the problems, each naming its field.
+pub fn run_problems(run: &RecoveryRun) -> Vec<String> {
+    crate::controller::validation::validate_run(run)
+}
+
+/// Step statuses for `run`: one per step, keeping what was recorded.
+fn normalize_steps(run: &RecoveryRun, status: &mut RecoveryRunStatus) {
+    let steps = &run.spec.steps;
+    status.steps.truncate(steps.len());
+    for (i, step) in steps.iter().enumerate() {
+        if status.steps.len() <= i {
+            status.steps.push(StepStatus::default());
+        }
+        let s = &mut status.steps[i];
+        s.index = u32::try_from(i).unwrap_or(u32::MAX);
+        if s.title.is_none() {
+            s.title = Some(step.display_name());
+        }
+        if s.type_.is_none() {
+            s.type_ = Some(step.type_);
+        }
+    }
+}
+
+fn progress(done: usize, total: usize) -> String {
+    format!("{done}/{total}")
+}
+
+struct Execution<'a> {
+    ctx: &'a Context,
+    api: Api<RecoveryRun>,
+    run: RecoveryRun,
+    /// The plan status update started with the run, awaited before the final one.
+    plan_update: Option<JoinHandle<()>>,
+    /// When this process started the run (for the duration metric).
+    run_started: Option<Instant>,
+}
+
+impl Execution<'_> {
+    fn name(&self) -> String {
+        self.run.metadata.name.clone().unwrap_or_default()
+    }
+
+    fn status(&mut self) -> &mut RecoveryRunStatus {
+        self.run.status.get_or_insert_with(Default::default)
+    }
+
+    fn event(&self, warning: bool, reason: &str, action: &str, note: impl Into<String>) {
+        let reference = self.run.object_ref(&());
+        self.ctx
+            .events
+            .publish(reference, warning, reason, action, note);
+    }
+
+    /// Persists the status with the run's resourceVersion as precondition.
+    async fn write(&mut self) -> Result<(), RunError> {
+        let name = self.name();
+        let pp = PostParams::default();
+        match with_api_retries(|| self.api.replace_status(&name, &pp, &self.run)).await {
+            Ok(updated) => {
+                self.run = updated;
+                Ok(())
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 => Err(RunError::Conflict),
+            Err(e) => {
+                self.ctx.metrics.api_error("status_write");
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn drive(&mut self) -> Result<(), RunError> {
+        let run_snapshot = self.run.clone();
+        let n = run_snapshot.spec.steps.len();
+        {
+            let status = self.status();
+            if status.phase.is_finished() {
+                return Ok(());
+            }
+            normalize_steps(&run_snapshot, status);
+        }
+
+        let problems = run_problems(&run_snapshot);
+        if !problems.is_empty() {
+            return self.fail_invalid(&problems).await;
+        }
+
+        let first = self
+            .status()
+            .steps
+            .iter()
+            .position(|s| s.phase != StepPhase::Succeeded)
+            .unwrap_or(n);
+        if first == n {
+            // Every step already succeeded (crash after the last step's write is impossible:
+            // it carries the outcome), or there are no steps.
+            let now = self.ctx.now();
+            self.complete(now);
+            self.write().await?;
+            self.after_finish();
+            return Ok(());
+        }
+
+        for i in first..n {
+            self.start_step(i).await?;
+            let started = Instant::now();
+            let result = self.execute_with_retries(i).await?;
+            let Some(result) = result else {
+                // Shutting down: leave the step Running; the next executor re-executes it.
+                return Ok(());
+            };
+            let step_type = run_snapshot.spec.steps[i].type_;
+            let ok = result.is_ok();
+            self.ctx.metrics.step_finished(
+                step_type.as_str(),
+                if ok { "Succeeded" } else { "Failed" },
+                started.elapsed(),
+            );
+            self.finish_step(i, result);
+            self.write().await?;
+            let title = self.run.spec.steps[i].display_name();
+            if ok {
+                self.event(
+                    false,
+                    "StepSucceeded",
+                    "ExecuteStep",
+                    format!("step {} ({title}) succeeded", i + 1),
+                );
+            } else {
+                let msg = self
+                    .status()
+                    .steps
+                    .get(i)
+                    .and_then(|s| s.message.clone())
+                    .unwrap_or_default();
+                self.event(
+                    true,
+                    "StepFailed",
+                    "ExecuteStep",
+                    format!("step {} ({title}) failed: {msg}", i + 1),
+                );
+            }
+            if self.status().phase.is_finished() {
+                self.after_finish();
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks step `i` Running (attempts+1) and the run Running, and persists it.
+    async fn start_step(&mut self, i: usize) -> Result<(), RunError> {
+        let now = self.ctx.now();
+        let n = self.run.spec.steps.len();
+        let cluster = self.run.spec.steps[i].cluster.clone();
+        let first_start = self.status().phase == RunPhase::Pending;
+        {
+            let status = self.status();
+            status.phase = RunPhase::Running;
+            status.current_step = Some(u32::try_from(i).unwrap_or(u32::MAX));
+            status.progress = Some(progress(i, n));
+            if status.started_at.is_none() {
+                status.started_at = Some(now.clone());
+            }
+            status.message = Some(format!("executing step {} of {n}", i + 1));
+            conditions::set_condition(
+                &mut status.conditions,
+                Condition::new(
+                    TYPE_SUCCESS,
+                    STATUS_UNKNOWN,
+                    REASON_RUNNING,
+                    format!("executing step {} of {n}", i + 1),
+                    now.clone(),
+                ),
+            );
+            let s = &mut status.steps[i];
+            s.phase = StepPhase::Running;
+            s.attempts += 1;
+            if s.started_at.is_none() {
+                s.started_at = Some(now);
+            }
+            s.finished_at = None;
+            s.cluster = cluster;
+        }
+        self.write().await?;
+        if self.run_started.is_none() {
+            self.run_started = Some(Instant::now());
+        }
+        if first_start {
+            let since_created = self
+                .run
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| self.ctx.clock.now().duration_since(t.0))
+                .and_then(|d| Duration::try_from(d).ok())
+                .unwrap_or_default();
+            self.ctx.metrics.run_started(since_created);
+            self.event(
+                false,
+                "RunStarted",
+                "StartRun",
+                format!("executing {n} step(s)"),
+            );
+            self.spawn_plan_update("Running");
+        }
+        let title = self.run.spec.steps[i].display_name();
+        self.event(
+            false,
+            "StepStarted",
+            "ExecuteStep",
+            format!("step {} of {n} ({title}) started", i + 1),
+        );
+        Ok(())
+    }
+
+    /// Executes step `i` with its retry policy. `None` when interrupted by shutdown.
+    async fn execute_with_retries(
+        &mut self,
+        i: usize,
+    ) -> Result<Option<Result<StepOutput, StepFailure>>, RunError> {
+        let step = self.run.spec.steps[i].clone();
+        let limit = step.retries.as_ref().map(|r| r.limit).unwrap_or(0);
+        let mut backoff = step
+            .retries
+            .as_ref()
+            .and_then(|r| r.backoff.as_deref())
+            .and_then(|b| parse_duration(b).ok())
+            .unwrap_or(DEFAULT_BACKOFF);
+        let timeout = step
+            .timeout
+            .as_deref()
+            .and_then(|t| parse_duration(t).ok())
+            .unwrap_or_else(|| default_timeout(step.type_));
+        let sa_namespace = self.run.namespace().unwrap_or_default();
+        let sa = self.run.spec.service_account_name.clone();
+        let mut attempt = 1u32;
+        loop {
+            let values = self
+                .run
+                .status
+                .as_ref()
+                .map(|s| s.values.clone())
+                .unwrap_or_default();
+            let client = self
+                .ctx
+                .clusters
+                .client_for(
+                    step.cluster.as_deref(),
+                    sa.as_deref().map(|sa| (sa_namespace.as_str(), sa)),
+                )
+                .await;
+            let result = match client {
+                Err(e) => Err(StepFailure::from_cluster(e)),
+                Ok(client) => {
+                    let input = StepInput {
+                        ctx: self.ctx,
+                        run: &self.run,
+                        index: i,
+                        step: &step,
+                        values: &values,
+                        client,
+                        cluster: step.cluster.as_deref(),
+                        dry_run: self.run.spec.is_dry_run(),
+                        timeout,
+                        attempt,
+                    };
+                    tokio::select! {
+                        r = executor::execute_step(&input) => r,
+                        () = self.ctx.shutdown.cancelled() => return Ok(None),
+                    }
+                }
+            };
+            match result {
+                Err(f) if f.retryable && attempt <= limit => {
+                    tracing::info!(step = i, attempt, error = %f.message, ?backoff, "step attempt failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = self.ctx.shutdown.cancelled() => return Ok(None),
+                    }
+                    backoff = backoff.saturating_mul(2);
+                    attempt += 1;
+                    {
+                        let status = self.status();
+                        let s = &mut status.steps[i];
+                        s.attempts += 1;
+                        s.message = Some(format!("retrying after: {}", f.message));
+                    }
+                    self.write().await?;
+                }
+                other => return Ok(Some(other)),
+            }
+        }
+    }
+
+    /// Records the outcome of step `i`; for a failure or the last step, the run's outcome.
+    fn finish_step(&mut self, i: usize, result: Result<StepOutput, StepFailure>) {
+        let now = self.ctx.now();
+        let n = self.run.spec.steps.len();
+        let title = self.run.spec.steps[i].display_name();
+        let status = self.status();
+        match result {
+            Ok(out) => {
+                status.values.extend(out.values);
+                let s = &mut status.steps[i];
+                s.phase = StepPhase::Succeeded;
+                s.finished_at = Some(now.clone());
+                s.message = Some(out.message);
+                s.rendered = out.rendered;
+                if out.job_name.is_some() {
+                    s.job_name = out.job_name;
+                }
+                status.progress = Some(progress(i + 1, n));
+                if i + 1 == n {
+                    self.complete(now);
+                }
+            }
+            Err(f) => {
+                let message = format!("step {} ({title}) failed: {}", i + 1, f.message);
+                let s = &mut status.steps[i];
+                s.phase = StepPhase::Failed;
+                s.finished_at = Some(now.clone());
+                s.message = Some(f.message);
+                if let Some(r) = f.rendered {
+                    s.rendered = Some(*r);
+                }
+                if f.job_name.is_some() {
+                    s.job_name = f.job_name;
+                }
+                for later in status.steps.iter_mut().skip(i + 1) {
+                    later.phase = StepPhase::Skipped;
+                    later.message = Some(format!("not run: step {} failed", i + 1));
+                }
+                status.phase = RunPhase::Failed;
+                status.current_step = Some(u32::try_from(i).unwrap_or(u32::MAX));
+                status.finished_at = Some(now.clone());
+                status.message = Some(message.clone());
+                conditions::set_condition(
+                    &mut status.conditions,
+                    Condition::new(TYPE_SUCCESS, STATUS_FALSE, REASON_FAILED, message, now),
+                );
+            }
+        }
+    }
+
+    /// Sets the run Completed, with the seed's `Success` condition.
+    fn complete(&mut self, now: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) {
+        let n = self.run.spec.steps.len();
+        let dry = self.run.spec.is_dry_run();
+        let status = self.status();
+        status.phase = RunPhase::Completed;
+        status.progress = Some(progress(n, n));
+        status.current_step = None;
+        status.finished_at = Some(now.clone());
+        status.message = Some(if dry {
+            format!("dry run: all {n} step(s) completed; nothing was changed")
+        } else {
+            format!("all {n} step(s) completed")
+        });
+        conditions::set_condition(
+            &mut status.conditions,
+            Condition::new(
+                TYPE_SUCCESS,
+                STATUS_TRUE,
+                REASON_COMPLETED,
+                MESSAGE_COMPLETED,
+                now,
+            ),
+        );
+    }
+
+    /// Fails an invalid run without executing anything.
+    async fn fail_invalid(&mut self, problems: &[String]) -> Result<(), RunError> {
+        let now = self.ctx.now();
+        let message = format!("the run is invalid: {}", problems.join("; "));
+        {
+            let status = self.status();
+            status.phase = RunPhase::Failed;
+            status.finished_at = Some(now.clone());
+            status.message = Some(message.clone());
+            for s in &mut status.steps {
+                s.phase = StepPhase::Skipped;
+                s.message = Some("not run: the run is invalid".to_string());
+            }
+            conditions::set_condition(
+                &mut status.conditions,
+                Condition::new(
+                    TYPE_SUCCESS,
+                    STATUS_FALSE,
+                    REASON_INVALID,
+                    message.clone(),
+                    now,
+                ),
+            );
+        }
+        self.write().await?;
+        self.event(true, "RunInvalid", "ValidateRun", message);
+        self.after_finish();
+        Ok(())
+    }
+
+    /// Metrics, events and plan status once the run has finished.
+    fn after_finish(&mut self) {
+        let phase = self
+            .run
+            .status
+            .as_ref()
+            .map(|s| s.phase)
+            .unwrap_or_default();
+        let duration = self.run_started.map(|t| t.elapsed()).unwrap_or_default();
+        self.ctx.metrics.run_finished(phase.as_str(), duration);
+        let message = self
+            .run
+            .status
+            .as_ref()
+            .and_then(|s| s.message.clone())
+            .unwrap_or_default();
+        match phase {
+            RunPhase::Completed => self.event(
+                false,
+                "RunCompleted",
+                "FinishRun",
+                format!("{message} in {}", format_duration(duration)),
+            ),
+            _ => self.event(true, "RunFailed", "FinishRun", message),
+        }
+        let previous = self.plan_update.take();
+        self.plan_update = Some(self.plan_status_task(phase.as_str(), previous));
+    }
+
+    fn spawn_plan_update(&mut self, phase: &str) {
+        let previous = self.plan_update.take();
+        self.plan_update = Some(self.plan_status_task(phase, previous));
+    }
+
+    /// Records the run as the plan's last run (after `previous`, so updates stay ordered).
+    fn plan_status_task(&self, phase: &str, previous: Option<JoinHandle<()>>) -> JoinHandle<()> {
+        let plan = self.run.spec.plan_name.clone();
+        let namespace = self.run.namespace().unwrap_or_default();
+        let client = self.ctx.client.clone();
+        let patch = Patch::Merge(json!({"status": {
+            "lastRun": self.name(),
+            "lastRunPhase": phase,
+            "lastRunTime": self.run.status.as_ref().and_then(|s| s.started_at.clone()),
+        }}));
+        tokio::spawn(async move {
+            if let Some(p) = previous {
+                let _ = p.await;
+            }
+            let Some(plan) = plan else { return };
+            let api: Api<RecoveryPlan> = Api::namespaced(client, &namespace);
+            let pp = PatchParams::default();
+            let r = with_api_retries(|| api.patch_status(&plan, &pp, &patch)).await;
+            match r {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => {
+                    tracing::warn!(%plan, error = %e, "cannot record the last run on the plan")
+                }
+            }
+        })
+    }
+
+    async fn finish_plan_update(&mut self) {
+        if let Some(h) = self.plan_update.take() {
+            let _ = h.await;
+        }
+    }
+}
+
+/// The outputs recorded so far (for tests and the CLI).
+pub fn values_of(run: &RecoveryRun) -> BTreeMap<String, serde_json::Value> {
+    run.status
+        .as_ref()
+        .map(|s| s.values.clone())
+        .unwrap_or_default()
+}

@@ -1,0 +1,32 @@
+//! Plan and run validation as the controllers use it: `lifeboat_engine::validate`, with
+//! problems rendered as messages (`spec.steps[1].patch.override.fieldPath: …`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use lifeboat_api::{RecoveryPlanSpec, RecoveryRun};
+use lifeboat_engine::ValidationOptions;
+
+/// Whether every pair of the plan's labels is present and equal in the alert's.
+pub fn labels_match(plan: &BTreeMap<String, String>, alert: &BTreeMap<String, String>) -> bool {
+    lifeboat_engine::labels_match(plan, alert)
+}
+
+/// The problems of a plan, each naming its field; `clusters` are the registered clusters.
+pub fn validate_plan(spec: &RecoveryPlanSpec, clusters: &BTreeSet<String>) -> Vec<String> {
+    let opts = ValidationOptions {
+        known_clusters: Some(clusters),
+    };
+    lifeboat_engine::validate_plan(spec, &opts)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// The problems of a run's steps (hand-written runs too). Clusters are checked when a step
+/// executes, so a cluster registered after the run was created is fine.
+pub fn validate_run(run: &RecoveryRun) -> Vec<String> {
+    lifeboat_engine::validate_run_steps(&run.spec.steps, &ValidationOptions::default())
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}

@@ -1,0 +1,239 @@
+//! [`run_controller`]: everything `lifeboat controller` runs, assembled.
+//!
+//! Every replica serves health/metrics and the webhook; the replica holding the Lease also
+//! runs the plan, run and alert controllers. On shutdown the controllers stop taking new
+//! work, a step in flight is abandoned between API calls (it stays Running and is executed
+//! again by the next leader), status writes in flight finish, and the Lease is released.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::Client;
+use kube::api::Api;
+use kube::runtime::controller::Controller;
+use kube::runtime::reflector;
+use kube::runtime::{WatchStreamExt, predicates, watcher};
+use lifeboat_api::{ReceivedAlert, RecoveryPlan, RecoveryRun};
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::clusters::ClusterRegistry;
+use crate::config::ControllerConfig;
+use crate::context::{Context, Events, SystemClock};
+use crate::controller::{alerts, plans, runs};
+use crate::leader::{LeaderElector, LeaderError};
+use crate::telemetry::{HealthError, Metrics, Readiness, serve_health};
+use crate::webhook::{self, WebhookError};
+
+/// Name lifeboat reports Events and logs under.
+pub const REPORTER: &str = "lifeboat-controller";
+/// Readiness component of the controllers (ready once their caches are synced).
+const READY_CONTROLLERS: &str = "controllers";
+/// Readiness component of the webhook receiver (ready once bound).
+const READY_WEBHOOK: &str = "webhook";
+/// How long the controllers' caches may take to sync before the alert controller starts
+/// anyway (it then re-checks nothing it already processed; better late than never).
+const CACHE_SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why the controller process stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error(transparent)]
+    Health(#[from] HealthError),
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
+    #[error("leader election: {0}")]
+    Leader(#[from] LeaderError),
+    #[error("cannot write the address file {path}: {source}")]
+    AddrFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("leadership was lost; stopping so a fresh process can take over")]
+    LeadershipLost,
+}
+
+/// Runs lifeboat's controller process until `shutdown` is cancelled (or leadership is lost,
+/// which returns [`OperatorError::LeadershipLost`]).
+pub async fn run_controller(
+    client: Client,
+    cfg: ControllerConfig,
+    shutdown: CancellationToken,
+) -> Result<(), OperatorError> {
+    let mut registry = Registry::default();
+    let metrics = Metrics::new(&mut registry);
+    let readiness = Readiness::new();
+    let health = serve_health(
+        cfg.health_addr,
+        Arc::new(registry),
+        readiness.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    let webhook_addr = match cfg.webhook.clone() {
+        Some(w) => {
+            readiness.require(READY_WEBHOOK);
+            let addr = webhook::serve(client.clone(), w, metrics.clone(), shutdown.clone()).await?;
+            readiness.set_ready(READY_WEBHOOK);
+            tracing::info!(%addr, "webhook receiver listening");
+            Some(addr)
+        }
+        None => None,
+    };
+    if let Some(path) = &cfg.addr_file {
+        write_addr_file(path, webhook_addr, health)?;
+    }
+
+    let leader = if cfg.leader_election {
+        let elector = LeaderElector::new(
+            client.clone(),
+            &cfg.namespace,
+            &cfg.lease_name,
+            &cfg.identity,
+        );
+        match elector.acquire(shutdown.clone()).await {
+            Ok(guard) => Some(guard),
+            Err(LeaderError::Cancelled) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        None
+    };
+
+    // Executing stops on shutdown or when leadership is lost.
+    let work = shutdown.child_token();
+    let lost = leader.as_ref().map(|g| g.lost());
+    if let Some(lost) = lost.clone() {
+        let work = work.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = lost.cancelled() => work.cancel(),
+                () = work.cancelled() => {}
+            }
+        });
+    }
+
+    run_controllers(client, &cfg, metrics, readiness, work.clone()).await;
+    work.cancel();
+
+    if lost.as_ref().is_some_and(CancellationToken::is_cancelled) {
+        return Err(OperatorError::LeadershipLost);
+    }
+    if let Some(guard) = leader
+        && let Err(e) = guard.release().await
+    {
+        tracing::warn!(error = %e, "could not release the Lease; it will expire");
+    }
+    Ok(())
+}
+
+fn write_addr_file(
+    path: &Path,
+    webhook: Option<SocketAddr>,
+    health: SocketAddr,
+) -> Result<(), OperatorError> {
+    let err = |source| OperatorError::AddrFile {
+        path: path.display().to_string(),
+        source,
+    };
+    let body = serde_json::json!({
+        "webhook": webhook.map(|a| a.to_string()),
+        "health": health.to_string(),
+    });
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, body.to_string()).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+/// Runs the plan, run and alert controllers until `work` is cancelled.
+pub async fn run_controllers(
+    client: Client,
+    cfg: &ControllerConfig,
+    metrics: Metrics,
+    readiness: Readiness,
+    work: CancellationToken,
+) {
+    readiness.require(READY_CONTROLLERS);
+    let (clusters, drive_secrets) = ClusterRegistry::watch(client.clone(), &cfg.namespace);
+    let secrets_task = tokio::spawn(drive_secrets);
+
+    let watch_config = watcher::Config::default().any_semantic();
+    let (plans_reader, plans_writer) = reflector::store::<RecoveryPlan>();
+    let plans_stream = reflector::reflector(
+        plans_writer,
+        watcher(
+            Api::<RecoveryPlan>::all(client.clone()),
+            watch_config.clone(),
+        ),
+    )
+    .default_backoff()
+    .applied_objects()
+    .predicate_filter(predicates::generation, Default::default());
+    let (runs_reader, runs_writer) = reflector::store::<RecoveryRun>();
+    let runs_stream = reflector::reflector(
+        runs_writer,
+        watcher(
+            Api::<RecoveryRun>::all(client.clone()),
+            watch_config.clone(),
+        ),
+    )
+    .default_backoff()
+    .applied_objects()
+    .predicate_filter(predicates::generation, Default::default());
+
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        clusters,
+        metrics,
+        events: Events::new(client.clone(), REPORTER, Some(cfg.identity.clone())),
+        clock: Arc::new(SystemClock),
+        plans: plans_reader.clone(),
+        runs: runs_reader.clone(),
+        recent_runs: Arc::default(),
+        shutdown: work.clone(),
+    });
+
+    let plan_controller = Controller::for_stream(plans_stream, plans_reader.clone())
+        .graceful_shutdown_on(work.clone().cancelled_owned())
+        .run(plans::reconcile, plans::error_policy, ctx.clone())
+        .for_each(|_| async {});
+    let run_controller = Controller::for_stream(runs_stream, runs_reader.clone())
+        .graceful_shutdown_on(work.clone().cancelled_owned())
+        .run(runs::reconcile, runs::error_policy, ctx.clone())
+        .for_each(|_| async {});
+    let plans_task = tokio::spawn(plan_controller);
+    let runs_task = tokio::spawn(run_controller);
+
+    // The alert controller decides with the plan and run caches: start it once they are
+    // synced, so an alert is never judged against an empty cache.
+    let synced = async {
+        let _ = plans_reader.wait_until_ready().await;
+        let _ = runs_reader.wait_until_ready().await;
+    };
+    tokio::select! {
+        r = tokio::time::timeout(CACHE_SYNC_TIMEOUT, synced) => {
+            if r.is_err() {
+                tracing::warn!("plan and run caches not synced in time; starting the alert controller anyway");
+            }
+        }
+        () = work.cancelled() => {}
+    }
+    let alert_controller = Controller::new(Api::<ReceivedAlert>::all(client.clone()), watch_config)
+        .graceful_shutdown_on(work.clone().cancelled_owned())
+        .run(alerts::reconcile, alerts::error_policy, ctx.clone())
+        .for_each(|_| async {});
+    let alerts_task = tokio::spawn(alert_controller);
+    readiness.set_ready(READY_CONTROLLERS);
+    tracing::info!("controllers running");
+
+    work.cancelled().await;
+    for task in [plans_task, runs_task, alerts_task] {
+        let _ = task.await;
+    }
+    secrets_task.abort();
+    readiness.set(READY_CONTROLLERS, false);
+}

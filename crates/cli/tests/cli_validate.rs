@@ -87,6 +87,24 @@ spec:
           fieldPath: spec.containers[1].image
           value:
             raw: "{{ .Values.podImage }}"
+---
+apiVersion: recovery.elotl.co/v1alpha1
+kind: RecoveryPlan
+metadata:
+  name: bad-field-path
+spec:
+  alertLabels:
+    app: my-app
+  steps:
+    - type: readField
+      title: Read the image
+      readField:
+        apiVersion: v1
+        resource: pods
+        namespace: default
+        name: my-pod
+        fieldPath: spec.containers[
+        outputKey: podImage
 "#;
 
 #[test]
@@ -97,18 +115,43 @@ fn a_broken_plan_is_reported_with_file_document_step_and_field() {
     let out = validate(&[&file]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
+    let lines: Vec<&str> = stdout
         .lines()
-        .find(|l| l.contains("broken-plan.yaml"))
-        .unwrap_or_else(|| panic!("no problem line names the file\n{}", text(&out)));
+        .filter(|l| l.contains("broken-plan.yaml"))
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per problem\n{}", text(&out));
+    // A type error, found while reading the document into the API types.
     for needle in [
         "document 2",
         "RecoveryPlan/broken-plan",
         "step 2",
         "spec.steps[1].retries.limit",
     ] {
-        assert!(line.contains(needle), "`{needle}` missing from: {line}");
+        assert!(
+            lines[0].contains(needle),
+            "`{needle}` missing from: {}",
+            lines[0]
+        );
     }
+    // A plan-validation error, found by the engine.
+    for needle in [
+        "document 3",
+        "RecoveryPlan/bad-field-path",
+        "step 1 \"Read the image\"",
+        "spec.steps[0].readField.fieldPath",
+        "spec.containers[",
+    ] {
+        assert!(
+            lines[1].contains(needle),
+            "`{needle}` missing from: {}",
+            lines[1]
+        );
+    }
+    assert!(
+        stdout.contains("2 problems"),
+        "the summary counts the problems\n{}",
+        text(&out)
+    );
 }
 
 #[test]

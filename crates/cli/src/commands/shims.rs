@@ -1,9 +1,6 @@
-//! SHIMS: stand-ins for interfaces that other crates of the workspace are about to provide
-//! (`lifeboat_sim::SimCluster` and `serve_until_interrupted`, `lifeboat_operator::run_controller`).
-//! They have the agreed signatures and fail at run time. Delete this module, and use the
-//! real items instead, as soon as they land.
-
-use std::path::Path;
+//! SHIM: a stand-in for `lifeboat_operator::run_controller`, which the operator crate is
+//! about to provide. It has the agreed signature and fails at run time. Delete this module,
+//! and call the real function instead, as soon as it lands.
 
 use lifeboat_operator::ControllerConfig;
 use tokio_util::sync::CancellationToken;
@@ -14,37 +11,4 @@ pub async fn run_controller(
     _shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     anyhow::bail!("this build of lifeboat has no controller yet")
-}
-
-pub async fn serve_until_interrupted(_names: &[String], _dir: &Path) -> std::io::Result<()> {
-    Err(std::io::Error::other(
-        "this build of lifeboat has no simulator yet",
-    ))
-}
-
-/// The simulator's cluster handle, as agreed.
-#[derive(Clone)]
-pub struct SimCluster {
-    name: String,
-}
-
-impl SimCluster {
-    pub async fn start(name: &str) -> std::io::Result<SimCluster> {
-        let _ = SimCluster {
-            name: name.to_string(),
-        };
-        Err(std::io::Error::other(
-            "this build of lifeboat has no simulator yet",
-        ))
-    }
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-    pub fn url(&self) -> String {
-        String::new()
-    }
-    pub fn kubeconfig_yaml(&self) -> String {
-        String::new()
-    }
-    pub async fn shutdown(self) {}
 }

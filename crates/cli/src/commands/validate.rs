@@ -226,7 +226,7 @@ fn check_text(text: &str, summary: &mut Summary) -> Vec<Problem> {
             field: None,
             message: String::new(),
         };
-        match check_document(value, &base) {
+        match check_document(value, doc.text, &base) {
             Checked::Skipped => summary.skipped += 1,
             Checked::Lifeboat(found) => {
                 summary.documents += 1;
@@ -244,7 +244,7 @@ enum Checked {
     Lifeboat(Vec<Problem>),
 }
 
-fn check_document(value: serde_yaml::Value, base: &Problem) -> Checked {
+fn check_document(value: serde_yaml::Value, text: &str, base: &Problem) -> Checked {
     let problem = |field: Option<&str>, message: String| Problem {
         field: field.map(str::to_string),
         message,
@@ -289,34 +289,71 @@ fn check_document(value: serde_yaml::Value, base: &Problem) -> Checked {
             ..base.clone()
         });
     }
-    match kind {
-        "RecoveryPlan" => match parse::<RecoveryPlan>(value, &base) {
-            Ok(plan) => problems.extend(engine::check_plan(&plan.spec, &base)),
-            Err(p) => problems.push(p),
-        },
-        "RecoveryRun" => match parse::<RecoveryRun>(value, &base) {
-            Ok(run) => problems.extend(engine::check_steps(&run.spec.steps, &base)),
-            Err(p) => problems.push(p),
-        },
-        "ReceivedAlert" => match parse::<ReceivedAlert>(value, &base) {
-            Ok(alert) if alert.spec.labels.is_empty() => problems.push(Problem {
-                field: Some("spec.labels".into()),
-                message: "an alert without labels can match no plan".into(),
-                ..base
-            }),
-            Ok(_) => {}
-            Err(p) => problems.push(p),
-        },
-        other => problems.push(Problem {
+    // The API types first: a wrong type or a missing field is reported with its exact
+    // path. Then the engine: unknown fields and every rule of plan validation.
+    let typed = match kind {
+        "RecoveryPlan" => parse::<RecoveryPlan>(value, &base).map(|p| p.spec.steps),
+        "RecoveryRun" => parse::<RecoveryRun>(value, &base).map(|r| r.spec.steps),
+        "ReceivedAlert" => parse::<ReceivedAlert>(value, &base).map(|_| Vec::new()),
+        other => Err(Problem {
             field: Some("kind".into()),
             message: format!(
                 "unknown kind `{other}` in {API_VERSION} \
                  (expected RecoveryPlan, RecoveryRun or ReceivedAlert)"
             ),
-            ..base
+            ..base.clone()
         }),
+    };
+    match typed {
+        Err(p) => problems.push(p),
+        Ok(steps) => {
+            for report in lifeboat_engine::check_documents(text) {
+                for p in report.problems {
+                    problems.push(from_engine(p, &steps, &base));
+                }
+            }
+        }
     }
     Checked::Lifeboat(problems)
+}
+
+/// An engine problem, located: `spec.steps[2].wait.fieldPath` names step 3 and its title.
+fn from_engine(p: lifeboat_engine::Problem, steps: &[Step], base: &Problem) -> Problem {
+    let step = step_index(&p.location).map(|i| (i, steps.get(i).map(Step::display_name)));
+    Problem {
+        step,
+        field: (!p.location.is_empty()).then_some(p.location),
+        message: shift_lines(&p.message, base.line.saturating_sub(1)),
+        ..base.clone()
+    }
+}
+
+/// The step index in a location such as `spec.steps[2].wait.fieldPath`.
+fn step_index(location: &str) -> Option<usize> {
+    let rest = location.split_once("steps[")?.1;
+    rest.split_once(']')?.0.parse().ok()
+}
+
+/// YAML messages say `at line N` relative to the document; make N a line of the file.
+fn shift_lines(message: &str, offset: usize) -> String {
+    const MARK: &str = "at line ";
+    let Some(pos) = message.find(MARK) else {
+        return message.to_string();
+    };
+    let digits_start = pos + MARK.len();
+    let digits: String = message[digits_start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    match digits.parse::<usize>() {
+        Ok(n) => format!(
+            "{}{}{}",
+            &message[..digits_start],
+            n + offset,
+            &message[digits_start + digits.len()..]
+        ),
+        Err(_) => message.to_string(),
+    }
 }
 
 /// Deserializes a document into an API type; an error names the path of the bad field.
@@ -345,23 +382,6 @@ fn parse<T: DeserializeOwned>(value: serde_yaml::Value, base: &Problem) -> Resul
     })
 }
 
-/// The bridge to the engine's plan validation.
-mod engine {
-    use super::*;
-
-    /// Problems of a plan: its alert labels and its steps.
-    pub fn check_plan(spec: &lifeboat_api::RecoveryPlanSpec, base: &Problem) -> Vec<Problem> {
-        let _ = (spec, base);
-        Vec::new()
-    }
-
-    /// Problems of a list of steps (a run's snapshot).
-    pub fn check_steps(steps: &[Step], base: &Problem) -> Vec<Problem> {
-        let _ = (steps, base);
-        Vec::new()
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -374,6 +394,19 @@ mod tests {
         let lines: Vec<usize> = docs.iter().map(|d| d.line).collect();
         assert_eq!(lines, vec![1, 2, 5, 7], "document start lines");
         assert_eq!(docs[1].text.trim(), "b: 2\nc: 3");
+    }
+
+    #[test]
+    fn engine_locations_name_their_step() {
+        assert_eq!(
+            step_index("spec.steps[12].patch.override.fieldPath"),
+            Some(12)
+        );
+        assert_eq!(step_index("spec.alertLabels"), None);
+        assert_eq!(
+            shift_lines("bad value at line 3 column 7", 10),
+            "bad value at line 13 column 7"
+        );
     }
 
     #[test]

@@ -74,7 +74,6 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let mgmt = Cluster::start("mgmt").await?;
     let db = Cluster::start("db").await?;
     let proxy = Cluster::start("proxy").await?;
-    world::prepare_mgmt(&mgmt).await?;
     world::prepare_db(&db).await?;
     world::prepare_proxy(&proxy).await?;
     for (c, what) in [
@@ -102,6 +101,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         2,
         "Installing lifeboat's CRDs in mgmt and registering the db and proxy clusters",
     );
+    world::prepare_mgmt(&mgmt).await?;
     for c in [&db, &proxy] {
         let secret = world::register(&mgmt, c).await?;
         story.say(format!(
@@ -170,7 +170,6 @@ async fn start_controller(
     let client = mgmt.client.clone();
     let mut handle = tokio::spawn(async move {
         if let Err(err) = run_controller(client, config, shutdown).await {
-            tracing::error!(error = format!("{err:#}"), "the controller stopped");
             eprintln!("error: the controller stopped: {err:#}");
         }
     });

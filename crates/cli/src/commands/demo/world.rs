@@ -11,7 +11,7 @@ use kube::{Api, Client};
 use lifeboat_api::{CLUSTER_SECRET_TYPE, LABEL_CLUSTER_SECRET};
 use serde_json::{Value, json};
 
-use super::super::shims::SimCluster;
+use lifeboat_sim::SimCluster;
 
 /// Namespace lifeboat runs in (mgmt cluster); the plan and the alerts live here too.
 pub const LIFEBOAT_NS: &str = "lifeboat-system";

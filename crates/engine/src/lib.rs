@@ -5,7 +5,8 @@
 //! - [`template`]: the Go `text/template` subset used in step values;
 //! - [`matching`]: alert labels against plan labels, and an index for many plans;
 //! - [`patch`]: building idempotent patch requests for patch steps;
-//! - [`validate`]: plan and run validation, and the offline `lifeboat validate` check.
+//! - [`validate`]: plan and run validation, and the offline `lifeboat validate` check;
+//! - [`wait`]: the condition of a `wait` step.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -14,14 +15,18 @@ pub mod matching;
 pub mod patch;
 pub mod template;
 pub mod validate;
+pub mod wait;
 
 pub use fieldpath::{FieldPath, FieldPathError, Segment};
 pub use matching::{PlanIndex, labels_match};
 pub use patch::{
     BuiltPatch, PatchError, build_patch, is_builtin_api_version, needs_current_object,
 };
-pub use template::{Template, TemplateContext, TemplateError, render_leaves, render_str};
+pub use template::{
+    Template, TemplateContext, TemplateError, referenced_values_in, render_leaves, render_str,
+};
 pub use validate::{
     DocumentReport, Problem, ValidationOptions, check_documents, parse_duration, validate_plan,
     validate_run_steps,
 };
+pub use wait::wait_satisfied;

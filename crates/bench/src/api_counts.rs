@@ -1,0 +1,166 @@
+//! API requests per run, from the simulator's request counters, against the minimum the
+//! failover plan needs.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::world::World;
+
+/// Requests by (cluster, verb, resource), divided by the number of runs.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PerRun {
+    pub runs: usize,
+    pub rows: Vec<Row>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    pub cluster: String,
+    pub verb: String,
+    pub resource: String,
+    /// Requests per run (total / runs).
+    pub per_run: f64,
+    /// The minimum the plan needs, where this row is part of it.
+    pub minimum: Option<u32>,
+}
+
+/// The requests a 4-step failover run (patch, patch, readField, patch) cannot do without,
+/// keyed by (cluster, verb, resource):
+/// - mgmt: the webhook creates the ReceivedAlert; the alert controller creates the run and
+///   records on the alert what it did; the run's status is written once when step 1
+///   starts, once per step boundary (step i finished + step i+1 started, in one write), and
+///   once with the outcome — n + 1 = 5 writes, every step's progress still recorded before
+///   the step acts (crash safety);
+/// - db: the two patches and the read (no GET before a merge patch of a plain field);
+/// - proxy: the patch.
+pub fn failover_minimum() -> BTreeMap<(String, String, String), u32> {
+    let rows: [(&str, &str, &str, u32); 7] = [
+        ("mgmt", "create", "receivedalerts", 1),
+        ("mgmt", "patch", "receivedalerts/status", 1),
+        ("mgmt", "create", "recoveryruns", 1),
+        ("mgmt", "update", "recoveryruns/status", 5),
+        ("db", "patch", "perconapgclusters", 2),
+        ("db", "get", "perconapgclusters", 1),
+        ("proxy", "patch", "configmaps", 1),
+    ];
+    rows.into_iter()
+        .map(|(c, v, r, n)| ((c.into(), v.into(), r.into()), n))
+        .collect()
+}
+
+/// Total of [`failover_minimum`].
+pub fn failover_minimum_total() -> u32 {
+    failover_minimum().values().sum()
+}
+
+/// Every cluster's counters as (cluster, verb, resource) → count, watches left out (one
+/// long-lived request each, opened before the measurement).
+pub fn snapshot(world: &World) -> BTreeMap<(String, String, String), u64> {
+    let mut out = BTreeMap::new();
+    for c in world.clusters() {
+        for ((verb, resource, _code), n) in c.sim.stats().counts {
+            if verb == "watch" {
+                continue;
+            }
+            *out.entry((c.name().to_string(), verb, resource))
+                .or_insert(0) += n;
+        }
+    }
+    out
+}
+
+/// Waits until no cluster's counters change for `quiet` (work finishing after the runs
+/// completed — events, plan status — is then counted), at most `max`.
+pub async fn settle(world: &World, quiet: Duration, max: Duration) {
+    let deadline = Instant::now() + max;
+    let mut last = snapshot(world);
+    let mut since = Instant::now();
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = snapshot(world);
+        if now != last {
+            last = now;
+            since = Instant::now();
+        } else if since.elapsed() >= quiet {
+            return;
+        }
+    }
+}
+
+/// Counts per run, with the minimum filled in (rows of the minimum never seen are listed
+/// with 0).
+pub fn per_run(
+    counts: &BTreeMap<(String, String, String), u64>,
+    runs: usize,
+    minimum: &BTreeMap<(String, String, String), u32>,
+) -> PerRun {
+    let div = runs.max(1) as f64;
+    let mut keys: Vec<&(String, String, String)> = counts.keys().chain(minimum.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let rows = keys
+        .into_iter()
+        .map(|k| Row {
+            cluster: k.0.clone(),
+            verb: k.1.clone(),
+            resource: k.2.clone(),
+            per_run: counts.get(k).copied().unwrap_or(0) as f64 / div,
+            minimum: minimum.get(k).copied(),
+        })
+        .collect();
+    PerRun { runs, rows }
+}
+
+impl PerRun {
+    pub fn total(&self) -> f64 {
+        self.rows.iter().map(|r| r.per_run).sum()
+    }
+
+    /// Requests per run by verb.
+    pub fn by_verb(&self) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::new();
+        for r in &self.rows {
+            *m.entry(r.verb.clone()).or_insert(0.0) += r.per_run;
+        }
+        m
+    }
+
+    /// GETs per run on the clusters steps act on (the plan needs exactly one: the read).
+    pub fn target_gets(&self) -> f64 {
+        self.rows
+            .iter()
+            .filter(|r| r.cluster != "mgmt" && r.verb == "get")
+            .map(|r| r.per_run)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_run_divides_and_lists_missing_minimum_rows() {
+        let mut counts = BTreeMap::new();
+        counts.insert(("db".into(), "get".into(), "perconapgclusters".into()), 20);
+        counts.insert(("mgmt".into(), "create".into(), "events".into()), 30);
+        let p = per_run(&counts, 10, &failover_minimum());
+        let get = p
+            .rows
+            .iter()
+            .find(|r| r.verb == "get" && r.cluster == "db")
+            .map(|r| (r.per_run, r.minimum));
+        assert_eq!(get, Some((2.0, Some(1))), "20 GETs over 10 runs, minimum 1");
+        assert!(
+            p.rows
+                .iter()
+                .any(|r| r.resource == "configmaps" && r.per_run == 0.0),
+            "a minimum row never seen is listed with 0"
+        );
+        assert_eq!(p.target_gets(), 2.0);
+        assert_eq!(p.by_verb()["create"], 3.0);
+        assert_eq!(failover_minimum_total(), 12);
+    }
+}

@@ -1,0 +1,244 @@
+//! lifeboat's benchmark harness.
+//!
+//! One command measures everything SPEC §9 asks for, against simulated clusters started in
+//! this process and the real `lifeboat controller` run as a child process:
+//!
+//! 1. the seed-002 failover (4 steps, no Job) through the webhook, repeated: webhook POST →
+//!    ReceivedAlert stored, stored → first step started, webhook → run Completed, and the
+//!    API requests per run by verb against the minimum the plan needs ([`failover`]);
+//! 2. the same four operations as a bash + kubectl runbook against the same clusters, in
+//!    the same run, and the ratio of the medians ([`runbook`]);
+//! 3. an alert storm and its re-send ([`storm`]);
+//! 4. the controller's memory idle and with the storm's plans, alerts and runs present;
+//! 5. matching one alert against 10 000 plans ([`matching`]) and the engine's criterion
+//!    results, if `cargo bench -p lifeboat-engine` has been run ([`criterion`]).
+//!
+//! Timings are taken client-side from watch events; correctness checks along the way
+//! (every run Completed, exactly one run per alert and plan, nothing created by the
+//! re-send) make the command fail, timings never do.
+
+pub mod alerts;
+pub mod api_counts;
+pub mod controller;
+pub mod criterion;
+pub mod failover;
+pub mod matching;
+pub mod observe;
+pub mod report;
+pub mod runbook;
+pub mod stats;
+pub mod storm;
+pub mod world;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use controller::Controller;
+use observe::Observer;
+use report::{Machine, MemoryReport, Report};
+use world::World;
+
+/// What to run and how much of it.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub quick: bool,
+    /// Measured failover repetitions (after `failover_warmup`).
+    pub failover_runs: usize,
+    pub failover_warmup: usize,
+    pub runbook_runs: usize,
+    pub runbook_warmup: usize,
+    pub storm: storm::StormConfig,
+    pub matching_plans: usize,
+    pub matching_lookups: usize,
+    /// The `lifeboat` binary (default: next to this executable).
+    pub lifeboat: Option<PathBuf>,
+    /// criterion's output directory (default: `target/criterion`).
+    pub criterion_dir: Option<PathBuf>,
+    /// Keep the working directory (kubeconfigs, controller log) instead of deleting it.
+    pub keep_dir: bool,
+}
+
+impl Options {
+    /// The full benchmark (minutes).
+    pub fn full() -> Options {
+        Options {
+            quick: false,
+            failover_runs: 200,
+            failover_warmup: 5,
+            runbook_runs: 20,
+            runbook_warmup: 2,
+            storm: storm::StormConfig {
+                plans: 10_000,
+                alerts: 10_000,
+                batch: 100,
+                timeout: Duration::from_secs(600),
+            },
+            matching_plans: 10_000,
+            matching_lookups: 20_000,
+            lifeboat: None,
+            criterion_dir: None,
+            keep_dir: false,
+        }
+    }
+
+    /// The CI run: every scenario, smaller, well under a minute.
+    pub fn quick() -> Options {
+        Options {
+            quick: true,
+            failover_runs: 20,
+            failover_warmup: 2,
+            runbook_runs: 3,
+            runbook_warmup: 1,
+            storm: storm::StormConfig {
+                plans: 500,
+                alerts: 500,
+                batch: 100,
+                timeout: Duration::from_secs(30),
+            },
+            matching_plans: 10_000,
+            matching_lookups: 2_000,
+            ..Options::full()
+        }
+    }
+}
+
+/// Errors that stop the benchmark before it can measure (not correctness failures, which
+/// are reported in [`Report::failures`]).
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Controller(#[from] controller::ControllerError),
+    #[error(transparent)]
+    World(#[from] world::WorldError),
+    #[error(transparent)]
+    Failover(#[from] failover::FailoverError),
+    #[error("cannot create a working directory: {0}")]
+    Dir(std::io::Error),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// Prints a progress line on stderr (the report goes to stdout).
+fn progress(t0: Instant, what: &str) {
+    eprintln!("[{:>6.1}s] {what}", t0.elapsed().as_secs_f64());
+}
+
+/// Runs the whole benchmark.
+pub async fn run(opts: &Options) -> Result<Report, BenchError> {
+    let t0 = Instant::now();
+    let binary = controller::locate_binary(opts.lifeboat.as_deref())?;
+    let tmp = tempfile::Builder::new()
+        .prefix("lifeboat-bench-")
+        .tempdir()
+        .map_err(BenchError::Dir)?;
+    let dir = tmp.path().to_path_buf();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(16)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let mut failures = Vec::new();
+
+    progress(t0, "matching microbenchmark");
+    let matching = matching::run(opts.matching_plans, opts.matching_lookups);
+    failures.extend(matching.failures.iter().cloned());
+
+    progress(t0, "starting simulated clusters mgmt, db, proxy");
+    let world = World::start(&dir).await?;
+    failover::create_plan(&world).await?;
+    let obs = Observer::start(&world.mgmt.client).await;
+
+    progress(t0, &format!("starting {} controller", binary.display()));
+    let mut ctl = Controller::start(&binary, &world.mgmt.kubeconfig, &dir, &http).await?;
+    let mut memory = MemoryReport {
+        idle: ctl.memory(),
+        ..Default::default()
+    };
+    let url = ctl.webhook_url();
+
+    progress(
+        t0,
+        &format!(
+            "failover through lifeboat: {} + {} warm-up",
+            opts.failover_runs, opts.failover_warmup
+        ),
+    );
+    let failover = failover::run(
+        &world,
+        &obs,
+        &http,
+        &url,
+        opts.failover_warmup,
+        opts.failover_runs,
+    )
+    .await;
+    failures.extend(failover.failures.iter().cloned());
+    memory.after_failover = ctl.memory();
+
+    progress(
+        t0,
+        &format!(
+            "failover as a kubectl runbook: {} + {} warm-up",
+            opts.runbook_runs, opts.runbook_warmup
+        ),
+    );
+    let runbook = runbook::run(&world, &dir, opts.runbook_warmup, opts.runbook_runs).await;
+    failures.extend(runbook.failures.iter().cloned());
+    let kubectl_startup = runbook::kubectl_startup(if opts.quick { 3 } else { 10 }).await;
+    let ratio = runbook::ratio(runbook.wall, failover.webhook_to_completed);
+
+    progress(
+        t0,
+        &format!(
+            "alert storm: {} plans, {} alerts in webhooks of {}, then again",
+            opts.storm.plans, opts.storm.alerts, opts.storm.batch
+        ),
+    );
+    let storm = storm::run(&world, &obs, &http, &url, opts.storm).await;
+    failures.extend(storm.failures.iter().cloned());
+    memory.loaded = ctl.memory();
+    memory.plans = storm.plans + 1;
+    memory.alerts = storm.alerts_present;
+    memory.runs = storm.runs_present;
+    if !ctl.alive() {
+        failures.push(format!(
+            "the controller exited during the benchmark; its log: {}",
+            ctl.log.display()
+        ));
+    }
+
+    let criterion_dir = opts.criterion_dir.clone().or_else(criterion::default_dir);
+    let criterion = criterion_dir
+        .as_deref()
+        .map(criterion::read)
+        .unwrap_or_default();
+
+    let log = ctl.log.clone();
+    ctl.stop().await;
+    drop(obs);
+    if opts.keep_dir || !failures.is_empty() {
+        let kept = tmp.keep();
+        eprintln!(
+            "working directory kept: {} (controller log: {})",
+            kept.display(),
+            log.display()
+        );
+    }
+
+    let mut report = Report {
+        mode: if opts.quick { "quick" } else { "full" }.into(),
+        machine: Machine::detect(),
+        failover: Some(failover),
+        runbook: Some(runbook),
+        kubectl_startup,
+        ratio,
+        storm: Some(storm),
+        memory,
+        matching: Some(matching),
+        criterion,
+        targets: Vec::new(),
+        failures,
+        total_s: t0.elapsed().as_secs_f64(),
+    };
+    report.judge();
+    Ok(report)
+}

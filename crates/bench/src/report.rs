@@ -1,0 +1,427 @@
+//! The benchmark's report: every measurement, the targets of SPEC §9 met or not, and the
+//! correctness failures; printed as plain tables, or written as JSON.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::controller::Memory;
+use crate::criterion::Estimate;
+use crate::failover::FailoverResult;
+use crate::matching::MatchingResult;
+use crate::runbook::RunbookResult;
+use crate::stats::{Summary, fmt_ms};
+use crate::storm::StormResult;
+
+/// The machine the numbers come from.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub cpu: String,
+    pub kernel: String,
+}
+
+impl Machine {
+    pub fn detect() -> Machine {
+        let cores = std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1);
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown".to_string());
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        Machine { cores, cpu, kernel }
+    }
+}
+
+/// Controller memory at the moments that matter.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MemoryReport {
+    /// Started, caches synced, nothing loaded.
+    pub idle: Option<Memory>,
+    /// After the failover repetitions.
+    pub after_failover: Option<Memory>,
+    /// With the storm's plans, alerts and runs all present (and peak so far).
+    pub loaded: Option<Memory>,
+    pub plans: usize,
+    pub alerts: usize,
+    pub runs: usize,
+}
+
+/// One target of SPEC §9.
+#[derive(Clone, Debug, Serialize)]
+pub struct Target {
+    pub what: String,
+    pub target: String,
+    pub measured: String,
+    /// `None` when it could not be measured.
+    pub met: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub mode: String,
+    pub machine: Machine,
+    pub failover: Option<FailoverResult>,
+    pub runbook: Option<RunbookResult>,
+    pub kubectl_startup: Option<Summary>,
+    /// Runbook median / lifeboat failover median.
+    pub ratio: Option<f64>,
+    pub storm: Option<StormResult>,
+    pub memory: MemoryReport,
+    pub matching: Option<MatchingResult>,
+    pub criterion: Vec<Estimate>,
+    pub targets: Vec<Target>,
+    pub failures: Vec<String>,
+    pub total_s: f64,
+}
+
+fn met(b: bool) -> Option<bool> {
+    Some(b)
+}
+
+fn p99(s: &Option<Summary>) -> String {
+    s.map(|s| format!("p99 {}", fmt_ms(s.p99_ms)))
+        .unwrap_or_else(|| "not measured".into())
+}
+
+impl Report {
+    /// Fills `targets` from the measurements.
+    pub fn judge(&mut self) {
+        let mut t = Vec::new();
+        let f = self.failover.as_ref();
+        let latency = |what: &str, target: &str, s: Option<Summary>, limit_ms: f64| Target {
+            what: what.into(),
+            target: target.into(),
+            measured: p99(&s),
+            met: s.map(|s| s.p99_ms <= limit_ms),
+        };
+        t.push(latency(
+            "webhook POST → ReceivedAlert stored",
+            "p99 ≤ 5 ms",
+            f.and_then(|f| f.post_to_200),
+            5.0,
+        ));
+        t.push(latency(
+            "ReceivedAlert stored → first step started",
+            "p99 ≤ 20 ms",
+            f.and_then(|f| f.stored_to_first_step),
+            20.0,
+        ));
+        t.push(latency(
+            "failover webhook → run Completed",
+            "p99 ≤ 50 ms",
+            f.and_then(|f| f.webhook_to_completed),
+            50.0,
+        ));
+        t.push(Target {
+            what: "failover vs kubectl runbook (medians)".into(),
+            target: "≥ 20× faster".into(),
+            measured: self
+                .ratio
+                .map(|r| format!("{r:.1}×"))
+                .unwrap_or_else(|| "not measured".into()),
+            met: self.ratio.map(|r| r >= 20.0),
+        });
+        if let Some(f) = f {
+            let min = crate::api_counts::failover_minimum_total();
+            let gets = f.api.target_gets();
+            t.push(Target {
+                what: "API requests per failover run".into(),
+                target: format!("counted; no redundant GETs (minimum {min}, 1 GET)"),
+                measured: format!("{:.1} total, {gets:.1} GET on db/proxy", f.api.total()),
+                met: met(gets <= 1.0),
+            });
+        }
+        if let Some(s) = &self.storm {
+            let rate = match (s.stored_per_s, s.processed_per_s) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                _ => None,
+            };
+            t.push(Target {
+                what: format!(
+                    "alert storm ({} alerts, webhooks of {}): stored and processed",
+                    s.alerts, s.batch
+                ),
+                target: "≥ 2000 alerts/s".into(),
+                measured: format!(
+                    "stored {}/s, processed {}/s",
+                    s.stored_per_s.map_or("-".into(), |v| format!("{v:.0}")),
+                    s.processed_per_s.map_or("-".into(), |v| format!("{v:.0}"))
+                ),
+                met: rate.map(|r| r >= 2000.0),
+            });
+            t.push(Target {
+                what: "alert storm re-send".into(),
+                target: "0 runs created".into(),
+                measured: format!(
+                    "{} runs, {} alerts created",
+                    s.resend_runs_created, s.resend_alerts_created
+                ),
+                met: met(s.resend_runs_created == 0 && s.resend_alerts_created == 0),
+            });
+        }
+        if let Some(m) = &self.matching {
+            t.push(Target {
+                what: format!("match one alert against {} plans (index)", m.plans),
+                target: "≤ 50 µs".into(),
+                measured: p99(&m.index),
+                met: m.index.map(|s| s.p99_ms * 1000.0 <= 50.0),
+            });
+        }
+        let mem = &self.memory;
+        t.push(Target {
+            what: format!(
+                "controller memory, {} plans + {} alerts + {} runs",
+                mem.plans, mem.alerts, mem.runs
+            ),
+            target: "≤ 150 MiB RSS".into(),
+            measured: mem
+                .loaded
+                .map(|m| format!("RSS {:.0} MiB (peak {:.0} MiB)", m.rss_mib, m.hwm_mib))
+                .unwrap_or_else(|| "not measured".into()),
+            met: mem.loaded.map(|m| m.hwm_mib <= 150.0),
+        });
+        self.targets = t;
+    }
+
+    /// The report as plain-text tables.
+    pub fn render(&self) -> String {
+        let mut o = String::new();
+        let m = &self.machine;
+        let _ = writeln!(
+            o,
+            "lifeboat-bench ({} mode) on {} core(s), {}, Linux {}; {:.0} s\n",
+            self.mode, m.cores, m.cpu, m.kernel, self.total_s
+        );
+        let _ = writeln!(o, "Latency (client-side watch timing)");
+        let mut rows: Vec<(String, Option<Summary>)> = Vec::new();
+        if let Some(f) = &self.failover {
+            rows.push(("webhook POST → 200 (alert stored)".into(), f.post_to_200));
+            rows.push(("webhook POST → ReceivedAlert seen".into(), f.post_to_stored));
+            rows.push(("ReceivedAlert → RecoveryRun seen".into(), f.stored_to_run));
+            rows.push((
+                "ReceivedAlert → first step started".into(),
+                f.stored_to_first_step,
+            ));
+            rows.push((
+                "failover: webhook → run Completed".into(),
+                f.webhook_to_completed,
+            ));
+        }
+        if let Some(r) = &self.runbook {
+            rows.push(("failover: kubectl runbook (bash)".into(), r.wall));
+        }
+        rows.push(("kubectl start-up alone".into(), self.kubectl_startup));
+        if let Some(mt) = &self.matching {
+            rows.push((format!("match vs {} plans (index)", mt.plans), mt.index));
+            rows.push((format!("match vs {} plans (linear)", mt.plans), mt.linear));
+        }
+        let _ = writeln!(
+            o,
+            "  {:<40} {:>5} {:>10} {:>10} {:>10} {:>10}",
+            "what", "n", "median", "p90", "p99", "max"
+        );
+        for (what, s) in rows {
+            match s {
+                Some(s) => {
+                    let _ = writeln!(
+                        o,
+                        "  {:<40} {:>5} {:>10} {:>10} {:>10} {:>10}",
+                        what,
+                        s.n,
+                        fmt_ms(s.median_ms),
+                        fmt_ms(s.p90_ms),
+                        fmt_ms(s.p99_ms),
+                        fmt_ms(s.max_ms)
+                    );
+                }
+                None => {
+                    let _ = writeln!(o, "  {what:<40} not measured");
+                }
+            }
+        }
+        if let Some(r) = self.ratio {
+            let _ = writeln!(
+                o,
+                "  kubectl runbook / lifeboat failover (medians): {r:.1}×"
+            );
+        }
+        if let Some(r) = &self.runbook
+            && let Some(why) = &r.skipped
+        {
+            let _ = writeln!(o, "  runbook not measured: {why}");
+        }
+
+        if let Some(f) = &self.failover {
+            let _ = writeln!(
+                o,
+                "\nAPI requests per failover run (mean over {} runs; watches excluded)",
+                f.api.runs
+            );
+            let _ = writeln!(
+                o,
+                "  {:<7} {:<8} {:<32} {:>8} {:>8}",
+                "cluster", "verb", "resource", "per run", "minimum"
+            );
+            for r in &f.api.rows {
+                let _ = writeln!(
+                    o,
+                    "  {:<7} {:<8} {:<32} {:>8.2} {:>8}",
+                    r.cluster,
+                    r.verb,
+                    r.resource,
+                    r.per_run,
+                    r.minimum.map_or("-".into(), |m| m.to_string())
+                );
+            }
+            let by_verb: Vec<String> = f
+                .api
+                .by_verb()
+                .iter()
+                .map(|(v, n)| format!("{v} {n:.1}"))
+                .collect();
+            let _ = writeln!(
+                o,
+                "  total {:.1} per run (minimum {}); by verb: {}",
+                f.api.total(),
+                crate::api_counts::failover_minimum_total(),
+                by_verb.join(", ")
+            );
+        }
+        if let Some(r) = &self.runbook
+            && r.api.runs > 0
+        {
+            let rows: Vec<String> = r
+                .api
+                .rows
+                .iter()
+                .map(|x| format!("{} {} {} {:.1}", x.cluster, x.verb, x.resource, x.per_run))
+                .collect();
+            let _ = writeln!(
+                o,
+                "  kubectl runbook, per run: {:.1} resource requests ({}); discovery requests are not counted by the simulator",
+                r.api.total(),
+                rows.join(", ")
+            );
+        }
+
+        if let Some(s) = &self.storm {
+            let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2} s"));
+            let rate = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}/s"));
+            let _ = writeln!(
+                o,
+                "\nAlert storm: {} plans, {} alerts in webhooks of {} ({} in flight)",
+                s.plans,
+                s.alerts,
+                s.batch,
+                crate::storm::SEND_CONCURRENCY
+            );
+            let _ = writeln!(
+                o,
+                "  plans loaded and validated      {}",
+                fmt(s.plans_validated_s)
+            );
+            let _ = writeln!(
+                o,
+                "  alerts stored (all 200s)        {:>10}  {}",
+                fmt(s.stored_s),
+                rate(s.stored_per_s)
+            );
+            let _ = writeln!(
+                o,
+                "  alerts processed                {:>10}  {}",
+                fmt(s.processed_s),
+                rate(s.processed_per_s)
+            );
+            let _ = writeln!(
+                o,
+                "  runs finished                   {:>10}  {}",
+                fmt(s.runs_finished_s),
+                rate(s.runs_per_s)
+            );
+            let _ = writeln!(
+                o,
+                "  re-send answered                {:>10}  {}; created {} alerts, {} runs",
+                fmt(s.resend_s),
+                rate(s.resend_per_s),
+                s.resend_alerts_created,
+                s.resend_runs_created
+            );
+            let _ = writeln!(
+                o,
+                "  present: {} alerts, {} runs ({} Completed)",
+                s.alerts_present, s.runs_present, s.runs_completed
+            );
+        }
+
+        let mem = &self.memory;
+        let fmt_mem = |m: Option<Memory>| {
+            m.map_or("not measured".into(), |m| {
+                format!("RSS {:.1} MiB, peak {:.1} MiB", m.rss_mib, m.hwm_mib)
+            })
+        };
+        let _ = writeln!(o, "\nController memory (/proc/<pid>/status VmRSS, VmHWM)");
+        let _ = writeln!(o, "  idle (caches synced)      {}", fmt_mem(mem.idle));
+        let _ = writeln!(
+            o,
+            "  after the failovers       {}",
+            fmt_mem(mem.after_failover)
+        );
+        let _ = writeln!(
+            o,
+            "  {} plans/alerts/runs   {}",
+            mem.plans,
+            fmt_mem(mem.loaded)
+        );
+
+        if !self.criterion.is_empty() {
+            let _ = writeln!(o, "\nEngine microbenchmarks (criterion, target/criterion)");
+            for e in &self.criterion {
+                let _ = writeln!(
+                    o,
+                    "  {:<50} median {}",
+                    e.id,
+                    fmt_ms(e.median_ns / 1_000_000.0)
+                );
+            }
+        } else {
+            let _ = writeln!(
+                o,
+                "\nEngine microbenchmarks: no criterion results found (run `cargo bench -p lifeboat-engine` first)"
+            );
+        }
+
+        let _ = writeln!(o, "\nTargets (SPEC §9)");
+        for t in &self.targets {
+            let verdict = match t.met {
+                Some(true) => "met",
+                Some(false) => "NOT met",
+                None => "not measured",
+            };
+            let _ = writeln!(
+                o,
+                "  {:<58} {:<30} {:<40} {}",
+                t.what, t.target, t.measured, verdict
+            );
+        }
+        let _ = writeln!(o);
+        if self.failures.is_empty() {
+            let _ = writeln!(o, "Correctness checks: all passed");
+        } else {
+            let _ = writeln!(o, "Correctness checks FAILED ({}):", self.failures.len());
+            for f in &self.failures {
+                let _ = writeln!(o, "  - {f}");
+            }
+        }
+        o
+    }
+}

@@ -1,0 +1,279 @@
+//! The alert storm: `plans` plans in one namespace, then `alerts` distinct alerts (one per
+//! plan) in webhooks of `batch`, then the very same webhooks again. The first send must
+//! store, process and run every alert; the re-send must create nothing.
+
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, stream};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::alerts::{self, Alert};
+use crate::observe::Observer;
+use crate::world::{self, STORM_NS, STORM_TARGET, World};
+
+/// Webhooks in flight at once (Alertmanager notifies several groups in parallel).
+pub const SEND_CONCURRENCY: usize = 4;
+
+#[derive(Debug, Clone, Copy)]
+pub struct StormConfig {
+    pub plans: usize,
+    pub alerts: usize,
+    pub batch: usize,
+    /// How long everything may take before the storm counts as failed.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct StormResult {
+    pub plans: usize,
+    pub alerts: usize,
+    pub batch: usize,
+    /// Seconds until every plan carried a validation status.
+    pub plans_validated_s: Option<f64>,
+    /// First POST → last 200 of the first send.
+    pub stored_s: Option<f64>,
+    pub stored_per_s: Option<f64>,
+    /// First POST → every alert seen processed.
+    pub processed_s: Option<f64>,
+    pub processed_per_s: Option<f64>,
+    /// First POST → every run seen finished.
+    pub runs_finished_s: Option<f64>,
+    pub runs_per_s: Option<f64>,
+    /// The re-send: first POST → last 200, and what it created.
+    pub resend_s: Option<f64>,
+    pub resend_per_s: Option<f64>,
+    pub resend_alerts_created: usize,
+    pub resend_runs_created: usize,
+    pub alerts_present: usize,
+    pub runs_present: usize,
+    pub runs_completed: usize,
+    pub failures: Vec<String>,
+}
+
+fn plan(i: usize) -> Value {
+    json!({
+        "apiVersion": "recovery.elotl.co/v1alpha1",
+        "kind": "RecoveryPlan",
+        "metadata": {"name": format!("storm-{i:05}"), "namespace": STORM_NS},
+        "spec": {
+            "alertLabels": {"alertname": "StormAlert", "shard": i.to_string()},
+            "steps": [{
+                "type": "readField",
+                "title": "Read the target",
+                "readField": {
+                    "apiVersion": "v1",
+                    "resource": "configmaps",
+                    "namespace": STORM_NS,
+                    "name": STORM_TARGET,
+                    "fieldPath": "data.value",
+                    "outputKey": "value"
+                }
+            }]
+        }
+    })
+}
+
+/// Loads the plans straight into the store and waits until the plan controller has
+/// validated every one (so its status writes do not overlap the storm).
+async fn load_plans(world: &World, n: usize, timeout: Duration) -> Result<Duration, String> {
+    let t0 = Instant::now();
+    for i in 0..n {
+        world.mgmt.put(plan(i)).map_err(|e| e.to_string())?;
+    }
+    let deadline = t0 + timeout;
+    let mut next = 0;
+    while next < n {
+        let name = format!("storm-{next:05}");
+        let validated = world
+            .mgmt
+            .sim
+            .get_object(
+                "recovery.elotl.co/v1alpha1",
+                "recoveryplans",
+                Some(STORM_NS),
+                &name,
+            )
+            .is_some_and(|p| !p["status"]["validation"].is_null());
+        if validated {
+            next += 1;
+            continue;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{next} of {n} plans validated within {}s",
+                timeout.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(t0.elapsed())
+}
+
+fn batches(cfg: &StormConfig, base: jiff::Timestamp) -> Vec<Value> {
+    let all: Vec<Alert> = (0..cfg.alerts)
+        .map(|i| {
+            let shard = (i % cfg.plans.max(1)).to_string();
+            Alert::new(
+                &format!("storm-{i}"),
+                &[
+                    ("alertname", "StormAlert"),
+                    ("shard", &shard),
+                    ("severity", "warning"),
+                ],
+                base,
+            )
+        })
+        .collect();
+    all.chunks(cfg.batch.max(1)).map(alerts::payload).collect()
+}
+
+/// Sends every webhook (bounded concurrency); returns (alerts created, existing, wall time).
+async fn send_all(
+    http: &reqwest::Client,
+    url: &str,
+    bodies: &[Value],
+    failures: &mut Vec<String>,
+    what: &str,
+) -> (usize, usize, Duration) {
+    let t0 = Instant::now();
+    let results: Vec<_> = stream::iter(bodies)
+        .map(|b| alerts::send(http, url, b))
+        .buffer_unordered(SEND_CONCURRENCY)
+        .collect()
+        .await;
+    let took = t0.elapsed();
+    let (mut created, mut existing) = (0, 0);
+    for r in results {
+        match r {
+            Ok((s, _)) => {
+                created += s.created;
+                existing += s.existing;
+            }
+            Err(e) => failures.push(format!("storm {what}: {e}")),
+        }
+    }
+    (created, existing, took)
+}
+
+fn per_s(n: usize, d: Duration) -> Option<f64> {
+    (d.as_secs_f64() > 0.0).then(|| n as f64 / d.as_secs_f64())
+}
+
+pub async fn run(
+    world: &World,
+    obs: &Observer,
+    http: &reqwest::Client,
+    webhook_url: &str,
+    cfg: StormConfig,
+) -> StormResult {
+    let mut r = StormResult {
+        plans: cfg.plans,
+        alerts: cfg.alerts,
+        batch: cfg.batch,
+        ..Default::default()
+    };
+    if let Err(e) = world::storm_target(&world.mgmt).await {
+        r.failures.push(format!("storm: {e}"));
+        return r;
+    }
+    match load_plans(world, cfg.plans, cfg.timeout).await {
+        Ok(d) => r.plans_validated_s = Some(d.as_secs_f64()),
+        Err(e) => {
+            r.failures.push(format!("storm: loading the plans: {e}"));
+            return r;
+        }
+    }
+    let bodies = batches(&cfg, jiff::Timestamp::now());
+    let url = format!("{webhook_url}/{STORM_NS}");
+
+    // First send.
+    let t0 = Instant::now();
+    let (created, _, took) = send_all(http, &url, &bodies, &mut r.failures, "send").await;
+    r.stored_s = Some(took.as_secs_f64());
+    r.stored_per_s = per_s(cfg.alerts, took);
+    if created != cfg.alerts {
+        r.failures.push(format!(
+            "storm: the receiver reported {created} alerts created, expected {}",
+            cfg.alerts
+        ));
+    }
+    let n = cfg.alerts;
+    let all_done = obs
+        .wait_counts(STORM_NS, cfg.timeout, |c| {
+            c.processed >= n && c.finished >= n
+        })
+        .await;
+    let c = obs.counts(STORM_NS);
+    if !all_done {
+        r.failures.push(format!(
+            "storm: within {}s only {} of {n} alerts were processed and {} of {n} runs finished",
+            cfg.timeout.as_secs(),
+            c.processed,
+            c.finished
+        ));
+    }
+    if let Some(t) = obs.last_processed(STORM_NS) {
+        let d = t.saturating_duration_since(t0);
+        r.processed_s = Some(d.as_secs_f64());
+        r.processed_per_s = per_s(c.processed, d);
+    }
+    if let Some(t) = obs.last_finished(STORM_NS) {
+        let d = t.saturating_duration_since(t0);
+        r.runs_finished_s = Some(d.as_secs_f64());
+        r.runs_per_s = per_s(c.finished, d);
+    }
+    let before = c;
+
+    // The same webhooks again.
+    let (created, existing, took) = send_all(http, &url, &bodies, &mut r.failures, "re-send").await;
+    r.resend_s = Some(took.as_secs_f64());
+    r.resend_per_s = per_s(cfg.alerts, took);
+    r.resend_alerts_created = created;
+    if existing != cfg.alerts {
+        r.failures.push(format!(
+            "storm: the re-send found {existing} existing alerts, expected {}",
+            cfg.alerts
+        ));
+    }
+    // Let whatever the re-send may have triggered happen before counting.
+    crate::api_counts::settle(world, Duration::from_secs(1), Duration::from_secs(30)).await;
+    let after = obs.counts(STORM_NS);
+    r.resend_runs_created = after.runs.saturating_sub(before.runs);
+    let new_alerts = after.alerts.saturating_sub(before.alerts);
+    if created != 0 || new_alerts != 0 {
+        r.failures.push(format!(
+            "storm: the re-send created {created} alerts (receiver) / {new_alerts} (watch), expected 0"
+        ));
+    }
+    if r.resend_runs_created != 0 {
+        r.failures.push(format!(
+            "storm: the re-send created {} runs, expected 0",
+            r.resend_runs_created
+        ));
+    }
+    r.alerts_present = after.alerts;
+    r.runs_present = after.runs;
+    r.runs_completed = after.completed;
+    if after.runs != n {
+        r.failures.push(format!(
+            "storm: {} runs for {n} alerts each matching one plan, expected exactly {n}",
+            after.runs
+        ));
+    }
+    if after.completed != after.runs {
+        let failed = obs.failed_runs(STORM_NS);
+        r.failures.push(format!(
+            "storm: {} of {} runs Completed; first failures: {:?}",
+            after.completed,
+            after.runs,
+            failed.iter().take(3).collect::<Vec<_>>()
+        ));
+    }
+    for (alert, plan, count) in obs.duplicate_runs(STORM_NS).into_iter().take(5) {
+        r.failures.push(format!(
+            "storm: {count} runs for alert {alert} and plan {plan}, expected 1"
+        ));
+    }
+    r
+}

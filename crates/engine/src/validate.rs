@@ -18,7 +18,11 @@
 //!   instead of reporting it;
 //! - a step's `cluster` is a registered cluster (when the caller knows the clusters);
 //! - a job template has a non-empty `spec.containers` list, each with a `name` and `image`;
-//! - a wait step with `Equals` / `NotEquals` has a `value`.
+//! - a wait step with `Equals` / `NotEquals` has a `value`;
+//! - `serviceAccountName`, when given, is not empty.
+//!
+//! Two `readField` steps may write the same `outputKey`: the later value wins, which is how
+//! a plan re-reads a field after a change.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -90,6 +94,16 @@ pub fn validate_plan(spec: &RecoveryPlanSpec, opts: &ValidationOptions) -> Vec<P
     }
     if let Some(c) = &spec.cooldown {
         check_duration(&mut out, "spec.cooldown", c, false);
+    }
+    if spec
+        .service_account_name
+        .as_ref()
+        .is_some_and(|s| s.trim().is_empty())
+    {
+        out.push(Problem::new(
+            "spec.serviceAccountName",
+            "empty (omit it to run with lifeboat's own account)",
+        ));
     }
     if spec.steps.is_empty() {
         out.push(Problem::new("spec.steps", "a plan needs at least one step"));

@@ -142,7 +142,7 @@ pub fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, SimError> {
     if content_type.contains("protobuf") {
         return Err(SimError::new(
             Reason::UnsupportedMediaType,
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml"),
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
         ));
     }
     let v: Value = if content_type.contains("yaml") {

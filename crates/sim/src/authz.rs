@@ -79,7 +79,7 @@ impl Authz {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         rules.iter().any(|r| {
-            (r.subject == who.user || who.groups.iter().any(|g| *g == r.subject))
+            (r.subject == who.user || who.groups.contains(&r.subject))
                 && r.verbs.iter().any(|v| matches(v, verb))
                 && matches(&r.group, group)
                 && matches(&r.resource, resource)

@@ -91,6 +91,13 @@ pub struct SimError {
     pub reason: Reason,
     /// The `message` of the `Status`.
     pub message: String,
+    /// `details` of the `Status`, and response overrides.
+    pub details: Box<Details>,
+}
+
+/// The `details` of a `Status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Details {
     /// `details.name`
     pub name: Option<String>,
     /// `details.group`
@@ -101,7 +108,7 @@ pub struct SimError {
     pub causes: Vec<Cause>,
     /// `details.retryAfterSeconds` (and the `Retry-After` header)
     pub retry_after: Option<u64>,
-    /// HTTP status override (500 vs 503 for injected faults share no reason otherwise).
+    /// HTTP status override (500 vs 503 for injected faults, 413).
     pub code_override: Option<u16>,
 }
 
@@ -111,22 +118,17 @@ impl SimError {
         SimError {
             reason,
             message: message.into(),
-            name: None,
-            group: None,
-            kind: None,
-            causes: Vec::new(),
-            retry_after: None,
-            code_override: None,
+            details: Box::default(),
         }
     }
 
     /// Attach `details.{name,group,kind}`.
     pub fn with_details(mut self, name: &str, group: &str, kind: &str) -> SimError {
         if !name.is_empty() {
-            self.name = Some(name.to_string());
+            self.details.name = Some(name.to_string());
         }
-        self.group = Some(group.to_string());
-        self.kind = Some(kind.to_string());
+        self.details.group = Some(group.to_string());
+        self.details.kind = Some(kind.to_string());
         self
     }
 
@@ -192,7 +194,7 @@ impl SimError {
             format!("{qualified_kind} \"{name}\" is invalid: {joined}"),
         )
         .with_details(name, group, kind);
-        e.causes = causes;
+        e.details.causes = causes;
         e
     }
 
@@ -203,7 +205,9 @@ impl SimError {
 
     /// The HTTP status code of the response.
     pub fn code(&self) -> u16 {
-        self.code_override.unwrap_or_else(|| self.reason.code())
+        self.details
+            .code_override
+            .unwrap_or_else(|| self.reason.code())
     }
 
     /// The `Status` body.
@@ -218,24 +222,25 @@ impl SimError {
             "code": self.code(),
         });
         let mut details = serde_json::Map::new();
-        if let Some(n) = &self.name {
+        if let Some(n) = &self.details.name {
             details.insert("name".into(), Value::String(n.clone()));
         }
-        if let Some(g) = &self.group {
+        if let Some(g) = &self.details.group {
             details.insert("group".into(), Value::String(g.clone()));
         }
-        if let Some(k) = &self.kind {
+        if let Some(k) = &self.details.kind {
             details.insert("kind".into(), Value::String(k.clone()));
         }
-        if !self.causes.is_empty() {
+        if !self.details.causes.is_empty() {
             let causes: Vec<Value> = self
+                .details
                 .causes
                 .iter()
                 .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
                 .collect();
             details.insert("causes".into(), Value::Array(causes));
         }
-        if let Some(r) = self.retry_after {
+        if let Some(r) = self.details.retry_after {
             details.insert("retryAfterSeconds".into(), json!(r));
         }
         if !details.is_empty() {

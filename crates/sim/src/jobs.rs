@@ -380,6 +380,7 @@ async fn run_job(cluster: &Arc<Cluster>, ns: &str, name: &str, uid: &str) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

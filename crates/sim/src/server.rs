@@ -157,7 +157,7 @@ fn json_response(code: u16, body: &Value) -> Response<Body> {
 
 fn error_response(e: &SimError) -> Response<Body> {
     let mut r = json_response(e.code(), &e.to_status());
-    if let Some(secs) = e.retry_after
+    if let Some(secs) = e.details.retry_after
         && let Ok(v) = header::HeaderValue::from_str(&secs.to_string())
     {
         r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -317,7 +317,7 @@ pub async fn handle(cluster: Arc<Cluster>, req: Request<Incoming>) -> Response<B
         _ => {
             let e = SimError::new(
                 Reason::MethodNotAllowed,
-                format!("the server does not allow this method on the requested resource"),
+                "the server does not allow this method on the requested resource",
             );
             cluster.count(parts.method.as_str(), &rt.resource, e.code());
             return error_response(&e);
@@ -535,7 +535,7 @@ async fn handle_resource(
                     "Internal error occurred: injected fault",
                 )
             };
-            e.code_override = Some(code);
+            e.details.code_override = Some(code);
             return error_response(&e);
         }
         Some(Injected::Throttle(secs)) => {
@@ -543,7 +543,7 @@ async fn handle_resource(
                 Reason::TooManyRequests,
                 "Too many requests, please try again later.",
             );
-            e.retry_after = Some(secs);
+            e.details.retry_after = Some(secs);
             return error_response(&e);
         }
         None => {}
@@ -562,7 +562,7 @@ async fn handle_resource(
                 Reason::BadRequest,
                 "the request body is too large or could not be read",
             );
-            e.code_override = Some(413);
+            e.details.code_override = Some(413);
             return error_response(&e);
         }
     };

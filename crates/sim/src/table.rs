@@ -120,7 +120,7 @@ pub fn json_path<'a>(obj: &'a Value, path: &str) -> Vec<&'a Value> {
                         }
                         match x {
                             Value::String(s) => s == want,
-                            other => other.to_string() == want,
+                            other => serde_json::to_string(other).is_ok_and(|s| s == want),
                         }
                     })
                     .collect();
@@ -351,6 +351,7 @@ pub fn table(res: &ResourceInfo, objs: &[Value], no_headers: bool, include: Opti
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

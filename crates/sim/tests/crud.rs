@@ -1,6 +1,7 @@
 //! CRUD semantics of the simulator through `kube::Client`: errors, conflicts,
 //! generateName, status subresource, dry runs, selectors, finalizers, paging, patches,
 //! malformed requests, audit counters.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -8,9 +9,7 @@ use std::collections::BTreeMap;
 
 use common::{api_error, raw, start};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
-use kube::api::{
-    DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams,
-};
+use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
@@ -44,9 +43,15 @@ fn pod(name: &str) -> Pod {
 async fn create_get_list_replace_delete_and_not_found() {
     let (cluster, client) = start("crud").await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    let created = cms.create(&PostParams::default(), &cm("c1", &[])).await.unwrap();
+    let created = cms
+        .create(&PostParams::default(), &cm("c1", &[]))
+        .await
+        .unwrap();
     assert!(created.metadata.uid.is_some(), "uid is set on create");
-    assert!(created.metadata.creation_timestamp.is_some(), "creationTimestamp is set");
+    assert!(
+        created.metadata.creation_timestamp.is_some(),
+        "creationTimestamp is set"
+    );
     let rv1: u64 = created.resource_version().unwrap().parse().unwrap();
 
     let got = cms.get("c1").await.unwrap();
@@ -55,18 +60,37 @@ async fn create_get_list_replace_delete_and_not_found() {
     let list = cms.list(&ListParams::default()).await.unwrap();
     assert_eq!(list.items.len(), 1, "one configmap listed");
     let list_rv: u64 = list.metadata.resource_version.unwrap().parse().unwrap();
-    assert!(list_rv >= rv1, "list resourceVersion is at least the object's");
+    assert!(
+        list_rv >= rv1,
+        "list resourceVersion is at least the object's"
+    );
 
     let mut changed = created.clone();
     changed.data = Some(BTreeMap::from([("k".to_string(), "w".to_string())]));
-    let replaced = cms.replace("c1", &PostParams::default(), &changed).await.unwrap();
+    let replaced = cms
+        .replace("c1", &PostParams::default(), &changed)
+        .await
+        .unwrap();
     let rv2: u64 = replaced.resource_version().unwrap().parse().unwrap();
-    assert!(rv2 > rv1, "a replace bumps the resourceVersion ({rv1} -> {rv2})");
-    assert_eq!(replaced.metadata.uid, created.metadata.uid, "uid never changes");
+    assert!(
+        rv2 > rv1,
+        "a replace bumps the resourceVersion ({rv1} -> {rv2})"
+    );
+    assert_eq!(
+        replaced.metadata.uid, created.metadata.uid,
+        "uid never changes"
+    );
 
     // A no-op replace changes nothing, not even the resourceVersion.
-    let same = cms.replace("c1", &PostParams::default(), &replaced).await.unwrap();
-    assert_eq!(same.resource_version(), replaced.resource_version(), "no-op write keeps the version");
+    let same = cms
+        .replace("c1", &PostParams::default(), &replaced)
+        .await
+        .unwrap();
+    assert_eq!(
+        same.resource_version(),
+        replaced.resource_version(),
+        "no-op write keeps the version"
+    );
 
     cms.delete("c1", &DeleteParams::default()).await.unwrap();
     let status = api_error(cms.get("c1").await, "get after delete");
@@ -79,14 +103,27 @@ async fn create_get_list_replace_delete_and_not_found() {
 
     // Namespaced objects need their namespace.
     let missing: Api<ConfigMap> = Api::namespaced(client.clone(), "nope");
-    let status = api_error(missing.create(&PostParams::default(), &cm("x", &[])).await, "create in missing ns");
+    let status = api_error(
+        missing.create(&PostParams::default(), &cm("x", &[])).await,
+        "create in missing ns",
+    );
     assert_eq!(status.code, 404);
     assert_eq!(status.message, "namespaces \"nope\" not found");
 
     // The simulator starts with default and kube-system.
     let nss: Api<Namespace> = Api::all(client);
-    let names: Vec<String> = nss.list(&ListParams::default()).await.unwrap().items.iter().map(|n| n.name_any()).collect();
-    assert!(names.contains(&"default".to_string()) && names.contains(&"kube-system".to_string()), "namespaces: {names:?}");
+    let names: Vec<String> = nss
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|n| n.name_any())
+        .collect();
+    assert!(
+        names.contains(&"default".to_string()) && names.contains(&"kube-system".to_string()),
+        "namespaces: {names:?}"
+    );
     cluster.shutdown().await;
 }
 
@@ -94,9 +131,18 @@ async fn create_get_list_replace_delete_and_not_found() {
 async fn conflicts_already_exists_and_stale_versions() {
     let (_cluster, client) = start("conflicts").await;
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
-    let first = cms.create(&PostParams::default(), &cm("c", &[])).await.unwrap();
-    let status = api_error(cms.create(&PostParams::default(), &cm("c", &[])).await, "second create");
-    assert_eq!((status.code, status.reason.as_str()), (409, "AlreadyExists"));
+    let first = cms
+        .create(&PostParams::default(), &cm("c", &[]))
+        .await
+        .unwrap();
+    let status = api_error(
+        cms.create(&PostParams::default(), &cm("c", &[])).await,
+        "second create",
+    );
+    assert_eq!(
+        (status.code, status.reason.as_str()),
+        (409, "AlreadyExists")
+    );
     assert_eq!(status.message, "configmaps \"c\" already exists");
 
     let mut a = first.clone();
@@ -104,7 +150,10 @@ async fn conflicts_already_exists_and_stale_versions() {
     cms.replace("c", &PostParams::default(), &a).await.unwrap();
     let mut b = first.clone();
     b.data = Some(BTreeMap::from([("k".into(), "b".into())]));
-    let status = api_error(cms.replace("c", &PostParams::default(), &b).await, "replace with stale version");
+    let status = api_error(
+        cms.replace("c", &PostParams::default(), &b).await,
+        "replace with stale version",
+    );
     assert_eq!((status.code, status.reason.as_str()), (409, "Conflict"));
     assert!(
         status.message.contains("the object has been modified"),
@@ -115,9 +164,17 @@ async fn conflicts_already_exists_and_stale_versions() {
     // A merge patch carrying a stale resourceVersion conflicts too.
     let stale = first.resource_version().unwrap();
     let p = json!({"metadata": {"resourceVersion": stale}, "data": {"k": "c"}});
-    let status = api_error(cms.patch("c", &PatchParams::default(), &Patch::Merge(&p)).await, "patch with stale rv");
+    let status = api_error(
+        cms.patch("c", &PatchParams::default(), &Patch::Merge(&p))
+            .await,
+        "patch with stale rv",
+    );
     assert_eq!(status.code, 409);
-    assert_eq!(cms.get("c").await.unwrap().data.unwrap()["k"], "a", "the stale writes changed nothing");
+    assert_eq!(
+        cms.get("c").await.unwrap().data.unwrap()["k"],
+        "a",
+        "the stale writes changed nothing"
+    );
 }
 
 #[tokio::test]
@@ -129,69 +186,166 @@ async fn generate_name_and_name_validation() {
     g.metadata.generate_name = Some("gen-".into());
     let a = cms.create(&PostParams::default(), &g).await.unwrap();
     let b = cms.create(&PostParams::default(), &g).await.unwrap();
-    assert!(a.name_any().starts_with("gen-") && a.name_any().len() == 9, "generated name {}", a.name_any());
+    assert!(
+        a.name_any().starts_with("gen-") && a.name_any().len() == 9,
+        "generated name {}",
+        a.name_any()
+    );
     assert_ne!(a.name_any(), b.name_any(), "generated names differ");
 
-    let status = api_error(cms.create(&PostParams::default(), &cm("Bad_Name", &[])).await, "invalid name");
+    let status = api_error(
+        cms.create(&PostParams::default(), &cm("Bad_Name", &[]))
+            .await,
+        "invalid name",
+    );
     assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
-    assert!(status.message.starts_with("ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value"), "{}", status.message);
+    assert!(
+        status
+            .message
+            .starts_with("ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value"),
+        "{}",
+        status.message
+    );
     let causes = status.details.unwrap().causes;
     assert_eq!(causes[0].field, "metadata.name");
     assert_eq!(causes[0].reason, "FieldValueInvalid");
 
     let mut unnamed = cm("", &[]);
     unnamed.metadata.name = None;
-    let status = api_error(cms.create(&PostParams::default(), &unnamed).await, "no name");
+    let status = api_error(
+        cms.create(&PostParams::default(), &unnamed).await,
+        "no name",
+    );
     assert_eq!(status.code, 422);
-    assert!(status.message.contains("name or generateName is required"), "{}", status.message);
+    assert!(
+        status.message.contains("name or generateName is required"),
+        "{}",
+        status.message
+    );
 }
 
 #[tokio::test]
 async fn status_subresource_is_split_from_the_main_resource() {
     let (_cluster, client) = start("status").await;
     let pods: Api<Pod> = Api::namespaced(client, "default");
-    let created = pods.create(&PostParams::default(), &pod("p")).await.unwrap();
+    let created = pods
+        .create(&PostParams::default(), &pod("p"))
+        .await
+        .unwrap();
     assert_eq!(created.metadata.generation, Some(1));
 
     // Writing status through the main resource is ignored.
     let p = json!({"status": {"phase": "Failed"}, "metadata": {"labels": {"a": "b"}}});
-    let after = pods.patch("p", &PatchParams::default(), &Patch::Merge(&p)).await.unwrap();
-    assert_eq!(after.status.as_ref().unwrap().phase.as_deref(), Some("Running"), "main endpoint ignores status");
+    let after = pods
+        .patch("p", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .unwrap();
+    assert_eq!(
+        after.status.as_ref().unwrap().phase.as_deref(),
+        Some("Running"),
+        "main endpoint ignores status"
+    );
     assert_eq!(after.labels()["a"], "b", "main endpoint writes metadata");
-    assert_eq!(after.metadata.generation, Some(1), "metadata changes do not bump generation");
+    assert_eq!(
+        after.metadata.generation,
+        Some(1),
+        "metadata changes do not bump generation"
+    );
 
     // Writing anything but status through /status is ignored.
     let p = json!({"status": {"phase": "Succeeded"}, "metadata": {"labels": {"a": "c"}}, "spec": {"activeDeadlineSeconds": 5}});
-    let after = pods.patch_status("p", &PatchParams::default(), &Patch::Merge(&p)).await.unwrap();
-    assert_eq!(after.status.as_ref().unwrap().phase.as_deref(), Some("Succeeded"));
+    let after = pods
+        .patch_status("p", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .unwrap();
+    assert_eq!(
+        after.status.as_ref().unwrap().phase.as_deref(),
+        Some("Succeeded")
+    );
     assert_eq!(after.labels()["a"], "b", "/status ignores metadata");
-    assert_eq!(after.spec.as_ref().unwrap().active_deadline_seconds, None, "/status ignores spec");
-    assert_eq!(after.metadata.generation, Some(1), "status changes do not bump generation");
+    assert_eq!(
+        after.spec.as_ref().unwrap().active_deadline_seconds,
+        None,
+        "/status ignores spec"
+    );
+    assert_eq!(
+        after.metadata.generation,
+        Some(1),
+        "status changes do not bump generation"
+    );
 
     // A spec change bumps generation.
     let p = json!({"spec": {"activeDeadlineSeconds": 5}});
-    let after = pods.patch("p", &PatchParams::default(), &Patch::Merge(&p)).await.unwrap();
-    assert_eq!(after.metadata.generation, Some(2), "spec changes bump generation");
+    let after = pods
+        .patch("p", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .unwrap();
+    assert_eq!(
+        after.metadata.generation,
+        Some(2),
+        "spec changes bump generation"
+    );
 }
 
 #[tokio::test]
 async fn dry_run_persists_nothing() {
     let (_cluster, client) = start("dryrun").await;
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
-    let rv_before = cms.list(&ListParams::default()).await.unwrap().metadata.resource_version;
-    let dry = PostParams { dry_run: true, ..Default::default() };
+    let rv_before = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
     let out = cms.create(&dry, &cm("d", &[])).await.unwrap();
     assert_eq!(out.name_any(), "d", "dry run returns the object");
-    assert_eq!(api_error(cms.get("d").await, "get dry-run object").code, 404, "dry-run create stored nothing");
-    let rv_after = cms.list(&ListParams::default()).await.unwrap().metadata.resource_version;
+    assert_eq!(
+        api_error(cms.get("d").await, "get dry-run object").code,
+        404,
+        "dry-run create stored nothing"
+    );
+    let rv_after = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
     assert_eq!(rv_before, rv_after, "dry run bumps no resourceVersion");
 
-    cms.create(&PostParams::default(), &cm("d", &[])).await.unwrap();
-    let pp = PatchParams { dry_run: true, ..Default::default() };
-    let patched = cms.patch("d", &pp, &Patch::Merge(json!({"data": {"k": "dry"}}))).await.unwrap();
-    assert_eq!(patched.data.unwrap()["k"], "dry", "dry-run patch returns the result");
-    assert_eq!(cms.get("d").await.unwrap().data.unwrap()["k"], "v", "dry-run patch stored nothing");
-    cms.delete("d", &DeleteParams { dry_run: true, ..Default::default() }).await.unwrap();
+    cms.create(&PostParams::default(), &cm("d", &[]))
+        .await
+        .unwrap();
+    let pp = PatchParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let patched = cms
+        .patch("d", &pp, &Patch::Merge(json!({"data": {"k": "dry"}})))
+        .await
+        .unwrap();
+    assert_eq!(
+        patched.data.unwrap()["k"],
+        "dry",
+        "dry-run patch returns the result"
+    );
+    assert_eq!(
+        cms.get("d").await.unwrap().data.unwrap()["k"],
+        "v",
+        "dry-run patch stored nothing"
+    );
+    cms.delete(
+        "d",
+        &DeleteParams {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert!(cms.get("d").await.is_ok(), "dry-run delete deleted nothing");
     // Invalid objects fail a dry run like a real one.
     let status = api_error(cms.create(&dry, &cm("Nope!", &[])).await, "invalid dry run");
@@ -207,13 +361,26 @@ async fn label_and_field_selectors() {
         ("b", vec![("app", "db")]),
         ("c", vec![("tier", "back")]),
     ] {
-        cms.create(&PostParams::default(), &cm(n, &labels)).await.unwrap();
+        cms.create(&PostParams::default(), &cm(n, &labels))
+            .await
+            .unwrap();
     }
     let names = |sel: &'static str, field: bool| {
         let cms = cms.clone();
         async move {
-            let lp = if field { ListParams::default().fields(sel) } else { ListParams::default().labels(sel) };
-            let mut v: Vec<String> = cms.list(&lp).await.unwrap().items.iter().map(|c| c.name_any()).collect();
+            let lp = if field {
+                ListParams::default().fields(sel)
+            } else {
+                ListParams::default().labels(sel)
+            };
+            let mut v: Vec<String> = cms
+                .list(&lp)
+                .await
+                .unwrap()
+                .items
+                .iter()
+                .map(|c| c.name_any())
+                .collect();
             v.sort();
             v.join(",")
         }
@@ -230,9 +397,15 @@ async fn label_and_field_selectors() {
     assert_eq!(names("metadata.name!=b", true).await, "a,c");
     assert_eq!(names("metadata.namespace=default", true).await, "a,b,c");
 
-    let status = api_error(cms.list(&ListParams::default().labels("app in web")).await, "bad label selector");
+    let status = api_error(
+        cms.list(&ListParams::default().labels("app in web")).await,
+        "bad label selector",
+    );
     assert_eq!((status.code, status.reason.as_str()), (400, "BadRequest"));
-    let status = api_error(cms.list(&ListParams::default().fields("garbage")).await, "bad field selector");
+    let status = api_error(
+        cms.list(&ListParams::default().fields("garbage")).await,
+        "bad field selector",
+    );
     assert_eq!(status.code, 400);
 }
 
@@ -244,11 +417,23 @@ async fn finalizers_hold_deletion_until_removed() {
     c.metadata.finalizers = Some(vec!["lifeboat.dev/hold".into()]);
     cms.create(&PostParams::default(), &c).await.unwrap();
     cms.delete("f", &DeleteParams::default()).await.unwrap();
-    let held = cms.get("f").await.expect("object with a finalizer survives delete");
-    assert!(held.metadata.deletion_timestamp.is_some(), "deletionTimestamp set");
+    let held = cms
+        .get("f")
+        .await
+        .expect("object with a finalizer survives delete");
+    assert!(
+        held.metadata.deletion_timestamp.is_some(),
+        "deletionTimestamp set"
+    );
     let p = json!({"metadata": {"finalizers": null}});
-    cms.patch("f", &PatchParams::default(), &Patch::Merge(&p)).await.unwrap();
-    assert_eq!(api_error(cms.get("f").await, "get after last finalizer").code, 404, "removing the last finalizer deletes");
+    cms.patch("f", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .unwrap();
+    assert_eq!(
+        api_error(cms.get("f").await, "get after last finalizer").code,
+        404,
+        "removing the last finalizer deletes"
+    );
 }
 
 #[tokio::test]
@@ -256,18 +441,35 @@ async fn paging_with_continue_and_expired_tokens() {
     let (cluster, client) = start("paging").await;
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
     for i in 0..5 {
-        cms.create(&PostParams::default(), &cm(&format!("p{i}"), &[])).await.unwrap();
+        cms.create(&PostParams::default(), &cm(&format!("p{i}"), &[]))
+            .await
+            .unwrap();
     }
     let page1 = cms.list(&ListParams::default().limit(2)).await.unwrap();
     assert_eq!(page1.items.len(), 2);
-    let token = page1.metadata.continue_.clone().expect("continue token on a partial page");
+    let token = page1
+        .metadata
+        .continue_
+        .clone()
+        .expect("continue token on a partial page");
     assert_eq!(page1.metadata.remaining_item_count, Some(3));
-    let page2 = cms.list(&ListParams::default().limit(2).continue_token(&token)).await.unwrap();
+    let page2 = cms
+        .list(&ListParams::default().limit(2).continue_token(&token))
+        .await
+        .unwrap();
     let names: Vec<String> = page2.items.iter().map(|c| c.name_any()).collect();
-    assert_eq!(names, vec!["p2", "p3"], "second page continues after the first");
+    assert_eq!(
+        names,
+        vec!["p2", "p3"],
+        "second page continues after the first"
+    );
 
     cluster.faults().expire_watches();
-    let status = api_error(cms.list(&ListParams::default().limit(2).continue_token(&token)).await, "expired continue");
+    let status = api_error(
+        cms.list(&ListParams::default().limit(2).continue_token(&token))
+            .await,
+        "expired continue",
+    );
     assert_eq!((status.code, status.reason.as_str()), (410, "Expired"));
 }
 
@@ -275,69 +477,194 @@ async fn paging_with_continue_and_expired_tokens() {
 async fn patches_of_every_kind() {
     let (_cluster, client) = start("patches").await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    pods.create(&PostParams::default(), &pod("p")).await.unwrap();
+    pods.create(&PostParams::default(), &pod("p"))
+        .await
+        .unwrap();
     // Strategic merge: containers merge by name, env by name.
-    let smp = json!({"spec": {"containers": [{"name": "c", "env": [{"name": "B", "value": "2"}]}]}});
-    let out = pods.patch("p", &PatchParams::default(), &Patch::Strategic(&smp)).await.unwrap();
+    let smp =
+        json!({"spec": {"containers": [{"name": "c", "env": [{"name": "B", "value": "2"}]}]}});
+    let out = pods
+        .patch("p", &PatchParams::default(), &Patch::Strategic(&smp))
+        .await
+        .unwrap();
     let c = &out.spec.unwrap().containers[0];
     assert_eq!(c.image.as_deref(), Some("busybox"), "SMP kept the image");
-    let env: Vec<String> = c.env.clone().unwrap().iter().map(|e| e.name.clone()).collect();
+    let env: Vec<String> = c
+        .env
+        .clone()
+        .unwrap()
+        .iter()
+        .map(|e| e.name.clone())
+        .collect();
     assert_eq!(env, vec!["A", "B"], "SMP merged env by name");
     // JSON patch.
-    let jp: json_patch::Patch = serde_json::from_value(json!([{"op": "replace", "path": "/spec/containers/0/image", "value": "nginx"}])).unwrap();
-    let out = pods.patch("p", &PatchParams::default(), &Patch::<()>::Json(jp)).await.unwrap();
-    assert_eq!(out.spec.unwrap().containers[0].image.as_deref(), Some("nginx"));
+    let jp: json_patch::Patch = serde_json::from_value(
+        json!([{"op": "replace", "path": "/spec/containers/0/image", "value": "nginx"}]),
+    )
+    .unwrap();
+    let out = pods
+        .patch("p", &PatchParams::default(), &Patch::<()>::Json(jp))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.spec.unwrap().containers[0].image.as_deref(),
+        Some("nginx")
+    );
     // JSON patch errors are 422 with the reason.
-    let jp: json_patch::Patch = serde_json::from_value(json!([{"op": "test", "path": "/metadata/name", "value": "other"}])).unwrap();
-    let status = api_error(pods.patch("p", &PatchParams::default(), &Patch::<()>::Json(jp)).await, "failing test op");
+    let jp: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "test", "path": "/metadata/name", "value": "other"}]))
+            .unwrap();
+    let status = api_error(
+        pods.patch("p", &PatchParams::default(), &Patch::<()>::Json(jp))
+            .await,
+        "failing test op",
+    );
     assert_eq!(status.code, 422);
     // Server-side apply creates and updates.
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
     let applied = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "1"}});
     let pp = PatchParams::apply("lifeboat-test").force();
-    let out = cms.patch("ssa", &pp, &Patch::Apply(&applied)).await.unwrap();
+    let out = cms
+        .patch("ssa", &pp, &Patch::Apply(&applied))
+        .await
+        .unwrap();
     assert_eq!(out.data.unwrap()["a"], "1", "apply created the object");
     let applied = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "2", "b": "3"}});
-    let out = cms.patch("ssa", &pp, &Patch::Apply(&applied)).await.unwrap();
+    let out = cms
+        .patch("ssa", &pp, &Patch::Apply(&applied))
+        .await
+        .unwrap();
     assert_eq!(out.data.unwrap()["b"], "3", "apply updated the object");
 }
 
 #[tokio::test]
 async fn malformed_requests_get_status_errors() {
     let (cluster, _client) = start("malformed").await;
-    let (code, body) = raw(&cluster, "POST", "/api/v1/namespaces/default/configmaps", "application/json", b"{not json").await;
+    let (code, body) = raw(
+        &cluster,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        b"{not json",
+    )
+    .await;
     assert_eq!(code, 400, "bad JSON: {body}");
     assert_eq!(body["kind"], "Status");
     assert_eq!(body["reason"], "BadRequest");
     assert_eq!(body["status"], "Failure");
 
-    let (code, body) = raw(&cluster, "POST", "/api/v1/namespaces/default/configmaps", "application/json", b"[1,2]").await;
-    assert_eq!((code, body["reason"].as_str()), (400, Some("BadRequest")), "non-object body");
+    let (code, body) = raw(
+        &cluster,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        b"[1,2]",
+    )
+    .await;
+    assert_eq!(
+        (code, body["reason"].as_str()),
+        (400, Some("BadRequest")),
+        "non-object body"
+    );
 
     let yaml = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\ndata:\n  a: b\n";
-    let (code, body) = raw(&cluster, "POST", "/api/v1/namespaces/default/configmaps", "application/yaml", yaml).await;
+    let (code, body) = raw(
+        &cluster,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/yaml",
+        yaml,
+    )
+    .await;
     assert_eq!(code, 201, "YAML bodies are accepted: {body}");
 
-    let (code, body) = raw(&cluster, "GET", "/api/v1/namespaces/default/widgets", "", b"").await;
-    assert_eq!((code, body["kind"].as_str()), (404, Some("Status")), "unknown resource");
+    let (code, body) = raw(
+        &cluster,
+        "GET",
+        "/api/v1/namespaces/default/widgets",
+        "",
+        b"",
+    )
+    .await;
+    assert_eq!(
+        (code, body["kind"].as_str()),
+        (404, Some("Status")),
+        "unknown resource"
+    );
     let (code, _) = raw(&cluster, "GET", "/apis/nope.example.com/v1/things", "", b"").await;
     assert_eq!(code, 404, "unknown group");
     let (code, _) = raw(&cluster, "GET", "/apis/batch/v9/jobs", "", b"").await;
     assert_eq!(code, 404, "unknown version");
 
-    let (code, body) = raw(&cluster, "PATCH", "/api/v1/namespaces/default/configmaps/from-yaml", "application/merge-patch+json", b"{oops").await;
-    assert_eq!((code, body["reason"].as_str()), (400, Some("BadRequest")), "bad patch body: {body}");
-    let (code, body) = raw(&cluster, "PATCH", "/api/v1/namespaces/default/configmaps/from-yaml", "application/json-patch+json", br#"[{"op":"remove","path":"/data/missing"}]"#).await;
+    let (code, body) = raw(
+        &cluster,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/from-yaml",
+        "application/merge-patch+json",
+        b"{oops",
+    )
+    .await;
+    assert_eq!(
+        (code, body["reason"].as_str()),
+        (400, Some("BadRequest")),
+        "bad patch body: {body}"
+    );
+    let (code, body) = raw(
+        &cluster,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/from-yaml",
+        "application/json-patch+json",
+        br#"[{"op":"remove","path":"/data/missing"}]"#,
+    )
+    .await;
     assert_eq!(code, 422, "JSON patch on a missing path: {body}");
-    let (code, body) = raw(&cluster, "PATCH", "/api/v1/namespaces/default/configmaps/from-yaml", "text/plain", b"x").await;
-    assert_eq!((code, body["reason"].as_str()), (415, Some("UnsupportedMediaType")));
-    let (code, _) = raw(&cluster, "GET", "/api/v1/namespaces/default/configmaps?labelSelector=a%20in%20b", "", b"").await;
+    let (code, body) = raw(
+        &cluster,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/from-yaml",
+        "text/plain",
+        b"x",
+    )
+    .await;
+    assert_eq!(
+        (code, body["reason"].as_str()),
+        (415, Some("UnsupportedMediaType"))
+    );
+    let (code, _) = raw(
+        &cluster,
+        "GET",
+        "/api/v1/namespaces/default/configmaps?labelSelector=a%20in%20b",
+        "",
+        b"",
+    )
+    .await;
     assert_eq!(code, 400, "bad selector");
-    let (code, _) = raw(&cluster, "GET", "/api/v1/namespaces/default/configmaps?limit=x", "", b"").await;
+    let (code, _) = raw(
+        &cluster,
+        "GET",
+        "/api/v1/namespaces/default/configmaps?limit=x",
+        "",
+        b"",
+    )
+    .await;
     assert_eq!(code, 400, "bad limit");
-    let (code, _) = raw(&cluster, "GET", "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=abc", "", b"").await;
+    let (code, _) = raw(
+        &cluster,
+        "GET",
+        "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=abc",
+        "",
+        b"",
+    )
+    .await;
     assert_eq!(code, 400, "bad watch resourceVersion");
-    let (code, _) = raw(&cluster, "POST", "/api/v1/namespaces/default/configmaps/x", "application/json", b"{}").await;
+    let (code, _) = raw(
+        &cluster,
+        "POST",
+        "/api/v1/namespaces/default/configmaps/x",
+        "application/json",
+        b"{}",
+    )
+    .await;
     assert_eq!(code, 405, "POST to an object");
 }
 
@@ -348,22 +675,40 @@ async fn namespace_and_owner_deletion_cascade() {
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "team"}})).unwrap();
     nss.create(&PostParams::default(), &ns).await.unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "team");
-    let owner = cms.create(&PostParams::default(), &cm("owner", &[])).await.unwrap();
+    let owner = cms
+        .create(&PostParams::default(), &cm("owner", &[]))
+        .await
+        .unwrap();
     let mut dep = cm("dependent", &[]);
-    dep.metadata.owner_references = Some(vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
-        api_version: "v1".into(),
-        kind: "ConfigMap".into(),
-        name: "owner".into(),
-        uid: owner.uid().unwrap(),
-        ..Default::default()
-    }]);
+    dep.metadata.owner_references = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: "owner".into(),
+            uid: owner.uid().unwrap(),
+            ..Default::default()
+        },
+    ]);
     cms.create(&PostParams::default(), &dep).await.unwrap();
-    cms.delete("owner", &DeleteParams::background()).await.unwrap();
-    assert_eq!(api_error(cms.get("dependent").await, "dependent after owner delete").code, 404, "owned objects are garbage-collected");
+    cms.delete("owner", &DeleteParams::background())
+        .await
+        .unwrap();
+    assert_eq!(
+        api_error(cms.get("dependent").await, "dependent after owner delete").code,
+        404,
+        "owned objects are garbage-collected"
+    );
 
-    cms.create(&PostParams::default(), &cm("inside", &[])).await.unwrap();
+    cms.create(&PostParams::default(), &cm("inside", &[]))
+        .await
+        .unwrap();
     nss.delete("team", &DeleteParams::default()).await.unwrap();
-    assert!(cluster.get_object("v1", "configmaps", Some("team"), "inside").is_none(), "namespace deletion removes its objects");
+    assert!(
+        cluster
+            .get_object("v1", "configmaps", Some("team"), "inside")
+            .is_none(),
+        "namespace deletion removes its objects"
+    );
 }
 
 #[tokio::test]
@@ -375,9 +720,13 @@ async fn direct_store_access_and_request_stats() {
     let mut changed = obj;
     changed["data"]["a"] = json!("2");
     cluster.apply_object(changed).unwrap();
-    let got = cluster.get_object("v1", "configmaps", Some("default"), "direct").unwrap();
+    let got = cluster
+        .get_object("v1", "configmaps", Some("default"), "direct")
+        .unwrap();
     assert_eq!(got["data"]["a"], "2", "apply_object replaces");
-    let err = cluster.apply_object(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "BAD"}})).unwrap_err();
+    let err = cluster
+        .apply_object(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "BAD"}}))
+        .unwrap_err();
     assert_eq!(err.code(), 422);
 
     cluster.reset_stats();
@@ -387,9 +736,20 @@ async fn direct_store_access_and_request_stats() {
     let _ = cms.get("missing").await;
     cms.list(&ListParams::default()).await.unwrap();
     let stats = cluster.stats();
-    assert_eq!(stats.count("get", "configmaps"), 3, "three GETs counted:\n{stats}");
-    assert_eq!(stats.counts.get(&("get".into(), "configmaps".into(), 404)), Some(&1), "404 counted by code:\n{stats}");
+    assert_eq!(
+        stats.count("get", "configmaps"),
+        3,
+        "three GETs counted:\n{stats}"
+    );
+    assert_eq!(
+        stats.counts.get(&("get".into(), "configmaps".into(), 404)),
+        Some(&1),
+        "404 counted by code:\n{stats}"
+    );
     assert_eq!(stats.count("list", "configmaps"), 1);
     let table = stats.to_string();
-    assert!(table.contains("VERB") && table.contains("configmaps"), "printable table:\n{table}");
+    assert!(
+        table.contains("VERB") && table.contains("configmaps"),
+        "printable table:\n{table}"
+    );
 }

@@ -1,5 +1,6 @@
 //! The built-in Job controller: Complete, Failed after the backoff limit, DeadlineExceeded,
 //! owned pods.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -30,22 +31,26 @@ fn job(name: &str, annotations: serde_json::Value, spec_extra: serde_json::Value
 }
 
 async fn wait_condition(jobs: &Api<Job>, name: &str, type_: &str) -> Job {
-    wait_for(&format!("job {name} condition {type_}"), Duration::from_secs(20), || {
-        let jobs = jobs.clone();
-        let name = name.to_string();
-        let type_ = type_.to_string();
-        async move {
-            let j = jobs.get(&name).await.ok()?;
-            let has = j
-                .status
-                .as_ref()?
-                .conditions
-                .as_ref()?
-                .iter()
-                .any(|c| c.type_ == type_ && c.status == "True");
-            has.then_some(j)
-        }
-    })
+    wait_for(
+        &format!("job {name} condition {type_}"),
+        Duration::from_secs(20),
+        || {
+            let jobs = jobs.clone();
+            let name = name.to_string();
+            let type_ = type_.to_string();
+            async move {
+                let j = jobs.get(&name).await.ok()?;
+                let has = j
+                    .status
+                    .as_ref()?
+                    .conditions
+                    .as_ref()?
+                    .iter()
+                    .any(|c| c.type_ == type_ && c.status == "True");
+                has.then_some(j)
+            }
+        },
+    )
     .await
 }
 
@@ -63,13 +68,23 @@ async fn job_completes_with_an_owned_pod() {
     let (_cluster, client) = start("job-ok").await;
     let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
     let created = jobs
-        .create(&PostParams::default(), &job("ok", json!({"sim.lifeboat.dev/duration": "50ms"}), json!({})))
+        .create(
+            &PostParams::default(),
+            &job(
+                "ok",
+                json!({"sim.lifeboat.dev/duration": "50ms"}),
+                json!({}),
+            ),
+        )
         .await
         .unwrap();
     let done = wait_condition(&jobs, "ok", "Complete").await;
     let st = done.status.clone().unwrap();
     assert_eq!(st.succeeded, Some(1));
-    assert!(st.start_time.is_some() && st.completion_time.is_some(), "times set: {st:?}");
+    assert!(
+        st.start_time.is_some() && st.completion_time.is_some(),
+        "times set: {st:?}"
+    );
     let pods: Api<Pod> = Api::namespaced(client, "default");
     let owned: Vec<Pod> = pods
         .list(&ListParams::default().labels("job-name=ok"))
@@ -78,10 +93,20 @@ async fn job_completes_with_an_owned_pod() {
         .items;
     assert_eq!(owned.len(), 1, "one pod for the job");
     let p = &owned[0];
-    assert!(p.name_any().starts_with("ok-") && p.name_any().len() == 8, "pod name {}", p.name_any());
+    assert!(
+        p.name_any().starts_with("ok-") && p.name_any().len() == 8,
+        "pod name {}",
+        p.name_any()
+    );
     let owner = &p.owner_references()[0];
-    assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("Job", created.uid().unwrap().as_str()));
-    assert_eq!(p.status.as_ref().unwrap().phase.as_deref(), Some("Succeeded"));
+    assert_eq!(
+        (owner.kind.as_str(), owner.uid.as_str()),
+        ("Job", created.uid().unwrap().as_str())
+    );
+    assert_eq!(
+        p.status.as_ref().unwrap().phase.as_deref(),
+        Some("Succeeded")
+    );
 }
 
 #[tokio::test]
@@ -90,15 +115,28 @@ async fn job_fails_after_backoff_limit() {
     let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
     jobs.create(
         &PostParams::default(),
-        &job("bad", json!({"sim.lifeboat.dev/outcome": "Fail", "sim.lifeboat.dev/duration": "20ms"}), json!({"backoffLimit": 2})),
+        &job(
+            "bad",
+            json!({"sim.lifeboat.dev/outcome": "Fail", "sim.lifeboat.dev/duration": "20ms"}),
+            json!({"backoffLimit": 2}),
+        ),
     )
     .await
     .unwrap();
     let failed = wait_condition(&jobs, "bad", "Failed").await;
     assert_eq!(condition_reason(&failed, "Failed"), "BackoffLimitExceeded");
-    assert_eq!(failed.status.unwrap().failed, Some(3), "backoffLimit 2 means three failed pods");
+    assert_eq!(
+        failed.status.unwrap().failed,
+        Some(3),
+        "backoffLimit 2 means three failed pods"
+    );
     let pods: Api<Pod> = Api::namespaced(client, "default");
-    let n = pods.list(&ListParams::default().labels("job-name=bad")).await.unwrap().items.len();
+    let n = pods
+        .list(&ListParams::default().labels("job-name=bad"))
+        .await
+        .unwrap()
+        .items
+        .len();
     assert_eq!(n, 3, "one pod per attempt");
 }
 
@@ -121,7 +159,11 @@ async fn job_deadline_exceeded() {
     let jobs: Api<Job> = Api::namespaced(client, "default");
     jobs.create(
         &PostParams::default(),
-        &job("slow", json!({"sim.lifeboat.dev/duration": "60s"}), json!({"activeDeadlineSeconds": 1})),
+        &job(
+            "slow",
+            json!({"sim.lifeboat.dev/duration": "60s"}),
+            json!({"activeDeadlineSeconds": 1}),
+        ),
     )
     .await
     .unwrap();
@@ -134,16 +176,52 @@ async fn invalid_jobs_and_dry_runs_start_nothing() {
     let (_cluster, client) = start("job-invalid").await;
     let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
     let mut j = job("always", json!({}), json!({}));
-    j.spec.as_mut().unwrap().template.spec.as_mut().unwrap().restart_policy = Some("Always".into());
+    j.spec
+        .as_mut()
+        .unwrap()
+        .template
+        .spec
+        .as_mut()
+        .unwrap()
+        .restart_policy = Some("Always".into());
     let err = jobs.create(&PostParams::default(), &j).await.unwrap_err();
-    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 422), "restartPolicy Always is invalid: {err:?}");
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 422),
+        "restartPolicy Always is invalid: {err:?}"
+    );
 
-    let dry = PostParams { dry_run: true, ..Default::default() };
-    jobs.create(&dry, &job("dry", json!({"sim.lifeboat.dev/duration": "10ms"}), json!({}))).await.unwrap();
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    jobs.create(
+        &dry,
+        &job(
+            "dry",
+            json!({"sim.lifeboat.dev/duration": "10ms"}),
+            json!({}),
+        ),
+    )
+    .await
+    .unwrap();
     // A real Job with the same duration finishing shows the controller ran meanwhile.
-    jobs.create(&PostParams::default(), &job("real", json!({"sim.lifeboat.dev/duration": "10ms"}), json!({}))).await.unwrap();
+    jobs.create(
+        &PostParams::default(),
+        &job(
+            "real",
+            json!({"sim.lifeboat.dev/duration": "10ms"}),
+            json!({}),
+        ),
+    )
+    .await
+    .unwrap();
     wait_condition(&jobs, "real", "Complete").await;
     let pods: Api<Pod> = Api::namespaced(client, "default");
-    let n = pods.list(&ListParams::default().labels("job-name=dry")).await.unwrap().items.len();
+    let n = pods
+        .list(&ListParams::default().labels("job-name=dry"))
+        .await
+        .unwrap()
+        .items
+        .len();
     assert_eq!(n, 0, "a dry-run Job creates no pod");
 }

@@ -1,6 +1,7 @@
 //! Watch semantics: resume by resourceVersion, bookmarks, timeouts, 410 Expired, and a
 //! `kube::runtime::watcher` that survives bookmarks, dropped streams and expiry without
 //! missing or duplicating a change.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! Shared helpers of the simulator's API tests: a cluster and a `kube::Client` built from
 //! its kubeconfig.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::Future;
 use std::time::Duration;
@@ -75,7 +75,9 @@ pub async fn raw(
 ) -> (u16, serde_json::Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = cluster.url().trim_start_matches("http://").to_string();
-    let mut s = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -91,7 +93,10 @@ pub async fn raw(
         .and_then(|c| c.parse().ok())
         .expect("status line");
     let (headers, rest) = text.split_once("\r\n\r\n").expect("headers end");
-    let body = if headers.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if headers
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         // Minimal chunked decoding.
         let mut out = String::new();
         let mut r = rest;

@@ -113,7 +113,7 @@ pub async fn run(args: Args, _log_format: LogFormat) -> anyhow::Result<u8> {
         leader_election = config.leader_election,
         "starting lifeboat controller"
     );
-    super::shims::run_controller(client, config, shutdown)
+    lifeboat_operator::run_controller(client, config, shutdown)
         .await
         .context("the controller stopped with an error")?;
     Ok(EXIT_OK)

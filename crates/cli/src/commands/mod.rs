@@ -11,7 +11,6 @@ pub mod crds;
 pub mod demo;
 pub mod drill;
 pub mod runs;
-mod shims;
 pub mod sim;
 pub mod trigger;
 pub mod validate;

@@ -22,11 +22,11 @@ use tokio_util::sync::CancellationToken;
 
 use self::observe::Seen;
 use self::world::{Cluster, LIFEBOAT_NS, PLAN_FILE};
-use super::shims::run_controller;
 use super::trigger::parse_duration;
 use super::{EXIT_FAILED, EXIT_OK};
 use crate::output;
 use crate::watch::Transition;
+use lifeboat_operator::run_controller;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(long, short)]
     pub quiet: bool,
     /// Give up if the failover has not finished this long after the alert.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = "90s", value_parser = parse_duration)]
     pub timeout: Duration,
 }
 

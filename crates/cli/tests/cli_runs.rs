@@ -1,0 +1,241 @@
+//! `lifeboat trigger`, `runs` and `drill` against a simulated cluster with the real
+//! `lifeboat controller` binary running.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::process::{Child, Command};
+
+const NS: &str = "ops";
+
+/// A simulated cluster with lifeboat's CRDs, a ConfigMap and a plan, and the controller
+/// binary running against it.
+struct Env {
+    sim: lifeboat_sim::SimCluster,
+    kubeconfig: PathBuf,
+    _controller: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Env {
+    async fn start() -> Env {
+        let sim = lifeboat_sim::SimCluster::start("mgmt").await.unwrap();
+        for crd in lifeboat_api::crds::all() {
+            sim.apply_object(serde_json::to_value(crd).unwrap())
+                .unwrap();
+        }
+        for ns in [NS, "lifeboat-system"] {
+            sim.apply_object(json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": ns}}))
+                .unwrap();
+        }
+        sim.apply_object(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "app-config", "namespace": NS},
+            "data": {"color": "blue"}
+        }))
+        .unwrap();
+        sim.apply_object(json!({
+            "apiVersion": "recovery.elotl.co/v1alpha1", "kind": "RecoveryPlan",
+            "metadata": {"name": "recolor", "namespace": NS},
+            "spec": {
+                "alertLabels": {"alertname": "Recolor"},
+                "steps": [
+                    {"type": "readField", "title": "Read the color", "readField": {
+                        "apiVersion": "v1", "resource": "configmaps", "namespace": NS,
+                        "name": "app-config", "fieldPath": "data.color", "outputKey": "color"}},
+                    {"type": "patch", "title": "Remember the color", "patch": {
+                        "apiVersion": "v1", "resource": "configmaps", "namespace": NS,
+                        "name": "app-config",
+                        "override": {"fieldPath": "data.previous",
+                                     "value": {"raw": "was {{ .Values.color }}"}},
+                        "patchType": "application/merge-patch+json"}}
+                ]
+            }
+        }))
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("mgmt.kubeconfig");
+        sim.write_kubeconfig(&kubeconfig).unwrap();
+        let addr_file = dir.path().join("addrs.json");
+        let controller = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+            .args([
+                "controller",
+                "--log-level",
+                "warn",
+                "--no-leader-election",
+                "--webhook-addr",
+                "127.0.0.1:0",
+                "--health-addr",
+                "127.0.0.1:0",
+                "--addr-file",
+            ])
+            .arg(&addr_file)
+            .env("KUBECONFIG", &kubeconfig)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !addr_file.exists() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the controller did not write its addresses within 30s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Env {
+            sim,
+            kubeconfig,
+            _controller: controller,
+            _dir: dir,
+        }
+    }
+
+    async fn lifeboat(&self, args: &[&str]) -> Output {
+        let run = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .kill_on_drop(true)
+            .output();
+        tokio::time::timeout(Duration::from_secs(150), run)
+            .await
+            .unwrap_or_else(|_| panic!("lifeboat {args:?} did not finish within 150s"))
+            .unwrap()
+    }
+
+    fn color_config(&self) -> serde_json::Value {
+        self.sim
+            .get_object("v1", "configmaps", Some(NS), "app-config")
+            .expect("app-config exists")
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_runs_the_plan_and_runs_shows_it() {
+    let env = Env::start().await;
+    let out = env
+        .lifeboat(&[
+            "trigger",
+            "-n",
+            NS,
+            "--label",
+            "alertname=Recolor",
+            "--wait",
+            "--timeout",
+            "120s",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let alert = stdout.lines().next().unwrap_or_default().to_string();
+    assert!(
+        alert.starts_with("recolor-"),
+        "first line is the alert name\n{}",
+        text(&out)
+    );
+    assert!(stdout.contains("run Completed"), "{}", text(&out));
+    assert_eq!(
+        env.color_config()["data"]["previous"],
+        "was blue",
+        "the patch step wrote the rendered value"
+    );
+
+    let list = env.lifeboat(&["runs", "list", "-n", NS]).await;
+    assert_eq!(list.status.code(), Some(0), "{}", text(&list));
+    let list_out = String::from_utf8_lossy(&list.stdout).into_owned();
+    let row = list_out
+        .lines()
+        .find(|l| l.contains("recolor"))
+        .unwrap_or_else(|| panic!("runs list shows the run\n{}", text(&list)));
+    assert!(
+        row.contains("Completed") && row.contains("2/2"),
+        "row: {row}"
+    );
+    let run_name = row.split_whitespace().next().unwrap().to_string();
+
+    let show = env.lifeboat(&["runs", "show", "-n", NS, &run_name]).await;
+    assert_eq!(show.status.code(), Some(0), "{}", text(&show));
+    let show_out = String::from_utf8_lossy(&show.stdout);
+    for needle in [
+        "Read the color",
+        "Remember the color",
+        "Succeeded",
+        "was blue",
+        "color = \"blue\"",
+    ] {
+        assert!(
+            show_out.contains(needle),
+            "`{needle}` missing\n{}",
+            text(&show)
+        );
+    }
+
+    let watch = env.lifeboat(&["runs", "watch", "-n", NS, &run_name]).await;
+    assert_eq!(
+        watch.status.code(),
+        Some(0),
+        "watching a Completed run exits 0\n{}",
+        text(&watch)
+    );
+
+    let all = env.lifeboat(&["runs", "list", "-A"]).await;
+    assert!(
+        String::from_utf8_lossy(&all.stdout).contains(NS),
+        "-A shows the namespace column\n{}",
+        text(&all)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_shows_rendered_patches_and_changes_nothing() {
+    let env = Env::start().await;
+    let before = env.color_config();
+    let out = env.lifeboat(&["drill", "-n", NS, "recolor"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "recolor-drill-",
+        "Rendered writes (not applied)",
+        "Remember the color",
+        "was blue",
+        "Drill completed",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "`{needle}` missing\n{}",
+            text(&out)
+        );
+    }
+    assert_eq!(
+        env.color_config()["data"],
+        before["data"],
+        "a drill must not change the object"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watching_a_missing_run_is_an_error() {
+    let env = Env::start().await;
+    let out = env
+        .lifeboat(&["runs", "watch", "-n", NS, "no-such-run"])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no-such-run"),
+        "{}",
+        text(&out)
+    );
+}

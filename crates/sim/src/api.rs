@@ -20,6 +20,8 @@ pub struct State {
     pub store: Store,
     /// Served resources (built-ins first, then CRD versions).
     pub resources: Vec<ResourceInfo>,
+    /// `Warning` headers for the response of the request being handled.
+    pub warnings: Vec<String>,
 }
 
 /// The parsed query string.
@@ -220,6 +222,7 @@ impl State {
         let mut st = State {
             store: Store::new(),
             resources: registry::builtins(),
+            warnings: Vec::new(),
         };
         for ns in ["default", "kube-system", "kube-public"] {
             let obj = json!({
@@ -845,27 +848,28 @@ impl State {
         let invalid = |causes: Vec<Cause>| SimError::invalid(&res.group, &res.kind, &name, causes);
         if res.custom {
             if let Some(schema) = &res.schema {
-                let strict = req
+                let validation = req
                     .query
                     .get("fieldValidation")
-                    .is_some_and(|v| v == "Strict");
+                    .map_or("Warn", String::as_str);
                 let before = obj.clone();
                 schema.prune(obj);
-                if strict && !req.is_status() {
+                if validation != "Ignore" && !req.is_status() {
                     let mut unknown = Vec::new();
                     unknown_fields(&before, obj, "", &mut unknown);
-                    if !unknown.is_empty() {
-                        let list: Vec<String> = unknown
-                            .iter()
-                            .map(|f| format!("unknown field \"{f}\""))
-                            .collect();
+                    let list: Vec<String> = unknown
+                        .iter()
+                        .map(|f| format!("unknown field \"{f}\""))
+                        .collect();
+                    if validation == "Strict" && !list.is_empty() {
                         return Err(SimError::bad_request(format!(
-                            "{}.{} \"{name}\" is invalid: strict decoding error: {}",
-                            res.kind,
-                            res.group,
-                            list.join(", ")
+                            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+                            list.join(", "),
+                            kind = res.kind,
+                            version = res.version,
                         )));
                     }
+                    self.warnings.extend(list);
                 }
                 schema.apply_defaults(obj);
                 let errors = schema.validate(obj);

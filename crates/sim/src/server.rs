@@ -621,12 +621,13 @@ async fn handle_resource(
             }
         };
     }
-    let result = {
+    let (result, warnings) = {
         let mut st = cluster
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match verb {
+        st.warnings.clear();
+        let result = match verb {
             "get" => st.get(&req).map(|o| (200, o)),
             "list" => st.list(&req).map(|o| (200, o)),
             "create" => st.create(&req),
@@ -635,8 +636,26 @@ async fn handle_resource(
             "delete" => st.delete(&req),
             "deletecollection" => st.delete_collection(&req),
             _ => Err(SimError::new(Reason::MethodNotAllowed, "unsupported verb")),
-        }
+        };
+        (result, std::mem::take(&mut st.warnings))
     };
+    let mut resp = respond(result, verb, &req, &res, table);
+    for w in warnings {
+        let text = format!("299 - {}", serde_json::Value::String(w));
+        if let Ok(v) = header::HeaderValue::from_str(&text) {
+            resp.headers_mut().append("warning", v);
+        }
+    }
+    resp
+}
+
+fn respond(
+    result: Result<(u16, Value), SimError>,
+    verb: &str,
+    req: &ApiRequest,
+    res: &crate::registry::ResourceInfo,
+    table: bool,
+) -> Response<Body> {
     match result {
         Err(e) => error_response(&e),
         Ok((code, obj)) => {
@@ -647,7 +666,7 @@ async fn handle_resource(
                 } else {
                     vec![obj.clone()]
                 };
-                let mut t = table::table(&res, &objs, false, include);
+                let mut t = table::table(res, &objs, false, include);
                 t["metadata"] = json!({
                     "resourceVersion": obj["metadata"]["resourceVersion"],
                 });

@@ -233,9 +233,8 @@ impl ClusterRegistry {
     /// Waits until the cluster Secrets have been listed once (no-op without a store).
     pub async fn wait_ready(&self) -> Result<(), ClusterError> {
         if let Some(store) = &self.inner.secrets {
-            tokio::time::timeout(STORE_READY_TIMEOUT, store.wait_until_ready())
+            tokio::time::timeout(STORE_READY_TIMEOUT, crate::context::store_ready(store))
                 .await
-                .map_err(|_| ClusterError::NotSynced(self.inner.namespace.clone()))?
                 .map_err(|_| ClusterError::NotSynced(self.inner.namespace.clone()))?;
         }
         Ok(())

@@ -211,8 +211,8 @@ pub async fn run_controllers(
     // The alert controller decides with the plan and run caches: start it once they are
     // synced, so an alert is never judged against an empty cache.
     let synced = async {
-        let _ = plans_reader.wait_until_ready().await;
-        let _ = runs_reader.wait_until_ready().await;
+        crate::context::store_ready(&plans_reader).await;
+        crate::context::store_ready(&runs_reader).await;
     };
     tokio::select! {
         r = tokio::time::timeout(CACHE_SYNC_TIMEOUT, synced) => {

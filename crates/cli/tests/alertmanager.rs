@@ -30,7 +30,7 @@ fn free_port() -> u16 {
 
 /// A running Alertmanager; killed when dropped.
 struct Alertmanager {
-    child: tokio::process::Child,
+    _child: tokio::process::Child,
     url: String,
     log: std::path::PathBuf,
 }
@@ -80,7 +80,7 @@ receivers:
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {ALERTMANAGER}: {e}"));
         let am = Alertmanager {
-            child,
+            _child: child,
             url: format!("http://127.0.0.1:{port}"),
             log,
         };

@@ -38,8 +38,8 @@ async fn api_failures_answer_5xx_and_retries_record_each_alert_once() {
     );
     assert!(env.alerts(NS).await.is_empty());
 
-    // Half the writes fail: Alertmanager keeps retrying until every alert is recorded.
-    env.sim.faults().set_error_rate(Some("create"), 0.5);
+    // A third of the writes fail: Alertmanager keeps retrying until every alert is recorded.
+    env.sim.faults().set_error_rate(Some("create"), 0.3);
     let mut attempts = 0;
     loop {
         attempts += 1;

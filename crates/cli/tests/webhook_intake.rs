@@ -496,7 +496,12 @@ async fn resolved_alert_starts_no_run() {
             if runs.len() == 1 {
                 Ok(())
             } else {
-                Err(format!("{} runs; log:\n{}", runs.len(), ctl.log_text()))
+                Err(format!(
+                    "{} runs; {}\nlog:\n{}",
+                    runs.len(),
+                    harness::describe(&env, NS).await,
+                    ctl.log_text()
+                ))
             }
         },
     )

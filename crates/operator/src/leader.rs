@@ -81,7 +81,7 @@ struct Observed {
 }
 
 enum Attempt {
-    Acquired(Lease),
+    Acquired(Box<Lease>),
     HeldByOther,
 }
 
@@ -128,7 +128,7 @@ impl LeaderElector {
             match self.try_acquire(&mut observed).await {
                 Ok(Attempt::Acquired(lease)) => {
                     tracing::info!(lease = %self.name, identity = %self.identity, "acquired leadership");
-                    return Ok(self.start_renewing(lease));
+                    return Ok(self.start_renewing(*lease));
                 }
                 Ok(Attempt::HeldByOther) => {}
                 Err(e) => {
@@ -197,7 +197,7 @@ impl LeaderElector {
                 spec: Some(self.spec_for_me(None)),
             };
             return match self.api.create(&PostParams::default(), &lease).await {
-                Ok(l) => Ok(Attempt::Acquired(l)),
+                Ok(l) => Ok(Attempt::Acquired(Box::new(l))),
                 Err(kube::Error::Api(s)) if s.is_already_exists() => Ok(Attempt::HeldByOther),
                 Err(e) => Err(self.api_err(e)),
             };
@@ -239,7 +239,7 @@ impl LeaderElector {
                 if let Some(h) = holder.filter(|h| *h != self.identity) {
                     tracing::info!(previous = %h, "took over an expired or released lease");
                 }
-                Ok(Attempt::Acquired(l))
+                Ok(Attempt::Acquired(Box::new(l)))
             }
             Err(kube::Error::Api(s)) if s.is_conflict() => Ok(Attempt::HeldByOther),
             Err(e) => Err(self.api_err(e)),

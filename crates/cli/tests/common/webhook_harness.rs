@@ -160,7 +160,10 @@ impl Controller {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
             .args(&args)
             .env("KUBECONFIG", &env.kubeconfig)
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("LIFEBOAT_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file)
@@ -352,4 +355,29 @@ pub async fn runs_for(env: &Env, ns: &str, alert: &str) -> Vec<RecoveryRun> {
         .await
         .unwrap()
         .items
+}
+
+/// The status of every plan and alert of `ns`, for failure messages.
+pub async fn describe(env: &Env, ns: &str) -> String {
+    let plans = Api::<lifeboat_api::RecoveryPlan>::namespaced(env.client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    let mut out = String::new();
+    for p in plans {
+        out.push_str(&format!(
+            "\nplan {}: {}",
+            p.metadata.name.unwrap_or_default(),
+            serde_json::to_string(&p.status).unwrap_or_default()
+        ));
+    }
+    for a in env.alerts(ns).await {
+        out.push_str(&format!(
+            "\nalert {}: {}",
+            a.metadata.name.unwrap_or_default(),
+            serde_json::to_string(&a.status).unwrap_or_default()
+        ));
+    }
+    out
 }

@@ -19,6 +19,10 @@ use crate::telemetry::Metrics;
 
 /// Alerts of one request written to the API concurrently.
 pub const WRITE_CONCURRENCY: usize = 32;
+/// Attempts per alert when the API fails transiently, within one notification.
+const WRITE_ATTEMPTS: u32 = 3;
+/// Backoff between those attempts (times the attempt number).
+const RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// What recording one alert did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,11 +177,22 @@ impl AlertStore {
         (summary, errors)
     }
 
-    /// Records one alert.
+    /// Records one alert, retrying transient API failures a few times (every step is
+    /// idempotent) before giving up and letting Alertmanager retry the whole notification.
     pub async fn record(&self, alert: &ValidAlert, source: &str) -> Result<Recorded, StoreError> {
-        match alert.status {
-            AlertStatus::Firing => self.record_firing(alert, source).await,
-            AlertStatus::Resolved => self.record_resolved(alert, source).await,
+        let mut attempt: u32 = 1;
+        loop {
+            let result = match alert.status {
+                AlertStatus::Firing => self.record_firing(alert, source).await,
+                AlertStatus::Resolved => self.record_resolved(alert, source).await,
+            };
+            match result {
+                Err(e) if e.is_transient() && attempt < WRITE_ATTEMPTS => {
+                    tokio::time::sleep(RETRY_BACKOFF * attempt).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
         }
     }
 

@@ -196,6 +196,74 @@ fn type_meta(res: &ResourceInfo, obj: &mut Value) -> Result<(), SimError> {
     if obj["metadata"].is_null() {
         obj["metadata"] = json!({});
     }
+    check_shape(res, obj)
+}
+
+/// Reject objects whose well-known fields have the wrong JSON type, as kube-apiserver's
+/// decoder does (400), so later steps can rely on their shape.
+fn check_shape(res: &ResourceInfo, obj: &Value) -> Result<(), SimError> {
+    let bad = |path: &str, want: &str| {
+        SimError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: json: cannot unmarshal into Go struct field {kind}.{path} of type {want}",
+            kind = res.kind,
+            version = res.version,
+        ))
+    };
+    let check = |path: &[&str], want: &str| -> Result<(), SimError> {
+        let mut v = obj;
+        for seg in path {
+            v = &v[*seg];
+        }
+        let ok = match want {
+            "object" => v.is_null() || v.is_object(),
+            "array" => v.is_null() || v.is_array(),
+            _ => v.is_null() || v.is_string(),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(bad(&path.join("."), want))
+        }
+    };
+    check(&["metadata"], "object")?;
+    for (f, want) in [
+        ("labels", "object"),
+        ("annotations", "object"),
+        ("finalizers", "array"),
+        ("ownerReferences", "array"),
+        ("name", "string"),
+        ("namespace", "string"),
+        ("generateName", "string"),
+        ("resourceVersion", "string"),
+        ("uid", "string"),
+    ] {
+        check(&["metadata", f], want)?;
+    }
+    if !res.custom {
+        for f in ["spec", "status", "data", "stringData", "binaryData"] {
+            check(&[f], "object")?;
+        }
+        for p in [
+            &["spec", "template"][..],
+            &["spec", "template", "metadata"],
+            &["spec", "template", "metadata", "labels"],
+            &["spec", "template", "metadata", "annotations"],
+            &["spec", "template", "spec"],
+            &["spec", "selector"],
+            &["status", "loadBalancer"],
+        ] {
+            check(p, "object")?;
+        }
+        for p in [
+            &["spec", "containers"][..],
+            &["spec", "ports"],
+            &["spec", "template", "spec", "containers"],
+            &["status", "conditions"],
+            &["status", "containerStatuses"],
+        ] {
+            check(p, "array")?;
+        }
+    }
     Ok(())
 }
 

@@ -178,7 +178,7 @@ fn finish_pod(pod: &mut Value, ok: bool, reason: &str) {
     }
     let exit = i32::from(!ok);
     if let Some(cs) = pod["status"]["containerStatuses"].as_array_mut() {
-        for c in cs {
+        for c in cs.iter_mut().filter(|c| c.is_object()) {
             c["ready"] = json!(false);
             c["started"] = json!(false);
             c["state"] = json!({"terminated": {

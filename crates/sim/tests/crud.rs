@@ -666,6 +666,59 @@ async fn malformed_requests_get_status_errors() {
     )
     .await;
     assert_eq!(code, 405, "POST to an object");
+
+    // Wrongly-typed well-known fields are decoding errors, never a crash.
+    for (method, path, ct, body) in [
+        (
+            "POST",
+            "/api/v1/namespaces/default/pods",
+            "application/json",
+            &br#"{"metadata":{"name":"p"},"spec":"oops"}"#[..],
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            br#"{"metadata":{"name":"c","labels":[1]}}"#,
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/default/secrets",
+            "application/json",
+            br#"{"metadata":{"name":"s"},"data":"x"}"#,
+        ),
+        (
+            "PATCH",
+            "/api/v1/namespaces/default/configmaps/from-yaml",
+            "application/merge-patch+json",
+            br#"{"metadata":"x"}"#,
+        ),
+        (
+            "PATCH",
+            "/api/v1/namespaces/default/configmaps/from-yaml",
+            "application/json-patch+json",
+            br#"[{"op":"replace","path":"/metadata","value":7}]"#,
+        ),
+        (
+            "POST",
+            "/apis/batch/v1/namespaces/default/jobs",
+            "application/json",
+            br#"{"metadata":{"name":"j"},"spec":{"template":"x"}}"#,
+        ),
+    ] {
+        let (code, body) = raw(&cluster, method, path, ct, body).await;
+        assert_eq!(code, 400, "{method} {path}: {body}");
+        assert_eq!(body["kind"], "Status");
+    }
+    let (code, _) = raw(
+        &cluster,
+        "GET",
+        "/api/v1/namespaces/default/configmaps/from-yaml",
+        "",
+        b"",
+    )
+    .await;
+    assert_eq!(code, 200, "the server still answers");
 }
 
 #[tokio::test]

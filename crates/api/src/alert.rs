@@ -20,15 +20,11 @@ use crate::conditions::Condition;
     shortname = "ra",
     category = "recovery",
     doc = "An alert received by lifeboat; matched against the RecoveryPlans of its namespace.",
-    printcolumn(name = "Processed", type_ = "boolean", json_path = ".status.processed"),
-    printcolumn(name = "Resolved", type_ = "boolean", json_path = ".status.resolved"),
-    printcolumn(name = "Runs", type_ = "string", json_path = ".status.runs"),
-    printcolumn(name = "Reason", type_ = "string", json_path = ".status.reason"),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn = r#"{"name":"Processed", "type":"boolean", "jsonPath":".status.processed"}"#,
+    printcolumn = r#"{"name":"Resolved", "type":"boolean", "jsonPath":".status.resolved"}"#,
+    printcolumn = r#"{"name":"Runs", "type":"string", "jsonPath":".status.runs"}"#,
+    printcolumn = r#"{"name":"Reason", "type":"string", "jsonPath":".status.reason"}"#,
+    printcolumn = r#"{"name":"Age", "type":"date", "jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ReceivedAlertSpec {

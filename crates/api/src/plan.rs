@@ -21,20 +21,12 @@ use crate::step::Step;
     shortname = "rp",
     category = "recovery",
     doc = "A recovery plan: alert labels to match and the ordered steps to run.",
-    printcolumn(name = "Valid", type_ = "string", json_path = ".status.validation"),
-    printcolumn(name = "Steps", type_ = "integer", json_path = ".status.stepCount"),
-    printcolumn(name = "Suspended", type_ = "boolean", json_path = ".spec.suspend"),
-    printcolumn(name = "Last Run", type_ = "string", json_path = ".status.lastRun"),
-    printcolumn(
-        name = "Last Outcome",
-        type_ = "string",
-        json_path = ".status.lastRunPhase"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn = r#"{"name":"Valid", "type":"string", "jsonPath":".status.validation"}"#,
+    printcolumn = r#"{"name":"Steps", "type":"integer", "jsonPath":".status.stepCount"}"#,
+    printcolumn = r#"{"name":"Suspended", "type":"boolean", "jsonPath":".spec.suspend"}"#,
+    printcolumn = r#"{"name":"Last Run", "type":"string", "jsonPath":".status.lastRun"}"#,
+    printcolumn = r#"{"name":"Last Outcome", "type":"string", "jsonPath":".status.lastRunPhase"}"#,
+    printcolumn = r#"{"name":"Age", "type":"date", "jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RecoveryPlanSpec {

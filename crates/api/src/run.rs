@@ -21,27 +21,13 @@ use crate::step::{Step, StepType};
     shortname = "rr",
     category = "recovery",
     doc = "One execution of recovery steps, with each step's progress and result.",
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Step", type_ = "string", json_path = ".status.progress"),
-    printcolumn(name = "Plan", type_ = "string", json_path = ".spec.planName"),
-    printcolumn(name = "Alert", type_ = "string", json_path = ".spec.alertSpec.name"),
-    printcolumn(
-        name = "Dry Run",
-        type_ = "boolean",
-        json_path = ".spec.dryRun",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Message",
-        type_ = "string",
-        json_path = ".status.message",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn = r#"{"name":"Phase", "type":"string", "jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Step", "type":"string", "jsonPath":".status.progress"}"#,
+    printcolumn = r#"{"name":"Plan", "type":"string", "jsonPath":".spec.planName"}"#,
+    printcolumn = r#"{"name":"Alert", "type":"string", "jsonPath":".spec.alertSpec.name"}"#,
+    printcolumn = r#"{"name":"Dry Run", "type":"boolean", "jsonPath":".spec.dryRun", "priority":1}"#,
+    printcolumn = r#"{"name":"Message", "type":"string", "jsonPath":".status.message", "priority":1}"#,
+    printcolumn = r#"{"name":"Age", "type":"date", "jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RecoveryRunSpec {

@@ -1,4 +1,5 @@
 //! Every seed example parses into the types and survives a round trip.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use std::path::PathBuf;
 

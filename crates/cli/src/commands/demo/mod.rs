@@ -265,13 +265,14 @@ async fn failover(
     };
     let status = send_alert(webhook).await?;
     let answered = Instant::now();
-    story.say(format!("{}webhook answered {status}", stamp(answered)));
+    let _ = tx.send((answered, Seen::WebhookAnswered(status)));
 
     let mut times = Timings::new(t0, answered, plan.spec.steps.len());
     let deadline = t0 + args.timeout;
-    let finished = loop {
+    let mut finished = None;
+    while finished.is_none() {
         let next = tokio::time::timeout_at(deadline, rx.recv()).await;
-        let Ok(Some((at, seen))) = next else {
+        let Ok(Some(first)) = next else {
             for w in &watchers {
                 w.abort();
             }
@@ -280,41 +281,60 @@ async fn failover(
                 output::duration(args.timeout)
             );
         };
-        match seen {
-            Seen::AlertRecorded(name) => {
-                times.alert.get_or_insert(at);
-                story.say(format!("{}ReceivedAlert {name} recorded", stamp(at)));
-            }
-            Seen::AlertProcessed { name, runs, why } => {
-                if runs.is_empty() {
-                    for w in &watchers {
-                        w.abort();
-                    }
-                    anyhow::bail!(
-                        "ReceivedAlert {name} started no run: {}",
-                        why.unwrap_or_else(|| "no reason given".into())
-                    );
+        // The watches run concurrently: print what has arrived in the order it was seen.
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        batch.sort_by_key(|(at, _)| *at);
+        for (at, seen) in batch {
+            match seen {
+                Seen::WebhookAnswered(status) => {
+                    story.say(format!("{}webhook answered {status}", stamp(at)));
                 }
-                story.say(format!(
-                    "{}ReceivedAlert {name} matched the plan -> run {}",
-                    stamp(at),
-                    runs.join(", ")
-                ));
-            }
-            Seen::RunCreated(name) => {
-                times.run_created.get_or_insert(at);
-                story.say(format!("{}RecoveryRun {name} created", stamp(at)));
-            }
-            Seen::Transition(t) => {
-                times.record(at, &t);
-                story.say(format!("{}{}", stamp(at), t.describe()));
-            }
-            Seen::Operator(text) => story.say(format!("{}{text}", stamp(at))),
-            Seen::RunFinished(run) => {
-                times.finished = Some(at);
-                break *run;
+                Seen::AlertRecorded(name) => {
+                    times.alert.get_or_insert(at);
+                    story.say(format!("{}ReceivedAlert {name} recorded", stamp(at)));
+                }
+                Seen::AlertProcessed { name, runs, why } => {
+                    if runs.is_empty() {
+                        for w in &watchers {
+                            w.abort();
+                        }
+                        anyhow::bail!(
+                            "ReceivedAlert {name} started no run: {}",
+                            why.unwrap_or_else(|| "no reason given".into())
+                        );
+                    }
+                    story.say(format!(
+                        "{}ReceivedAlert {name} matched the plan -> run {}",
+                        stamp(at),
+                        runs.join(", ")
+                    ));
+                }
+                Seen::RunCreated(name) => {
+                    times.run_created.get_or_insert(at);
+                    story.say(format!("{}RecoveryRun {name} created", stamp(at)));
+                }
+                // "created" already says so.
+                Seen::Transition(Transition::Run {
+                    phase: RunPhase::Pending,
+                    ..
+                }) => {}
+                Seen::Transition(t) => {
+                    times.record(at, &t);
+                    story.say(format!("{}{}", stamp(at), t.describe()));
+                }
+                Seen::Operator(text) => story.say(format!("{}{text}", stamp(at))),
+                Seen::RunFinished(run) => {
+                    times.finished = Some(at);
+                    finished = Some(*run);
+                }
             }
         }
+    }
+    let Some(finished) = finished else {
+        anyhow::bail!("the run was not seen finishing");
     };
     for w in &watchers {
         w.abort();

@@ -21,6 +21,8 @@ use crate::watch::{Tracker, Transition};
 /// Something the demo saw, with when it saw it.
 #[derive(Debug)]
 pub enum Seen {
+    /// The HTTP status of the webhook POST.
+    WebhookAnswered(String),
     AlertRecorded(String),
     AlertProcessed {
         name: String,

@@ -261,7 +261,7 @@ pub fn am_alert(
         "labels": labels,
         "annotations": {"summary": "test alert", "description": "a \"quoted\" value\nwith a newline"},
         "startsAt": starts_at,
-        "endsAt": if status == "resolved" { "2030-01-01T00:00:00Z" } else { "0001-01-01T00:00:00Z" },
+        "endsAt": if status == "resolved" { "2024-05-01T11:00:00Z" } else { "0001-01-01T00:00:00Z" },
         "generatorURL": "http://prometheus.example/graph?g0.expr=up",
     });
     if let Some(fp) = fingerprint {

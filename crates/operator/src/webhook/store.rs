@@ -217,8 +217,10 @@ impl AlertStore {
     ) -> Result<Recorded, StoreError> {
         let name = alert.object_name();
         let now = Timestamp::now();
-        // A resolved alert has ended by definition; record when, even if Alertmanager did not.
-        let ends_at = alert.ends_at.unwrap_or(now);
+        // A resolved alert has ended by definition, by now at the latest: record when, even
+        // if Alertmanager did not (an `endsAt` not in the future also tells the alert
+        // controller it has ended, before the status below says so).
+        let ends_at = alert.ends_at.map_or(now, |t| t.min(now));
         let existing = self
             .api
             .get_opt(&name)

@@ -142,10 +142,12 @@ fn label_causes(obj: &Value) -> Vec<Cause> {
 /// Parse a request body (JSON, or YAML by Content-Type) into a JSON object.
 pub fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, SimError> {
     if content_type.contains("protobuf") {
-        return Err(SimError::new(
-            Reason::UnsupportedMediaType,
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
-        ));
+        return crate::protobuf::decode(body).ok_or_else(|| {
+            SimError::new(
+                Reason::UnsupportedMediaType,
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
+            )
+        });
     }
     let v: Value = if content_type.contains("yaml") {
         serde_yaml::from_slice(body)

@@ -13,6 +13,7 @@ pub mod error;
 pub mod faults;
 pub mod jobs;
 pub mod patch;
+pub mod protobuf;
 pub mod registry;
 pub mod selector;
 pub mod server;

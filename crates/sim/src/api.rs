@@ -865,7 +865,7 @@ impl State {
         if res.group == "apiextensions.k8s.io" && res.plural == "customresourcedefinitions" {
             self.unregister_crd(&removed);
         }
-        if !orphan && namespace_scoped_owner(res) {
+        if !orphan && res.namespaced {
             let uid = meta_str(&removed, "uid").to_string();
             let mut dependents = Vec::new();
             for storage in self.store.storages() {
@@ -1162,7 +1162,8 @@ impl State {
                 }
             }
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
-                let infos = registry::from_crd(obj).map_err(invalid)?;
+                // Validate the CRD (names, versions, structural schemas) before storing it.
+                registry::from_crd(obj).map_err(invalid)?;
                 if !req.is_status() {
                     let storage_version = obj["spec"]["versions"]
                         .as_array()
@@ -1187,7 +1188,6 @@ impl State {
                         "storedVersions": [storage_version],
                     });
                 }
-                let _ = infos;
             }
             _ => {}
         }
@@ -1227,10 +1227,6 @@ impl Default for State {
     fn default() -> Self {
         State::new()
     }
-}
-
-fn namespace_scoped_owner(res: &ResourceInfo) -> bool {
-    res.namespaced
 }
 
 fn pod_spec_causes(spec: &Value, path: &str) -> Vec<Cause> {

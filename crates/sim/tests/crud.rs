@@ -806,3 +806,29 @@ async fn direct_store_access_and_request_stats() {
         "printable table:\n{table}"
     );
 }
+
+#[tokio::test]
+async fn delete_collection_with_selector() {
+    let (_cluster, client) = start("deletecollection").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    for (n, app) in [("a", "x"), ("b", "x"), ("c", "y")] {
+        cms.create(&PostParams::default(), &cm(n, &[("app", app)]))
+            .await
+            .unwrap();
+    }
+    cms.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("app=x"),
+    )
+    .await
+    .unwrap();
+    let left: Vec<String> = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|c| c.name_any())
+        .collect();
+    assert_eq!(left, vec!["c"], "only the selected objects were deleted");
+}

@@ -328,3 +328,54 @@ async fn kube_watcher_survives_bookmarks_drops_and_expiry() {
     }
     task.abort();
 }
+
+#[tokio::test]
+async fn kube_watcher_with_streaming_lists() {
+    let (_cluster, client) = start("streaming").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    cms.create(&PostParams::default(), &cm("before", "1"))
+        .await
+        .unwrap();
+    let seen: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let init_done = Arc::new(Mutex::new(false));
+    let (s, d) = (seen.clone(), init_done.clone());
+    let stream = watcher(cms.clone(), watcher::Config::default().streaming_lists());
+    let task = tokio::spawn(async move {
+        let mut stream = stream.boxed();
+        while let Some(ev) = stream.next().await {
+            match ev {
+                Ok(watcher::Event::InitApply(o)) | Ok(watcher::Event::Apply(o)) => {
+                    s.lock().unwrap().insert(o.name_any());
+                }
+                Ok(watcher::Event::InitDone) => *d.lock().unwrap() = true,
+                _ => {}
+            }
+        }
+    });
+    wait_for(
+        "initial events end with a bookmark",
+        Duration::from_secs(10),
+        || {
+            let d = init_done.clone();
+            async move { (*d.lock().unwrap()).then_some(()) }
+        },
+    )
+    .await;
+    assert!(
+        seen.lock().unwrap().contains("before"),
+        "initial events include existing objects"
+    );
+    cms.create(&PostParams::default(), &cm("after", "1"))
+        .await
+        .unwrap();
+    wait_for(
+        "change after the initial events",
+        Duration::from_secs(10),
+        || {
+            let s = seen.clone();
+            async move { s.lock().unwrap().contains("after").then_some(()) }
+        },
+    )
+    .await;
+    task.abort();
+}

@@ -2,6 +2,7 @@
 # Installs what the test suite needs and is not built by cargo, only when missing:
 #  - Debian's prometheus-alertmanager (the real Alertmanager, with amtool) for
 #    crates/cli/tests/alertmanager.rs;
+#  - openssl (command line), with which the webhook TLS tests make certificates;
 #  - cargo-nextest, the test runner of scripts/test.sh.
 # Idempotent: a second run changes nothing.
 set -euo pipefail
@@ -28,6 +29,15 @@ else
     if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
         as_root systemctl disable --now prometheus-alertmanager >/dev/null 2>&1 || true
     fi
+fi
+
+# The TLS tests of the webhook make their certificates with the openssl command line.
+if command -v openssl >/dev/null 2>&1; then
+    echo "openssl: present"
+else
+    echo "openssl: installing the Debian package"
+    as_root apt-get update
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y --no-install-recommends openssl
 fi
 
 if command -v cargo-nextest >/dev/null 2>&1 || cargo nextest --version >/dev/null 2>&1; then

@@ -58,11 +58,15 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
-/// The span between two API timestamps (second precision on the wire).
+/// The span between two API timestamps. They travel with second precision, so a span
+/// shorter than a second reads `<1s` rather than a made-up number of milliseconds.
 pub fn span(from: Option<&Time>, to: Option<&Time>) -> Option<String> {
     let (from, to) = (from?, to?);
     let d = to.0.duration_since(from.0);
     let d = Duration::try_from(d).unwrap_or_default();
+    if d < Duration::from_secs(1) {
+        return Some("<1s".into());
+    }
     Some(duration(d))
 }
 

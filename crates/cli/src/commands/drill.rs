@@ -4,13 +4,12 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use kube::Api;
 use kube::api::PostParams;
 use lifeboat_api::{AlertSpec, LABEL_PLAN, RecoveryPlan, RecoveryRun, RecoveryRunSpec, StepType};
 
 use super::trigger::parse_duration;
-use super::{client_and_namespace, runs};
+use super::{KubeContext, client_and_namespace, runs};
 use crate::kv;
 use crate::output;
 use crate::watch::Limits;
@@ -37,7 +36,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let plan = plans
         .get(&args.plan)
         .await
-        .with_context(|| format!("cannot get RecoveryPlan {ns}/{}", args.plan))?;
+        .kube_context(|| format!("cannot get RecoveryPlan {ns}/{}", args.plan))?;
     let labels = if args.labels.is_empty() {
         plan.spec.alert_labels.clone()
     } else {
@@ -63,7 +62,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     runs_api
         .create(&PostParams::default(), &run)
         .await
-        .with_context(|| format!("cannot create RecoveryRun {ns}/{name}"))?;
+        .kube_context(|| format!("cannot create RecoveryRun {ns}/{name}"))?;
     println!(
         "Drill of plan {} as dry-run RecoveryRun {name}: reads are real, writes are \
          checked by the API server with dryRun=All and not applied.",

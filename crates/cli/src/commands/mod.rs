@@ -106,3 +106,26 @@ pub async fn client_and_namespace(
         .unwrap_or_else(|| client.default_namespace().to_string());
     Ok((client, ns))
 }
+
+/// Context for results of Kubernetes API calls: an API error is shown as the server's
+/// message, reason and code (not the whole Status structure); other errors keep their chain.
+pub trait KubeContext<T> {
+    fn kube_context<F: FnOnce() -> String>(self, what: F) -> anyhow::Result<T>;
+}
+
+impl<T> KubeContext<T> for Result<T, kube::Error> {
+    fn kube_context<F: FnOnce() -> String>(self, what: F) -> anyhow::Result<T> {
+        self.map_err(|err| {
+            let what = what();
+            match err {
+                kube::Error::Api(status) => anyhow::anyhow!(
+                    "{what}: {} ({}, HTTP {})",
+                    status.message,
+                    status.reason,
+                    status.code
+                ),
+                other => anyhow::Error::new(other).context(what),
+            }
+        })
+    }
+}

@@ -1,11 +1,10 @@
 //! `lifeboat runs list|show|watch`: what the RecoveryRuns are doing.
 
-use anyhow::Context;
 use kube::Api;
 use kube::api::ListParams;
 use lifeboat_api::{RecoveryRun, RunPhase};
 
-use super::{EXIT_FAILED, EXIT_OK, client_and_namespace};
+use super::{EXIT_FAILED, EXIT_OK, KubeContext, client_and_namespace};
 use crate::output;
 use crate::watch::{self, Limits};
 
@@ -54,7 +53,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             let run = api
                 .get(&name)
                 .await
-                .with_context(|| format!("cannot get RecoveryRun {ns}/{name}"))?;
+                .kube_context(|| format!("cannot get RecoveryRun {ns}/{name}"))?;
             print!("{}", output::run_details(&run));
             Ok(EXIT_OK)
         }
@@ -64,7 +63,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             // Fail fast on a typo instead of waiting for a run that will never appear.
             api.get(&name)
                 .await
-                .with_context(|| format!("cannot get RecoveryRun {ns}/{name}"))?;
+                .kube_context(|| format!("cannot get RecoveryRun {ns}/{name}"))?;
             let run = follow_printing(api, &name, Limits::default()).await?;
             Ok(exit_for(&run))
         }
@@ -81,7 +80,7 @@ async fn list(namespace: Option<&str>, all: bool) -> anyhow::Result<u8> {
     let mut runs = api
         .list(&ListParams::default())
         .await
-        .context("cannot list RecoveryRuns")?
+        .kube_context(|| "cannot list RecoveryRuns".to_string())?
         .items;
     if runs.is_empty() {
         if all {

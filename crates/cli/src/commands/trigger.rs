@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Api;
@@ -10,7 +9,7 @@ use kube::api::PostParams;
 use kube::runtime::WatchStreamExt;
 use lifeboat_api::{ReceivedAlert, ReceivedAlertSpec, RecoveryRun};
 
-use super::{EXIT_FAILED, EXIT_OK, client_and_namespace, runs};
+use super::{EXIT_FAILED, EXIT_OK, KubeContext, client_and_namespace, runs};
 use crate::kv;
 use crate::output;
 use crate::watch::Limits;
@@ -86,7 +85,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let created = alerts
         .create(&PostParams::default(), &alert)
         .await
-        .with_context(|| format!("cannot create a ReceivedAlert in namespace {ns}"))?;
+        .kube_context(|| format!("cannot create a ReceivedAlert in namespace {ns}"))?;
     let name = created.metadata.name.clone().unwrap_or_default();
     println!("{name}");
     if !args.wait {

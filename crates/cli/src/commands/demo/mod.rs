@@ -12,6 +12,8 @@ mod world;
 use std::time::Duration;
 
 use anyhow::Context;
+
+use crate::commands::KubeContext;
 use kube::Api;
 use kube::api::PostParams;
 use lifeboat_api::{RecoveryPlan, RecoveryRun, RunPhase, StepPhase};
@@ -406,7 +408,7 @@ async fn apply_plan(mgmt: &Cluster) -> anyhow::Result<RecoveryPlan> {
     let api: Api<RecoveryPlan> = Api::namespaced(mgmt.client.clone(), LIFEBOAT_NS);
     api.create(&PostParams::default(), &plan)
         .await
-        .context("cannot create the RecoveryPlan")
+        .kube_context(|| "cannot create the RecoveryPlan".to_string())
 }
 
 /// Waits (a few seconds at most) for the controller's verdict on the plan.

@@ -1,6 +1,8 @@
 //! The demo's simulated world: three clusters and what lives in them before the failover.
 
 use anyhow::Context;
+
+use crate::commands::KubeContext;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -143,7 +145,7 @@ async fn install_crds(client: &Client, crds: Vec<CustomResourceDefinition>) -> a
         let name = crd.metadata.name.clone().unwrap_or_default();
         api.create(&PostParams::default(), &crd)
             .await
-            .with_context(|| format!("cannot create CRD {name}"))?;
+            .kube_context(|| format!("cannot create CRD {name}"))?;
         let established = await_condition(api.clone(), &name, conditions::is_crd_established());
         tokio::time::timeout(std::time::Duration::from_secs(10), established)
             .await
@@ -188,7 +190,7 @@ pub async fn register(mgmt: &Cluster, cluster: &Cluster) -> anyhow::Result<Strin
     let api: Api<Secret> = Api::namespaced(mgmt.client.clone(), LIFEBOAT_NS);
     api.create(&PostParams::default(), &secret)
         .await
-        .with_context(|| format!("cannot create Secret {LIFEBOAT_NS}/{secret_name}"))?;
+        .kube_context(|| format!("cannot create Secret {LIFEBOAT_NS}/{secret_name}"))?;
     Ok(secret_name)
 }
 
@@ -208,7 +210,7 @@ pub async fn prepare_db(db: &Cluster) -> anyhow::Result<()> {
         }))?;
         api.create(&PostParams::default(), &obj)
             .await
-            .with_context(|| format!("cannot create PerconaPGCluster {name}"))?;
+            .kube_context(|| format!("cannot create PerconaPGCluster {name}"))?;
         let status = if standby {
             json!({"status": {"state": "standby"}})
         } else {
@@ -216,7 +218,7 @@ pub async fn prepare_db(db: &Cluster) -> anyhow::Result<()> {
         };
         api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
             .await
-            .with_context(|| format!("cannot set the status of PerconaPGCluster {name}"))?;
+            .kube_context(|| format!("cannot set the status of PerconaPGCluster {name}"))?;
     }
     Ok(())
 }
@@ -233,7 +235,7 @@ pub async fn prepare_proxy(proxy: &Cluster) -> anyhow::Result<()> {
     Api::<ConfigMap>::namespaced(proxy.client.clone(), PROXY_NS)
         .create(&PostParams::default(), &cm)
         .await
-        .context("cannot create ConfigMap haproxy-config")?;
+        .kube_context(|| "cannot create ConfigMap haproxy-config".to_string())?;
     let svc: Service = serde_json::from_value(json!({
         "metadata": {"name": "haproxy", "namespace": PROXY_NS},
         "spec": {"type": "LoadBalancer", "selector": {"app": "haproxy"},
@@ -243,12 +245,12 @@ pub async fn prepare_proxy(proxy: &Cluster) -> anyhow::Result<()> {
     services
         .create(&PostParams::default(), &svc)
         .await
-        .context("cannot create Service haproxy")?;
+        .kube_context(|| "cannot create Service haproxy".to_string())?;
     let lb = json!({"status": {"loadBalancer": {"ingress": [{"ip": PROXY_IP}]}}});
     services
         .patch_status("haproxy", &PatchParams::default(), &Patch::Merge(&lb))
         .await
-        .context("cannot set the load balancer address of Service haproxy")?;
+        .kube_context(|| "cannot set the load balancer address of Service haproxy".to_string())?;
     Ok(())
 }
 
@@ -298,7 +300,7 @@ impl Touched {
             .api
             .get(&self.name)
             .await
-            .with_context(|| format!("cannot read {}", self.label))?;
+            .kube_context(|| format!("cannot read {}", self.label))?;
         let value = serde_json::to_value(&obj)?;
         let mut shown = serde_json::Map::new();
         for key in self.keys {

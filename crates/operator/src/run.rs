@@ -38,6 +38,9 @@ const READY_WEBHOOK: &str = "webhook";
 /// anyway (it then re-checks nothing it already processed; better late than never).
 const CACHE_SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long the controllers may take to stop once shutdown starts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// Why the controller process stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
@@ -231,8 +234,19 @@ pub async fn run_controllers(
     tracing::info!("controllers running");
 
     work.cancelled().await;
-    for task in [plans_task, runs_task, alerts_task] {
-        let _ = task.await;
+    // In-flight reconciles finish promptly (a step in flight is abandoned at its next await;
+    // status writes complete). A controller whose cache never synced would wait for it
+    // forever, so the wait is bounded.
+    let tasks = [plans_task, runs_task, alerts_task];
+    let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
+    if tokio::time::timeout(SHUTDOWN_GRACE, futures::future::join_all(tasks))
+        .await
+        .is_err()
+    {
+        tracing::warn!("controllers did not stop within {SHUTDOWN_GRACE:?}; aborting them");
+        for a in aborts {
+            a.abort();
+        }
     }
     secrets_task.abort();
     readiness.set(READY_CONTROLLERS, false);

@@ -526,6 +526,7 @@ impl State {
             }
         }
         self.prepare(req, &mut obj, None)?;
+        record_manager(req, &mut obj);
         if self
             .store
             .get(&res.storage_key(), &namespace, &name)
@@ -707,6 +708,7 @@ impl State {
             return Err(SimError::invalid(&res.group, &res.kind, &name, causes));
         }
         self.prepare(req, &mut obj, Some(&current))?;
+        record_manager(req, &mut obj);
         if res.has_generation && spec_part(&obj) != spec_part(&current) {
             let g = current["metadata"]["generation"].as_i64().unwrap_or(0);
             obj["metadata"]["generation"] = json!(g + 1);
@@ -1226,6 +1228,46 @@ impl State {
 impl Default for State {
     fn default() -> Self {
         State::new()
+    }
+}
+
+/// Record the request's `fieldManager` in `metadata.managedFields` (one entry per manager,
+/// operation and subresource; field sets are not tracked).
+fn record_manager(req: &ApiRequest, obj: &mut Value) {
+    let Some(manager) = req.query.get("fieldManager").filter(|m| !m.is_empty()) else {
+        return;
+    };
+    let operation = if PatchKind::from_content_type(&req.content_type) == Some(PatchKind::Apply) {
+        "Apply"
+    } else {
+        "Update"
+    };
+    let subresource = req.subresource.clone().unwrap_or_default();
+    let entries = &mut obj["metadata"]["managedFields"];
+    if !entries.is_array() {
+        *entries = json!([]);
+    }
+    let Some(list) = entries.as_array_mut() else {
+        return;
+    };
+    let known = list.iter().any(|e| {
+        e["manager"] == manager.as_str()
+            && e["operation"] == operation
+            && e["subresource"].as_str().unwrap_or_default() == subresource
+    });
+    if !known {
+        let mut e = json!({
+            "manager": manager,
+            "operation": operation,
+            "apiVersion": req.res.api_version(),
+            "time": now_rfc3339(),
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {},
+        });
+        if !subresource.is_empty() {
+            e["subresource"] = json!(subresource);
+        }
+        list.push(e);
     }
 }
 

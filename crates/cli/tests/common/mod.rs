@@ -1,0 +1,225 @@
+//! Helpers of the end-to-end tests: a simulated cluster in the test process and the real
+//! `lifeboat controller` binary against it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, DynamicObject, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::discovery::ApiResource;
+use kube::runtime::wait::await_condition;
+use kube::{Client, Config};
+use lifeboat_api::RecoveryRun;
+use lifeboat_sim::SimCluster;
+use serde_json::{Value, json};
+
+/// lifeboat's namespace in the tests.
+pub const LIFEBOAT_NS: &str = "lifeboat-system";
+/// Longest any wait may take.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+pub const SEED_PLAN: &str = include_str!("../fixtures/recovery-plan-003.yaml");
+pub const SEED_ALERT: &str = include_str!("../fixtures/received-alert-003.yaml");
+pub const SEED_RUN: &str = include_str!("../fixtures/recovery-run-003.yaml");
+
+/// A simulated cluster with lifeboat's CRDs, its kubeconfig on disk, and a client.
+pub struct Cluster {
+    pub sim: SimCluster,
+    pub client: Client,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+}
+
+impl Cluster {
+    pub async fn start(name: &str) -> Cluster {
+        let sim = SimCluster::start(name).await.unwrap();
+        for crd in lifeboat_api::crds::all() {
+            sim.apply_object(serde_json::to_value(&crd).unwrap())
+                .unwrap();
+        }
+        for ns in [LIFEBOAT_NS, "default"] {
+            let _ = sim.apply_object(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        sim.write_kubeconfig(&kubeconfig).unwrap();
+        let kc = Kubeconfig::from_yaml(&sim.kubeconfig_yaml()).unwrap();
+        let cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .unwrap();
+        let client = Client::try_from(cfg).unwrap();
+        Cluster {
+            sim,
+            client,
+            dir,
+            kubeconfig,
+        }
+    }
+
+    /// Creates an object through the API (lifeboat kinds and core kinds).
+    pub async fn create(&self, obj: Value) -> Value {
+        let api_version = obj["apiVersion"].as_str().unwrap().to_string();
+        let kind = obj["kind"].as_str().unwrap().to_string();
+        let (group, version) = match api_version.split_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (String::new(), api_version.clone()),
+        };
+        let plural = match kind.as_str() {
+            "ReceivedAlert" => "receivedalerts".to_string(),
+            "RecoveryPlan" => "recoveryplans".to_string(),
+            "RecoveryRun" => "recoveryruns".to_string(),
+            k => format!("{}s", k.to_ascii_lowercase()),
+        };
+        let ar = ApiResource {
+            group,
+            version,
+            api_version,
+            kind,
+            plural,
+        };
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &ns, &ar);
+        let obj: DynamicObject = serde_json::from_value(obj).unwrap();
+        serde_json::to_value(api.create(&PostParams::default(), &obj).await.unwrap()).unwrap()
+    }
+
+    /// The run as stored right now (read from the simulator's store, no API request).
+    pub fn run_now(&self, name: &str) -> Option<RecoveryRun> {
+        self.sim
+            .get_object(
+                "recovery.elotl.co/v1alpha1",
+                "recoveryruns",
+                Some("default"),
+                name,
+            )
+            .map(|v| serde_json::from_value(v).unwrap())
+    }
+
+    /// Waits until the run has finished and returns it.
+    pub async fn wait_run_finished(&self, name: &str, ctl: &Controller) -> RecoveryRun {
+        let api: Api<RecoveryRun> = Api::namespaced(self.client.clone(), "default");
+        let cond = |r: Option<&RecoveryRun>| {
+            r.and_then(|r| r.status.as_ref())
+                .is_some_and(|s| s.phase.is_finished())
+        };
+        match tokio::time::timeout(DEADLINE, await_condition(api, name, cond)).await {
+            Ok(Ok(Some(run))) => run,
+            other => panic!(
+                "run {name} did not finish within {DEADLINE:?} ({other:?}); run: {}\ncontroller log:\n{}",
+                serde_json::to_string_pretty(&self.run_now(name)).unwrap(),
+                ctl.log_text()
+            ),
+        }
+    }
+}
+
+/// The seed's pod: `my-pod` with two containers.
+pub fn seed_pod() -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "my-pod", "namespace": "default"},
+        "spec": {"containers": [
+            {"name": "app", "image": "example-image:v1"},
+            {"name": "sidecar", "image": "sidecar:old"}
+        ]}
+    })
+}
+
+pub fn yaml(text: &str) -> Value {
+    serde_yaml::from_str(text).unwrap()
+}
+
+/// Polls `check` (a cheap, local read) until it returns `Some`, or fails after `DEADLINE`.
+pub async fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A running `lifeboat controller` process.
+pub struct Controller {
+    pub child: tokio::process::Child,
+    pub log: PathBuf,
+}
+
+impl Controller {
+    /// Starts the real binary against `cluster` (no webhook, no leader election) and waits
+    /// until it listens.
+    pub async fn start(cluster: &Cluster, n: usize) -> Controller {
+        let dir = cluster.dir.path();
+        let addr_file = dir.join(format!("addr-{n}.json"));
+        let log = dir.join(format!("controller-{n}.log"));
+        let log_file = std::fs::File::create(&log).unwrap();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+            .args([
+                "controller",
+                "--namespace",
+                LIFEBOAT_NS,
+                "--no-webhook",
+                "--health-addr",
+                "127.0.0.1:0",
+                "--no-leader-election",
+                "--addr-file",
+            ])
+            .arg(&addr_file)
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .env(
+                "RUST_LOG",
+                std::env::var("LIFEBOAT_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + DEADLINE;
+        while !std::fs::read_to_string(&addr_file).is_ok_and(|t| t.contains("health")) {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "lifeboat controller exited ({status}); log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            assert!(Instant::now() < deadline, "controller did not start");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Controller { child, log }
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+    }
+
+    /// SIGTERM, and wait for a clean exit.
+    pub async fn terminate(mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id().unwrap() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let status = tokio::time::timeout(DEADLINE, self.child.wait())
+            .await
+            .expect("controller did not stop after SIGTERM")
+            .unwrap();
+        assert!(
+            status.success(),
+            "controller exited with {status}; log:\n{}",
+            self.log_text()
+        );
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}

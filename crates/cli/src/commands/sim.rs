@@ -26,6 +26,11 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         .unwrap_or_else(|| std::env::temp_dir().join("lifeboat-sim"));
     std::fs::create_dir_all(&dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    eprintln!(
+        "Serving simulated cluster(s) {} on loopback; Ctrl-C stops them. Their kubeconfigs \
+         (use one with `export KUBECONFIG=...`):",
+        names.join(", ")
+    );
     lifeboat_sim::serve_until_interrupted(&names, &dir)
         .await
         .map_err(|e| anyhow::anyhow!("the simulator stopped: {e}"))?;

@@ -374,9 +374,14 @@ async fn failover(
             .and_then(|s| s.values.get("primaryHost"))
             .and_then(|v| v.as_str())
             .unwrap_or("the new primary");
+        let entry = world::proxy_address(proxy)
+            .await
+            .map(|ip| format!(" Clients connecting to {ip}:5432 now reach it."))
+            .unwrap_or_default();
         println!(
-            "\nRecoveryRun {name} Completed in {total}: cluster2 is the primary and HAProxy \
-             now sends traffic to {host}."
+            "{}RecoveryRun {name} Completed in {total}: cluster2 is the primary and HAProxy \
+             now sends traffic to {host}.{entry}",
+            if story.quiet { "" } else { "\n" }
         );
         if !after_cfg.contains(host) {
             println!("warning: the HAProxy configuration does not mention {host}");

@@ -254,6 +254,16 @@ pub async fn prepare_proxy(proxy: &Cluster) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The address clients use: the load balancer address of the HAProxy Service.
+pub async fn proxy_address(proxy: &Cluster) -> Option<String> {
+    use k8s_openapi::api::core::v1::Service;
+    let svc = Api::<Service>::namespaced(proxy.client.clone(), PROXY_NS)
+        .get("haproxy")
+        .await
+        .ok()?;
+    svc.status?.load_balancer?.ingress?.first()?.ip.clone()
+}
+
 /// The objects the failover touches, as (label, cluster, getter).
 pub struct Touched {
     pub label: String,

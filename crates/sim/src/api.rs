@@ -175,14 +175,9 @@ fn type_meta(res: &ResourceInfo, obj: &mut Value) -> Result<(), SimError> {
         None | Some("") => obj["apiVersion"] = Value::String(want_av.clone()),
         Some(av) if av == want_av => {}
         Some(av) => {
-            // Another served version of the same resource is accepted (shared storage).
-            let group = av.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-            if group != res.group {
-                return Err(SimError::bad_request(format!(
-                    "the API version in the data ({av}) does not match the expected API version ({want_av})"
-                )));
-            }
-            obj["apiVersion"] = Value::String(want_av.clone());
+            return Err(SimError::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({want_av})"
+            )));
         }
     }
     match obj["kind"].as_str() {

@@ -230,6 +230,9 @@ fn route(path: &str) -> Option<Route> {
         Some("apis") if segs.len() >= 4 => (segs[1].clone(), segs[2].clone(), &segs[3..]),
         _ => return None,
     };
+    if rest.iter().any(String::is_empty) {
+        return None;
+    }
     let (watch_path, rest) = match rest.first().map(String::as_str) {
         Some("watch") => (true, &rest[1..]),
         _ => (false, rest),

@@ -832,3 +832,54 @@ async fn delete_collection_with_selector() {
         .collect();
     assert_eq!(left, vec!["c"], "only the selected objects were deleted");
 }
+
+#[tokio::test]
+async fn garbage_requests_never_break_the_server() {
+    let (cluster, _client) = start("garbage").await;
+    let cases: Vec<(&str, &str, &str, &[u8])> = vec![
+        ("GET", "/api/v1/namespaces//configmaps", "", b""),
+        ("GET", "/apis/nope", "", b""),
+        ("GET", "/api/v1/namespaces/default/configmaps/x/y/z/w", "", b""),
+        ("GET", "/api/v1/namespaces/%zz/configmaps/x", "", b""),
+        ("GET", "/api/v1/namespaces/default/configmaps?labelSelector=%E2%9C%93%3D%E2%9C%93", "", b""),
+        ("GET", "/api/v1/namespaces/default/configmaps?limit=-1", "", b""),
+        ("GET", "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=-5", "", b""),
+        ("GET", "/api/v1/namespaces/default/configmaps?continue=%%%", "", b""),
+        ("GET", "/api/v1/namespaces/default/configmaps?continue=bm90IGpzb24", "", b""),
+        ("GET", "/api/v1/namespaces/default/pods/missing/status", "", b""),
+        ("GET", "/api/v1/namespaces/default/configmaps/x/status", "", b""),
+        ("GET", "/api/v1/namespaces/default/pods/missing/log", "", b""),
+        ("PUT", "/api/v1/namespaces/default/configmaps/a", "application/json", br#"{"metadata":{"name":"b"}}"#),
+        ("PUT", "/api/v1/namespaces/default/configmaps/a", "application/json", b"null"),
+        ("DELETE", "/api/v1/namespaces/default/configmaps/a", "application/json", b"{bad"),
+        ("DELETE", "/api/v1/namespaces/default/configmaps/a", "application/json", br#"{"preconditions":{"uid":"nope"}}"#),
+        ("POST", "/api/v1/namespaces", "application/json", br#"{"metadata":{"name":"UPPER"}}"#),
+        ("POST", "/api/v1/namespaces/default/configmaps", "application/json", br#"{"apiVersion":"v2","kind":"ConfigMap","metadata":{"name":"v"}}"#),
+        ("POST", "/api/v1/namespaces/default/configmaps", "application/json", br#"{"kind":"Secret","metadata":{"name":"v"}}"#),
+        ("POST", "/api/v1/namespaces/default/configmaps", "application/json", br#"{"metadata":{"name":"v","namespace":"other"}}"#),
+        ("POST", "/api/v1/namespaces/default/configmaps", "application/json", br#"{"metadata":{"name":"v"},"data":{"a":1}}"#),
+        ("POST", "/api/v1/namespaces/default/configmaps", "application/yaml", b": : :\n\t- ["),
+        ("POST", "/api/v1/namespaces/default/configmaps", "application/vnd.kubernetes.protobuf", b"k8s\0\x0a\xff"),
+        ("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", "application/json", br#"{"metadata":{"name":"x"},"spec":{"versions":"nope"}}"#),
+        ("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", "application/json", br#"{"metadata":{"name":"xs.e.com"},"spec":{"group":"e.com","scope":"Namespaced","names":{"plural":"xs","kind":"X"},"versions":[{"name":"v1","served":true,"storage":true,"schema":{"openAPIV3Schema":{"properties":{"a":{}}}}}]}}"#),
+        ("PATCH", "/api/v1/namespaces/default/configmaps/missing", "application/apply-patch+yaml", b"[[["),
+        ("PATCH", "/api/v1/namespaces/default/configmaps/missing", "application/apply-patch+yaml", b"kind: ConfigMap\n"),
+        ("PATCH", "/api/v1/namespaces/default/configmaps/missing?fieldManager=t", "application/apply-patch+yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\n"),
+        ("PATCH", "/api/v1/namespaces/default/configmaps/missing?fieldManager=t", "application/apply-patch+yaml", b"- 1\n"),
+        ("PATCH", "/api/v1/namespaces/default/configmaps", "application/merge-patch+json", b"{}"),
+        ("OPTIONS", "/api/v1/namespaces/default/configmaps", "", b""),
+        ("GET", "/openapi/v3/apis/nope/v1", "", b""),
+        ("GET", "/api/v2", "", b""),
+    ];
+    for (method, path, ct, body) in cases {
+        let (code, resp) = raw(&cluster, method, path, ct, body).await;
+        assert!(code >= 400, "{method} {path} should fail: {code} {resp}");
+        assert_eq!(
+            resp["kind"], "Status",
+            "{method} {path} answers a Status: {resp}"
+        );
+        assert_eq!(resp["code"], code, "{method} {path}: code in body matches");
+    }
+    let (code, _) = raw(&cluster, "GET", "/api/v1/namespaces", "", b"").await;
+    assert_eq!(code, 200, "the server still answers");
+}

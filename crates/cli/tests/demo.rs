@@ -14,14 +14,14 @@ fn demo_completes_the_failover_and_shows_it() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start lifeboat demo");
-    let deadline = Instant::now() + Duration::from_secs(180);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
         if let Some(status) = child.try_wait().expect("poll lifeboat demo") {
             break status;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("lifeboat demo did not finish within 180s");
+            panic!("lifeboat demo did not finish within 120s");
         }
         std::thread::sleep(Duration::from_millis(50));
     };

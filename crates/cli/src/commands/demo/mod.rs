@@ -36,7 +36,7 @@ pub struct Args {
     #[arg(long, short)]
     pub quiet: bool,
     /// Give up if the failover has not finished this long after the alert.
-    #[arg(long, default_value = "90s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
 }
 
@@ -338,8 +338,10 @@ async fn failover(
     let Some(finished) = finished else {
         anyhow::bail!("the run was not seen finishing");
     };
-    for w in &watchers {
+    // Stop the watches for good before the clusters go away.
+    for w in watchers {
         w.abort();
+        let _ = w.await;
     }
 
     story.chapter(6, "What changed");

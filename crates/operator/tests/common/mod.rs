@@ -165,6 +165,28 @@ pub async fn register_cluster(home: &Client, name: &str, cluster: &SimCluster) {
         .unwrap();
 }
 
+/// Waits (until [`DEADLINE`]) for `cond` to hold on object `name`; watch errors (injected
+/// faults) restart the watch. `None` on timeout.
+pub async fn await_object<K>(
+    api: Api<K>,
+    name: &str,
+    cond: impl Fn(Option<&K>) -> bool + Clone,
+) -> Option<K>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, await_condition(api.clone(), name, cond.clone())).await {
+            Ok(Ok(Some(obj))) => return Some(obj),
+            Ok(Ok(None)) => return None,
+            Ok(Err(_)) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
 /// Waits until the run has finished (Completed or Failed) and returns it.
 pub async fn wait_run_finished(client: &Client, namespace: &str, name: &str) -> RecoveryRun {
     let api: Api<RecoveryRun> = Api::namespaced(client.clone(), namespace);
@@ -172,8 +194,8 @@ pub async fn wait_run_finished(client: &Client, namespace: &str, name: &str) -> 
         r.and_then(|r| r.status.as_ref())
             .is_some_and(|s| s.phase.is_finished())
     };
-    match tokio::time::timeout(DEADLINE, await_condition(api.clone(), name, cond)).await {
-        Ok(Ok(Some(run))) => run,
+    match await_object(api.clone(), name, cond).await {
+        Some(run) => run,
         other => {
             let current = api.get_opt(name).await.ok().flatten();
             panic!(
@@ -191,8 +213,8 @@ pub async fn wait_alert_processed(client: &Client, namespace: &str, name: &str) 
         a.and_then(|a| a.status.as_ref())
             .is_some_and(|s| s.processed)
     };
-    match tokio::time::timeout(DEADLINE, await_condition(api.clone(), name, cond)).await {
-        Ok(Ok(Some(alert))) => alert,
+    match await_object(api.clone(), name, cond).await {
+        Some(alert) => alert,
         other => {
             let current = api.get_opt(name).await.ok().flatten();
             panic!(
@@ -210,8 +232,8 @@ pub async fn wait_plan_validated(client: &Client, namespace: &str, name: &str) -
         p.and_then(|p| p.status.as_ref())
             .is_some_and(|s| s.validation.is_some())
     };
-    match tokio::time::timeout(DEADLINE, await_condition(api.clone(), name, cond)).await {
-        Ok(Ok(Some(plan))) => plan,
+    match await_object(api.clone(), name, cond).await {
+        Some(plan) => plan,
         other => panic!("plan {namespace}/{name} not validated within {DEADLINE:?} ({other:?})"),
     }
 }

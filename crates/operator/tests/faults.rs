@@ -1,0 +1,104 @@
+//! Failures the executor must report clearly, and API faults it must ride out.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use kube::api::Api;
+use lifeboat_api::{RecoveryPlan, RunPhase, StepPhase};
+use lifeboat_operator::naming;
+use serde_json::json;
+
+fn run(name: &str, steps: serde_json::Value) -> serde_json::Value {
+    json!({"apiVersion": "recovery.elotl.co/v1alpha1", "kind": "RecoveryRun",
+        "metadata": {"name": name},
+        "spec": {"alertSpec": {"name": "x", "labels": {}}, "steps": steps}})
+}
+
+#[tokio::test]
+async fn failed_job_reports_its_reason_and_skips_later_steps() {
+    let (_sim, client) = start_cluster("local").await;
+    let ctl = Controller::start(client.clone());
+    let steps = json!([
+        {"type": "job", "job": {"template": {
+            "metadata": {"annotations": {"sim.lifeboat.dev/outcome": "Fail"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}},
+        {"type": "readField", "readField": {"apiVersion": "v1", "resource": "pods",
+            "namespace": "default", "name": "p", "fieldPath": "spec", "outputKey": "x"}}
+    ]);
+    create(&client, run("failing-job", steps), "default").await;
+    let r = wait_run_finished(&client, "default", "failing-job").await;
+    let rs = r.status.unwrap();
+    assert_eq!(rs.phase, RunPhase::Failed);
+    let msg = rs.steps[0].message.clone().unwrap();
+    assert!(
+        msg.contains(&naming::job_name("failing-job", 0)) && msg.contains("BackoffLimitExceeded"),
+        "{msg}"
+    );
+    assert_eq!(rs.steps[1].phase, StepPhase::Skipped);
+    let cond = &rs.conditions[0];
+    assert_eq!(
+        (cond.status.as_str(), cond.reason.as_deref()),
+        ("False", Some("Failed"))
+    );
+    ctl.stop().await;
+}
+
+#[tokio::test]
+async fn unreachable_cluster_is_named_in_the_failure() {
+    let (_home_sim, home) = start_cluster("home").await;
+    let (far_sim, _far) = start_cluster("far").await;
+    register_cluster(&home, "far", &far_sim).await;
+    far_sim.faults().set_unreachable(true);
+    let ctl = Controller::start(home.clone());
+    let steps = json!([{"type": "readField", "cluster": "far", "timeout": "5s",
+        "readField": {"apiVersion": "v1", "resource": "configmaps", "namespace": "default",
+            "name": "c", "fieldPath": "data.x", "outputKey": "x"}}]);
+    create(&home, run("far-away", steps), "default").await;
+    let r = wait_run_finished(&home, "default", "far-away").await;
+    let rs = r.status.unwrap();
+    assert_eq!(rs.phase, RunPhase::Failed);
+    let msg = rs.steps[0].message.clone().unwrap();
+    assert!(
+        msg.contains("\"far\""),
+        "the message must name the cluster: {msg}"
+    );
+    ctl.stop().await;
+}
+
+#[tokio::test]
+async fn runs_complete_through_api_faults_and_record_the_plans_last_run() {
+    let (sim, client) = start_cluster("local").await;
+    sim.apply_object(seed_pod()).unwrap();
+    let ctl = Controller::start(client.clone());
+    create(&client, yaml(SEED_PLAN), "default").await;
+    sim.faults().set_error_rate(None, 0.1);
+    sim.faults().set_throttle_rate(0.05, 1);
+    sim.faults().set_status_conflict_rate(0.1);
+    create(&client, yaml(SEED_ALERT), "default").await;
+    let run_name = naming::run_name("example-recoveryplan", "example-received-alert");
+    let r = wait_run_finished(&client, "default", &run_name).await;
+    sim.faults().clear();
+    let rs = r.status.unwrap();
+    assert_eq!(rs.phase, RunPhase::Completed, "{rs:#?}");
+    let pod = sim
+        .get_object("v1", "pods", Some("default"), "my-pod")
+        .unwrap();
+    assert_eq!(pod["spec"]["containers"][1]["image"], "example-image:v1");
+
+    let api: Api<RecoveryPlan> = Api::namespaced(client.clone(), "default");
+    let name = run_name.clone();
+    await_object(
+        api,
+        "example-recoveryplan",
+        move |p: Option<&RecoveryPlan>| {
+            p.and_then(|p| p.status.as_ref()).is_some_and(|s| {
+                s.last_run.as_deref() == Some(name.as_str())
+                    && s.last_run_phase.as_deref() == Some("Completed")
+            })
+        },
+    )
+    .await
+    .expect("the plan must record its last run");
+    ctl.stop().await;
+}

@@ -17,12 +17,17 @@ const NS: &str = "ops";
 struct Env {
     sim: lifeboat_sim::SimCluster,
     kubeconfig: PathBuf,
-    _controller: Child,
+    _controller: Option<Child>,
     _dir: tempfile::TempDir,
 }
 
 impl Env {
     async fn start() -> Env {
+        Env::start_with(true).await
+    }
+
+    /// The cluster, and the controller only when `controller` is true.
+    async fn start_with(controller: bool) -> Env {
         let sim = lifeboat_sim::SimCluster::start("mgmt").await.unwrap();
         for crd in lifeboat_api::crds::all() {
             sim.apply_object(serde_json::to_value(crd).unwrap())
@@ -58,9 +63,31 @@ impl Env {
             }
         }))
         .unwrap();
+        sim.apply_object(json!({
+            "apiVersion": "recovery.elotl.co/v1alpha1", "kind": "RecoveryPlan",
+            "metadata": {"name": "read-missing", "namespace": NS},
+            "spec": {
+                "alertLabels": {"alertname": "ReadMissing"},
+                "steps": [
+                    {"type": "readField", "title": "Read a missing key", "readField": {
+                        "apiVersion": "v1", "resource": "configmaps", "namespace": NS,
+                        "name": "app-config", "fieldPath": "data.missing",
+                        "outputKey": "missing"}}
+                ]
+            }
+        }))
+        .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("mgmt.kubeconfig");
         sim.write_kubeconfig(&kubeconfig).unwrap();
+        if !controller {
+            return Env {
+                sim,
+                kubeconfig,
+                _controller: None,
+                _dir: dir,
+            };
+        }
         let addr_file = dir.path().join("addrs.json");
         let controller = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
             .args([
@@ -90,7 +117,7 @@ impl Env {
         Env {
             sim,
             kubeconfig,
-            _controller: controller,
+            _controller: Some(controller),
             _dir: dir,
         }
     }
@@ -236,6 +263,64 @@ async fn watching_a_missing_run_is_an_error() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("no-such-run"),
         "{}",
+        text(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_exits_1_and_says_why() {
+    let env = Env::start().await;
+    let out = env
+        .lifeboat(&[
+            "trigger",
+            "-n",
+            NS,
+            "--label",
+            "alertname=ReadMissing",
+            "--wait",
+            "--timeout",
+            "60s",
+        ])
+        .await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a Failed run exits 1\n{}",
+        text(&out)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("run Failed"), "{}", text(&out));
+    assert!(
+        stdout.contains("data.missing"),
+        "the failure names the missing path\n{}",
+        text(&out)
+    );
+    let run = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Run:        "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the run details are shown\n{}", text(&out)))
+        .to_string();
+    let watch = env.lifeboat(&["runs", "watch", "-n", NS, &run]).await;
+    assert_eq!(
+        watch.status.code(),
+        Some(1),
+        "watching a Failed run exits 1\n{}",
+        text(&watch)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_without_a_controller_says_so() {
+    let env = Env::start_with(false).await;
+    let out = env
+        .lifeboat(&["drill", "-n", NS, "recolor", "--timeout", "1s"])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("still Pending") && stderr.contains("controller"),
+        "the error says the run was never picked up\n{}",
         text(&out)
     );
 }

@@ -52,8 +52,9 @@ pub struct Args {
     /// Name of the Lease used for leader election.
     #[arg(long, default_value = "lifeboat-controller")]
     pub lease_name: String,
-    /// Identity of this replica in the Lease (default: hostname-pid).
-    #[arg(long)]
+    /// Identity of this replica in the Lease (default: the pod name from POD_NAME, else
+    /// hostname-pid).
+    #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
     /// Write the bound addresses here as JSON once listening (for tests and scripts).
     #[arg(long, value_name = "FILE")]

@@ -913,31 +913,37 @@ impl State {
         let res = &req.res;
         let name = meta_str(obj, "name").to_string();
         let invalid = |causes: Vec<Cause>| SimError::invalid(&res.group, &res.kind, &name, causes);
+        let validation = req
+            .query
+            .get("fieldValidation")
+            .map_or("Warn", String::as_str);
+        let mut unknown = Vec::new();
         if res.custom {
             if let Some(schema) = &res.schema {
-                let validation = req
-                    .query
-                    .get("fieldValidation")
-                    .map_or("Warn", String::as_str);
                 let before = obj.clone();
                 schema.prune(obj);
-                if validation != "Ignore" && !req.is_status() {
-                    let mut unknown = Vec::new();
-                    unknown_fields(&before, obj, "", &mut unknown);
-                    let list: Vec<String> = unknown
-                        .iter()
-                        .map(|f| format!("unknown field \"{f}\""))
-                        .collect();
-                    if validation == "Strict" && !list.is_empty() {
-                        return Err(SimError::bad_request(format!(
-                            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
-                            list.join(", "),
-                            kind = res.kind,
-                            version = res.version,
-                        )));
-                    }
-                    self.warnings.extend(list);
-                }
+                unknown_fields(&before, obj, "", &mut unknown);
+            }
+        } else if let Some(node) = crate::builtin_schema::schema(&res.group, &res.plural) {
+            crate::builtin_schema::prune(node, obj, "", &mut unknown);
+        }
+        if validation != "Ignore" && !req.is_status() && !unknown.is_empty() {
+            let list: Vec<String> = unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect();
+            if validation == "Strict" {
+                return Err(SimError::bad_request(format!(
+                    "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+                    list.join(", "),
+                    kind = res.kind,
+                    version = res.version,
+                )));
+            }
+            self.warnings.extend(list);
+        }
+        if res.custom {
+            if let Some(schema) = &res.schema {
                 schema.apply_defaults(obj);
                 let errors = schema.validate(obj);
                 if !errors.is_empty() {

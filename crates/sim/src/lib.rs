@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod authz;
+pub mod builtin_schema;
 pub mod discovery;
 pub mod error;
 pub mod faults;

@@ -883,3 +883,44 @@ async fn garbage_requests_never_break_the_server() {
     let (code, _) = raw(&cluster, "GET", "/api/v1/namespaces", "", b"").await;
     assert_eq!(code, 200, "the server still answers");
 }
+
+#[tokio::test]
+async fn unknown_fields_of_builtins_are_dropped_or_rejected() {
+    let (cluster, client) = start("unknown-fields").await;
+    let body = br#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"typo"},"spec":{"containers":[{"name":"c","image":"i","imagee":"j"}]}}"#;
+    let (code, status) = raw(
+        &cluster,
+        "POST",
+        "/api/v1/namespaces/default/pods?fieldValidation=Strict",
+        "application/json",
+        body,
+    )
+    .await;
+    assert_eq!(
+        code, 400,
+        "strict validation rejects unknown fields: {status}"
+    );
+    assert_eq!(
+        status["message"],
+        "Pod in version \"v1\" cannot be handled as a Pod: strict decoding error: unknown field \"spec.containers[0].imagee\""
+    );
+    let (code, _) = raw(
+        &cluster,
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        "application/json",
+        body,
+    )
+    .await;
+    assert_eq!(
+        code, 201,
+        "by default unknown fields are dropped with a warning"
+    );
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let stored = serde_json::to_value(pods.get("typo").await.unwrap()).unwrap();
+    assert!(
+        stored["spec"]["containers"][0].get("imagee").is_none(),
+        "unknown field dropped: {stored}"
+    );
+    assert_eq!(stored["spec"]["containers"][0]["image"], "i");
+}

@@ -350,12 +350,13 @@ pub fn escape_pointer(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
+/// Whether `k` can be written unquoted: exactly the characters [`Parser::plain_key`]
+/// accepts (anything else is written `["…"]`).
 fn is_plain_key(k: &str) -> bool {
     !k.is_empty()
         && k.chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '/' | ':' | '$' | '@'))
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '/' | ':' | '$'))
         && !k.starts_with('$')
-        && !k.starts_with('@')
 }
 
 fn write_quoted(out: &mut String, s: &str) {

@@ -1556,13 +1556,17 @@ impl Exec<'_, '_> {
         }
         let name = f.name();
         let s = |this: &Self, v: &Value| this.to_text(v, pos);
-        Ok(match f {
+        let value = match f {
             Func::Quote => {
-                let mut parts = Vec::with_capacity(vals.len());
-                for v in &vals {
-                    parts.push(go_quote(&s(self, v)?));
+                let mut out = String::new();
+                for (i, v) in vals.iter().enumerate() {
+                    if i > 0 {
+                        out.push(' ');
+                    }
+                    out.push_str(&go_quote(&s(self, v)?));
+                    self.check_size(name, out.len(), pos)?;
                 }
-                Value::String(parts.join(" "))
+                Value::String(out)
             }
             Func::Upper => Value::String(s(self, &vals[0])?.to_uppercase()),
             Func::Lower => Value::String(s(self, &vals[0])?.to_lowercase()),
@@ -1572,11 +1576,18 @@ impl Exec<'_, '_> {
                 if old.is_empty() {
                     Value::String(src)
                 } else {
+                    // Size the result before building it: nested replaces multiply.
+                    let n = src.matches(old.as_str()).count();
+                    let len =
+                        (src.len() - n * old.len()).saturating_add(n.saturating_mul(new.len()));
+                    self.check_size(name, len, pos)?;
                     Value::String(src.replace(&old, &new))
                 }
             }
             Func::B64Enc => {
-                Value::String(base64::engine::general_purpose::STANDARD.encode(s(self, &vals[0])?))
+                let text = s(self, &vals[0])?;
+                self.check_size(name, text.len().div_ceil(3).saturating_mul(4), pos)?;
+                Value::String(base64::engine::general_purpose::STANDARD.encode(text))
             }
             Func::B64Dec => {
                 let text = s(self, &vals[0])?;
@@ -1655,7 +1666,22 @@ impl Exec<'_, '_> {
             Func::Default | Func::And | Func::Or => {
                 return Err(self.err(pos, format!("{name}: internal evaluation order")));
             }
-        })
+        };
+        if let Value::String(text) = &value {
+            self.check_size(name, text.len(), pos)?;
+        }
+        Ok(value)
+    }
+
+    /// Fails when one function's result would be larger than a whole render may produce.
+    fn check_size(&self, name: &str, len: usize, pos: usize) -> Result<(), TemplateError> {
+        if len > MAX_OUTPUT {
+            return Err(self.err(
+                pos,
+                format!("the result of {name} exceeds {MAX_OUTPUT} bytes"),
+            ));
+        }
+        Ok(())
     }
 
     fn equal(&self, a: &Value, b: &Value, pos: usize) -> Result<bool, TemplateError> {
@@ -1702,6 +1728,7 @@ impl Exec<'_, '_> {
             let Some(arg) = it.next() else {
                 return Err(self.err(pos, "printf: too few arguments for the format"));
             };
+            self.check_size("printf", out.len(), pos)?;
             match verb {
                 Some('s') | Some('v') => out.push_str(&self.to_text(arg, pos)?),
                 Some('q') => out.push_str(&go_quote(&self.to_text(arg, pos)?)),

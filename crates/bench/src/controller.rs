@@ -11,7 +11,7 @@ use tokio::process::{Child, Command};
 use crate::world::{LIFEBOAT_NS, STORM_NS};
 
 /// How long the controller may take to write its address file and become ready.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {

@@ -732,6 +732,80 @@ impl State {
         Ok((200, stored))
     }
 
+    /// GET, PUT or PATCH of a deployment's `/scale` subresource (an `autoscaling/v1` Scale).
+    pub fn scale(&mut self, req: &ApiRequest, verb: &str) -> Result<(u16, Value), SimError> {
+        let res = &req.res;
+        let current = self
+            .store
+            .get(&res.storage_key(), &req.namespace, &req.name)
+            .cloned()
+            .ok_or_else(|| SimError::not_found(&res.group, &res.plural, &req.name))?;
+        let to_scale = |d: &Value| {
+            let labels = d["spec"]["selector"]["matchLabels"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            json!({
+                "kind": "Scale",
+                "apiVersion": "autoscaling/v1",
+                "metadata": {
+                    "name": d["metadata"]["name"], "namespace": d["metadata"]["namespace"],
+                    "uid": d["metadata"]["uid"], "resourceVersion": d["metadata"]["resourceVersion"],
+                    "creationTimestamp": d["metadata"]["creationTimestamp"],
+                },
+                "spec": {"replicas": d["spec"]["replicas"]},
+                "status": {"replicas": d["status"]["replicas"], "selector": labels},
+            })
+        };
+        let scale = to_scale(&current);
+        let wanted = match verb {
+            "get" => return Ok((200, scale)),
+            "update" => parse_body(&req.content_type, &req.body)?,
+            "patch" => {
+                let kind = PatchKind::from_content_type(&req.content_type).ok_or_else(|| {
+                    SimError::new(Reason::UnsupportedMediaType, "unsupported patch type")
+                })?;
+                patch::apply_patch(kind, &scale, &req.body, &patch::MergeKeys::none())
+                    .map_err(|e| SimError::bad_request(e.message().to_string()))?
+            }
+            _ => {
+                return Err(SimError::new(
+                    Reason::MethodNotAllowed,
+                    "the server does not allow this method on the requested resource",
+                ));
+            }
+        };
+        let rv = meta_str(&wanted, "resourceVersion");
+        if !rv.is_empty() && rv != meta_str(&current, "resourceVersion") {
+            return Err(SimError::conflict(&res.group, &res.plural, &req.name));
+        }
+        let Some(replicas) = wanted["spec"]["replicas"].as_i64().filter(|r| *r >= 0) else {
+            return Err(SimError::invalid(
+                "autoscaling",
+                "Scale",
+                &req.name,
+                vec![cause(
+                    "FieldValueInvalid",
+                    "spec.replicas",
+                    "Invalid value: must be greater than or equal to 0",
+                )],
+            ));
+        };
+        let mut updated = current.clone();
+        updated["spec"]["replicas"] = json!(replicas);
+        let inner = ApiRequest {
+            subresource: None,
+            ..req.clone()
+        };
+        let (code, obj) = self.update_object(&inner, updated, current, true)?;
+        Ok((code, to_scale(&obj)))
+    }
+
     /// DELETE one object.
     pub fn delete(&mut self, req: &ApiRequest) -> Result<(u16, Value), SimError> {
         let res = &req.res;

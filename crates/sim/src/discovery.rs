@@ -152,6 +152,17 @@ pub fn resource_list(resources: &[ResourceInfo], group: &str, version: &str) -> 
                 "verbs": ["get", "patch", "update"],
             }));
         }
+        if r.group == "apps" && r.plural == "deployments" {
+            list.push(json!({
+                "name": "deployments/scale",
+                "singularName": "",
+                "namespaced": true,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
     }
     if list.is_empty() {
         return None;

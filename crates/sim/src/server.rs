@@ -489,6 +489,7 @@ async fn handle_resource(
     }
     if let Some(sub) = &rt.subresource
         && !(sub == "status" && res.has_status)
+        && !(sub == "scale" && res.group == "apps" && res.plural == "deployments")
     {
         return error_response(&not_found_path());
     }
@@ -631,6 +632,7 @@ async fn handle_resource(
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         st.warnings.clear();
         let result = match verb {
+            _ if req.subresource.as_deref() == Some("scale") => st.scale(&req, verb),
             "get" => st.get(&req).map(|o| (200, o)),
             "list" => st.list(&req).map(|o| (200, o)),
             "create" => st.create(&req),

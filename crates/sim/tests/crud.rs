@@ -924,3 +924,36 @@ async fn unknown_fields_of_builtins_are_dropped_or_rejected() {
     );
     assert_eq!(stored["spec"]["containers"][0]["image"], "i");
 }
+
+#[tokio::test]
+async fn deployment_scale_subresource() {
+    let (_cluster, client) = start("scale").await;
+    let deploys: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client, "default");
+    let d = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}},
+    }))
+    .unwrap();
+    deploys.create(&PostParams::default(), &d).await.unwrap();
+    let scale = deploys.get_scale("web").await.unwrap();
+    assert_eq!(scale.spec.unwrap().replicas, Some(1));
+    let p = json!({"spec": {"replicas": 4}});
+    let scale = deploys
+        .patch_scale("web", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .unwrap();
+    assert_eq!(scale.spec.unwrap().replicas, Some(4));
+    let d = deploys.get("web").await.unwrap();
+    assert_eq!(
+        d.spec.unwrap().replicas,
+        Some(4),
+        "scale writes the deployment"
+    );
+    assert_eq!(d.metadata.generation, Some(2), "scaling is a spec change");
+    assert_eq!(
+        d.status.unwrap().ready_replicas,
+        Some(4),
+        "the simulated rollout is immediate"
+    );
+}

@@ -22,7 +22,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use futures::{Future, StreamExt};
+use futures::{Future, Stream, StreamExt};
 use http::{HeaderName, HeaderValue, Request};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
@@ -159,6 +159,8 @@ struct Inner {
     secrets: Option<Store<Secret>>,
     /// Key: cluster name, "" for the local cluster.
     clusters: Mutex<HashMap<String, ClusterClients>>,
+    /// Bumped whenever the set of registered cluster names changes.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// Clients for the local cluster and every registered cluster. Cheap to clone.
@@ -190,6 +192,7 @@ impl ClusterRegistry {
                 local,
                 secrets,
                 clusters: Mutex::new(clusters),
+                changes: tokio::sync::watch::channel(0).0,
             }),
         }
     }
@@ -207,17 +210,40 @@ impl ClusterRegistry {
             writer,
             watcher(api, watcher::Config::default().labels(&selector)),
         )
-        .default_backoff()
-        .touched_objects();
+        .default_backoff();
+        let registry = Self::new(local, namespace, Some(reader));
+        let this = registry.clone();
         let drive = async move {
             futures::pin_mut!(stream);
+            let mut names = BTreeSet::new();
             while let Some(item) = stream.next().await {
-                if let Err(e) = item {
-                    tracing::warn!(error = %e, "watch of cluster Secrets failed; retrying");
+                match item {
+                    Err(e) => {
+                        tracing::warn!(error = %e, "watch of cluster Secrets failed; retrying");
+                    }
+                    Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+                    Ok(_) => {
+                        let now = this.cluster_names();
+                        if now != names {
+                            tracing::info!(clusters = ?now, "registered clusters changed");
+                            names = now;
+                            this.inner.changes.send_modify(|n| *n += 1);
+                        }
+                    }
                 }
             }
         };
-        (Self::new(local, namespace, Some(reader)), drive)
+        (registry, drive)
+    }
+
+    /// Yields whenever the set of registered cluster names changes (plans naming clusters
+    /// are then validated again). Only changes after the call are reported.
+    pub fn changes(&self) -> impl Stream<Item = ()> + Send + 'static {
+        let rx = self.inner.changes.subscribe();
+        futures::stream::unfold(rx, |mut rx| async move {
+            rx.changed().await.ok()?;
+            Some(((), rx))
+        })
     }
 
     /// Namespace the cluster Secrets live in.

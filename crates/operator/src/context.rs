@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clusters::ClusterRegistry;
 use crate::controller::alerts::RecentRuns;
+use crate::controller::index::Indexes;
 use crate::telemetry::Metrics;
 
 /// Source of the current time; injected so tests can be deterministic.
@@ -94,6 +95,25 @@ impl Events {
         action: &str,
         note: impl Into<String>,
     ) {
+        self.publish_related(regarding, None, warning, reason, action, note);
+    }
+
+    /// Queues an event about `regarding` that also concerns `related` (the run an alert
+    /// created, the plan it skipped).
+    ///
+    /// Events with the same regarding object (including its `fieldPath`), related object,
+    /// type, reason and action are one event whose series count grows; give each distinct
+    /// happening its own `related` or `fieldPath` (a run's steps use `spec.steps[i]`) so its
+    /// note is not folded into an earlier one.
+    pub fn publish_related(
+        &self,
+        regarding: ObjectReference,
+        related: Option<ObjectReference>,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: impl Into<String>,
+    ) {
         let Some(tx) = &self.tx else { return };
         let mut note: String = note.into();
         if note.len() > 1000 {
@@ -112,7 +132,7 @@ impl Events {
             reason: reason.to_string(),
             note: Some(note),
             action: action.to_string(),
-            secondary: None,
+            secondary: related,
         };
         if tx.try_send((ev, regarding)).is_err() {
             tracing::debug!(reason, "event queue full; event dropped");
@@ -134,6 +154,8 @@ pub struct Context {
     pub plans: Store<RecoveryPlan>,
     /// Cache of every RecoveryRun (fed by the run controller's watch).
     pub runs: Store<RecoveryRun>,
+    /// Plans by alert labels and runs by plan, fed by the same watches as the caches.
+    pub indexes: Arc<Indexes>,
     /// Runs the alert controller created that the cache may not show yet.
     pub recent_runs: Arc<RecentRuns>,
     /// Cancelled when the process stops executing (shutdown or lost leadership): a step
@@ -160,6 +182,7 @@ impl Context {
             clock: Arc::new(SystemClock),
             plans: reflector::store().0,
             runs: reflector::store().0,
+            indexes: Arc::default(),
             recent_runs: Arc::default(),
             shutdown: CancellationToken::new(),
         }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use kube::Client;
 use kube::api::Api;
 use kube::runtime::controller::Controller;
@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clusters::ClusterRegistry;
 use crate::config::ControllerConfig;
 use crate::context::{Context, Events, SystemClock};
+use crate::controller::index::Indexes;
 use crate::controller::{alerts, plans, runs};
 use crate::leader::{LeaderElector, LeaderError};
 use crate::telemetry::{HealthError, Metrics, Readiness, serve_health};
@@ -165,7 +166,10 @@ pub async fn run_controllers(
     let secrets_task = tokio::spawn(drive_secrets);
 
     let watch_config = watcher::Config::default().any_semantic();
+    // The caches and the alert controller's indexes are fed by the same watch events.
+    let indexes = Arc::new(Indexes::default());
     let (plans_reader, plans_writer) = reflector::store::<RecoveryPlan>();
+    let plan_index = indexes.clone();
     let plans_stream = reflector::reflector(
         plans_writer,
         watcher(
@@ -173,10 +177,12 @@ pub async fn run_controllers(
             watch_config.clone(),
         ),
     )
+    .inspect_ok(move |ev| plan_index.plans.apply(ev))
     .default_backoff()
     .applied_objects()
     .predicate_filter(predicates::generation, Default::default());
     let (runs_reader, runs_writer) = reflector::store::<RecoveryRun>();
+    let run_index = indexes.clone();
     let runs_stream = reflector::reflector(
         runs_writer,
         watcher(
@@ -184,9 +190,11 @@ pub async fn run_controllers(
             watch_config.clone(),
         ),
     )
+    .inspect_ok(move |ev| run_index.runs.apply(ev))
     .default_backoff()
     .applied_objects()
     .predicate_filter(predicates::generation, Default::default());
+    let clusters_changed = clusters.changes();
 
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -196,11 +204,15 @@ pub async fn run_controllers(
         clock: Arc::new(SystemClock),
         plans: plans_reader.clone(),
         runs: runs_reader.clone(),
+        indexes: indexes.clone(),
         recent_runs: Arc::default(),
         shutdown: work.clone(),
     });
 
+    // Plans are validated against the registered clusters: validate them all again when
+    // that set changes.
     let plan_controller = Controller::for_stream(plans_stream, plans_reader.clone())
+        .reconcile_all_on(clusters_changed)
         .graceful_shutdown_on(work.clone().cancelled_owned())
         .run(plans::reconcile, plans::error_policy, ctx.clone())
         .for_each(|_| async {});
@@ -211,11 +223,13 @@ pub async fn run_controllers(
     let plans_task = tokio::spawn(plan_controller);
     let runs_task = tokio::spawn(run_controller);
 
-    // The alert controller decides with the plan and run caches: start it once they are
-    // synced, so an alert is never judged against an empty cache.
+    // The alert controller decides with the plan and run caches and indexes: start it once
+    // they are synced, so an alert is never judged against an empty cache.
     let synced = async {
         crate::context::store_ready(&plans_reader).await;
         crate::context::store_ready(&runs_reader).await;
+        indexes.plans.wait_ready().await;
+        indexes.runs.wait_ready().await;
     };
     tokio::select! {
         r = tokio::time::timeout(CACHE_SYNC_TIMEOUT, synced) => {

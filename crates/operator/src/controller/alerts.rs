@@ -1,6 +1,7 @@
 //! Alert controller: an unprocessed ReceivedAlert becomes RecoveryRuns.
 //!
-//! The alert is matched against the plans of its own namespace (the tenancy boundary). For
+//! The alert is matched against the plans of its own namespace (the tenancy boundary),
+//! through the plan index (`controller/index.rs`), never a scan of every plan. For
 //! every matching plan that is valid (re-validated here, never trusting a stale status), not
 //! suspended, allowed by its concurrency policy and past its cooldown, a RecoveryRun named
 //! `naming::run_name(plan, alert)` is created — so a retry or a restart finds the run it
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use lifeboat_api::conditions::{
     self, Condition, REASON_MATCHED, REASON_NO_MATCH, REASON_RESOLVED, STATUS_TRUE, TYPE_PROCESSED,
@@ -260,14 +262,17 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
         status.message = Some("the alert has resolved; no recovery was started".to_string());
         outcome = REASON_RESOLVED;
     } else {
-        let mut plans: Vec<Arc<RecoveryPlan>> = ctx
+        // The index narrows the plans down to the matching ones; the cache has the objects
+        // (a plan the cache no longer has was deleted a moment ago and is left out).
+        let names = ctx
+            .indexes
             .plans
-            .state()
-            .into_iter()
-            .filter(|p| p.namespace().as_deref() == Some(namespace.as_str()))
+            .read(|idx| idx.matching(&namespace, &alert.spec.labels));
+        let plans: Vec<Arc<RecoveryPlan>> = names
+            .iter()
+            .filter_map(|name| ctx.plans.get(&ObjectRef::new(name).within(&namespace)))
             .filter(|p| validation::labels_match(&p.spec.alert_labels, &alert.spec.labels))
             .collect();
-        plans.sort_by_key(|p| p.name_any());
         let clusters = ctx.clusters.cluster_names();
         for plan in &plans {
             let plan_name = plan.name_any();
@@ -277,13 +282,12 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
             let _guard = lock.lock().await;
             let run_name = naming::run_name(&plan_name, &alert_name);
             let plan_runs: Vec<Arc<RecoveryRun>> = ctx
+                .indexes
                 .runs
-                .state()
-                .into_iter()
-                .filter(|r| {
-                    r.namespace().as_deref() == Some(namespace.as_str())
-                        && r.spec.plan_name.as_deref() == Some(plan_name.as_str())
-                })
+                .read(|idx| idx.runs_of(&namespace, &plan_name))
+                .iter()
+                .filter_map(|name| ctx.runs.get(&ObjectRef::new(name).within(&namespace)))
+                .filter(|r| r.spec.plan_name.as_deref() == Some(plan_name.as_str()))
                 .collect();
             // Forget runs the cache now knows about as finished, and stale ones.
             ctx.recent_runs.prune(&key, |recent| {
@@ -323,10 +327,11 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
                     let api: Api<RecoveryRun> = Api::namespaced(ctx.client.clone(), &namespace);
                     let pp = PostParams::default();
                     match with_api_retries(|| api.create(&pp, &run)).await {
-                        Ok(_) => {
+                        Ok(created) => {
                             ctx.recent_runs.record(key.clone(), run_name.clone(), now);
-                            ctx.events.publish(
+                            ctx.events.publish_related(
                                 alert.object_ref(&()),
+                                Some(created.object_ref(&())),
                                 false,
                                 "RunCreated",
                                 "CreateRun",
@@ -342,8 +347,9 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
                     status.runs.push(run_name);
                 }
                 Decision::Skip { reason, message } => {
-                    ctx.events.publish(
+                    ctx.events.publish_related(
                         alert.object_ref(&()),
+                        Some(plan.object_ref(&())),
                         false,
                         "PlanSkipped",
                         "MatchPlan",

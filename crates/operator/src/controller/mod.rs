@@ -1,6 +1,7 @@
 //! Controllers: alerts (alert → runs), plans (validation, history), runs (the executor).
 
 pub mod alerts;
+pub mod index;
 pub mod plans;
 pub mod runs;
 pub mod validation;

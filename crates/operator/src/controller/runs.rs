@@ -172,6 +172,23 @@ impl Execution<'_> {
             .publish(reference, warning, reason, action, note);
     }
 
+    /// An event about step `i` (regarding the run at `fieldPath: spec.steps[i]`, so each
+    /// step's events stay apart).
+    fn step_event(
+        &self,
+        i: usize,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: impl Into<String>,
+    ) {
+        let mut reference = self.run.object_ref(&());
+        reference.field_path = Some(format!("spec.steps[{i}]"));
+        self.ctx
+            .events
+            .publish(reference, warning, reason, action, note);
+    }
+
     /// Persists the status with the run's resourceVersion as precondition.
     async fn write(&mut self) -> Result<(), RunError> {
         let name = self.name();
@@ -240,7 +257,8 @@ impl Execution<'_> {
             self.write().await?;
             let title = self.run.spec.steps[i].display_name();
             if ok {
-                self.event(
+                self.step_event(
+                    i,
                     false,
                     "StepSucceeded",
                     "ExecuteStep",
@@ -253,7 +271,8 @@ impl Execution<'_> {
                     .get(i)
                     .and_then(|s| s.message.clone())
                     .unwrap_or_default();
-                self.event(
+                self.step_event(
+                    i,
                     true,
                     "StepFailed",
                     "ExecuteStep",
@@ -325,7 +344,8 @@ impl Execution<'_> {
             self.spawn_plan_update("Running");
         }
         let title = self.run.spec.steps[i].display_name();
-        self.event(
+        self.step_event(
+            i,
             false,
             "StepStarted",
             "ExecuteStep",

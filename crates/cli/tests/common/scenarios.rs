@@ -1,0 +1,637 @@
+//! Recovery scenarios shared by the operator's in-process tests
+//! (`crates/operator/tests/scenarios.rs`, which includes this file by path) and the
+//! end-to-end tests through the real `lifeboat controller` binary
+//! (`crates/cli/tests/e2e_scenarios.rs`).
+//!
+//! A scenario gets simulated clusters with a controller already running against the home
+//! cluster (in-process or as a process: the scenario cannot tell), creates what it needs,
+//! and asserts the outcome. `diag` describes the controller for failure messages (its log,
+//! for a process).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::discovery::ApiResource;
+use kube::runtime::wait::await_condition;
+use kube::{Client, Config};
+use lifeboat_api::conditions::{STATUS_FALSE, TYPE_VALID, find_condition};
+use lifeboat_api::{
+    CLUSTER_SECRET_TYPE, LABEL_CLUSTER_SECRET, ReceivedAlert, RecoveryPlan, RecoveryRun, RunPhase,
+    StepPhase,
+};
+use lifeboat_operator::naming;
+use lifeboat_sim::SimCluster;
+use serde_json::{Value, json};
+
+/// lifeboat's own namespace in the tests.
+pub const LIFEBOAT_NS: &str = "lifeboat-system";
+/// How long any wait of a scenario may take before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The seed's hand-written run (a verbatim copy of /work/shared/seed-examples).
+pub const SEED_RUN: &str = include_str!("../fixtures/recovery-run-003.yaml");
+
+/// Describes the controller under test for failure messages.
+pub type Diag<'a> = &'a dyn Fn() -> String;
+
+/// No description (an in-process controller logs to the test's output).
+pub fn no_diag() -> String {
+    String::new()
+}
+
+/// A simulated cluster with lifeboat's CRDs and the namespaces the tests use.
+pub async fn sim_cluster(name: &str) -> SimCluster {
+    let sim = SimCluster::start(name).await.unwrap();
+    for crd in lifeboat_api::crds::all() {
+        sim.apply_object(serde_json::to_value(&crd).unwrap())
+            .unwrap();
+    }
+    for ns in [LIFEBOAT_NS, "default", "team-a"] {
+        let _ = sim.apply_object(json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": ns}}));
+    }
+    sim
+}
+
+/// A client of `sim` (cluster-admin).
+pub async fn client_of(sim: &SimCluster) -> Client {
+    let kc = Kubeconfig::from_yaml(&sim.kubeconfig_yaml()).unwrap();
+    let cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    Client::try_from(cfg).unwrap()
+}
+
+/// The cluster Secret registering `cluster` under `name`.
+pub fn cluster_secret(name: &str, cluster: &SimCluster) -> Secret {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": format!("cluster-{name}"), "namespace": LIFEBOAT_NS,
+            "labels": {LABEL_CLUSTER_SECRET: CLUSTER_SECRET_TYPE}},
+        "stringData": {"name": name, "kubeconfig": cluster.kubeconfig_yaml()}
+    }))
+    .unwrap()
+}
+
+/// Registers `cluster` (its kubeconfig) with lifeboat on `home` under `name`.
+pub async fn register_cluster(home: &Client, name: &str, cluster: &SimCluster) {
+    Api::<Secret>::namespaced(home.clone(), LIFEBOAT_NS)
+        .create(&PostParams::default(), &cluster_secret(name, cluster))
+        .await
+        .unwrap();
+}
+
+/// Parses a YAML document into JSON.
+pub fn yaml(text: &str) -> Value {
+    serde_yaml::from_str(text).unwrap()
+}
+
+/// Creates an object through the API, in `namespace` unless it names one.
+pub async fn create(client: &Client, obj: Value, namespace: &str) -> Value {
+    let api_version = obj["apiVersion"].as_str().unwrap().to_string();
+    let kind = obj["kind"].as_str().unwrap().to_string();
+    let (group, version) = match api_version.split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (String::new(), api_version.clone()),
+    };
+    let plural = match kind.as_str() {
+        "ReceivedAlert" => "receivedalerts".to_string(),
+        "RecoveryPlan" => "recoveryplans".to_string(),
+        "RecoveryRun" => "recoveryruns".to_string(),
+        k => format!("{}s", k.to_ascii_lowercase()),
+    };
+    let ar = ApiResource {
+        group,
+        version,
+        api_version,
+        kind,
+        plural,
+    };
+    let ns = obj["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or(namespace)
+        .to_string();
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
+    let dynobj: DynamicObject = serde_json::from_value(obj).unwrap();
+    let created = api.create(&PostParams::default(), &dynobj).await.unwrap();
+    serde_json::to_value(created).unwrap()
+}
+
+/// The seed's pod: `my-pod` in `default` with two containers.
+pub fn seed_pod() -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "my-pod", "namespace": "default"},
+        "spec": {"containers": [
+            {"name": "app", "image": "example-image:v1"},
+            {"name": "sidecar", "image": "sidecar:old"}
+        ]}
+    })
+}
+
+pub fn alert(name: &str, labels: Value) -> Value {
+    json!({"apiVersion": "recovery.elotl.co/v1alpha1", "kind": "ReceivedAlert",
+        "metadata": {"name": name}, "spec": {"labels": labels}})
+}
+
+pub fn plan(name: &str, labels: Value, steps: Value) -> Value {
+    json!({"apiVersion": "recovery.elotl.co/v1alpha1", "kind": "RecoveryPlan",
+        "metadata": {"name": name}, "spec": {"alertLabels": labels, "steps": steps}})
+}
+
+pub fn configmap(name: &str, data: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "default"}, "data": data})
+}
+
+/// A hand-written run of `steps`.
+pub fn run(name: &str, steps: Value) -> Value {
+    json!({"apiVersion": "recovery.elotl.co/v1alpha1", "kind": "RecoveryRun",
+        "metadata": {"name": name},
+        "spec": {"alertSpec": {"name": "x", "labels": {}}, "steps": steps}})
+}
+
+/// Read the first container's image of `my-pod`, patch it into the second container.
+pub fn pod_steps() -> Value {
+    json!([
+        {"type": "readField", "readField": {"apiVersion": "v1", "resource": "pods", "namespace": "default",
+            "name": "my-pod", "fieldPath": "spec.containers[0].image", "outputKey": "podImage"}},
+        {"type": "patch", "patch": {"apiVersion": "v1", "resource": "pods", "namespace": "default",
+            "name": "my-pod", "override": {"fieldPath": "spec.containers[1].image",
+            "value": {"raw": "{{ .Values.podImage }}"}}}}
+    ])
+}
+
+/// Waits (until [`DEADLINE`]) for `cond` to hold on object `name`; watch errors (injected
+/// faults) restart the watch. `None` on timeout.
+pub async fn await_object<K>(
+    api: Api<K>,
+    name: &str,
+    cond: impl Fn(Option<&K>) -> bool + Clone,
+) -> Option<K>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, await_condition(api.clone(), name, cond.clone())).await {
+            Ok(Ok(Some(obj))) => return Some(obj),
+            Ok(Ok(None)) => return None,
+            Ok(Err(_)) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Waits until the run has finished (Completed or Failed) and returns it.
+pub async fn wait_run_finished(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    diag: Diag<'_>,
+) -> RecoveryRun {
+    let api: Api<RecoveryRun> = Api::namespaced(client.clone(), namespace);
+    let cond = |r: Option<&RecoveryRun>| {
+        r.and_then(|r| r.status.as_ref())
+            .is_some_and(|s| s.phase.is_finished())
+    };
+    match await_object(api.clone(), name, cond).await {
+        Some(run) => run,
+        None => {
+            let current = api.get_opt(name).await.ok().flatten();
+            panic!(
+                "run {namespace}/{name} did not finish within {DEADLINE:?}; current state: {}\n{}",
+                serde_json::to_string_pretty(&current).unwrap(),
+                diag()
+            )
+        }
+    }
+}
+
+/// Waits until the alert has been processed and returns it.
+pub async fn wait_alert_processed(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    diag: Diag<'_>,
+) -> ReceivedAlert {
+    let api: Api<ReceivedAlert> = Api::namespaced(client.clone(), namespace);
+    let cond = |a: Option<&ReceivedAlert>| {
+        a.and_then(|a| a.status.as_ref())
+            .is_some_and(|s| s.processed)
+    };
+    match await_object(api.clone(), name, cond).await {
+        Some(alert) => alert,
+        None => {
+            let current = api.get_opt(name).await.ok().flatten();
+            panic!(
+                "alert {namespace}/{name} not processed within {DEADLINE:?}; current state: {}\n{}",
+                serde_json::to_string_pretty(&current).unwrap(),
+                diag()
+            )
+        }
+    }
+}
+
+/// Waits until the plan's status has a validation result for its current generation.
+pub async fn wait_plan_validated(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    diag: Diag<'_>,
+) -> RecoveryPlan {
+    let api: Api<RecoveryPlan> = Api::namespaced(client.clone(), namespace);
+    let cond = |p: Option<&RecoveryPlan>| {
+        p.is_some_and(|p| {
+            p.status.as_ref().is_some_and(|s| {
+                s.validation.is_some() && s.observed_generation == p.metadata.generation
+            })
+        })
+    };
+    match await_object(api, name, cond).await {
+        Some(plan) => plan,
+        None => panic!(
+            "plan {namespace}/{name} not validated within {DEADLINE:?}\n{}",
+            diag()
+        ),
+    }
+}
+
+/// Waits until step `index` of the run is Running.
+pub async fn wait_step_running(client: &Client, name: &str, index: usize, diag: Diag<'_>) {
+    let api: Api<RecoveryRun> = Api::namespaced(client.clone(), "default");
+    let cond = move |r: Option<&RecoveryRun>| {
+        r.and_then(|r| r.status.as_ref())
+            .and_then(|s| s.steps.get(index))
+            .is_some_and(|s| s.phase == StepPhase::Running)
+    };
+    if await_object(api, name, cond).await.is_none() {
+        panic!("step {index} of run {name} never started\n{}", diag());
+    }
+}
+
+/// The clusters of the FerretDB failover: the database cluster's primary, standby and its
+/// load balancer Service, the proxy cluster's HAProxy config. Registers both with `home`.
+pub async fn ferretdb_clusters(home: &Client, db: &SimCluster, proxy: &SimCluster) {
+    db.apply_object(configmap("postgres-a", json!({"role": "primary"})))
+        .unwrap();
+    db.apply_object(configmap("postgres-b", json!({"role": "replica"})))
+        .unwrap();
+    db.apply_object(json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "postgres-b-lb", "namespace": "default"},
+        "spec": {"type": "LoadBalancer", "ports": [{"port": 5432}]}}))
+        .unwrap();
+    proxy
+        .apply_object(configmap(
+            "haproxy",
+            json!({"haproxy.cfg": "backend db\n  server primary 10.0.0.1:5432\n"}),
+        ))
+        .unwrap();
+    register_cluster(home, "db", db).await;
+    register_cluster(home, "proxy", proxy).await;
+}
+
+/// FerretDB-style failover across three clusters (SPEC acceptance 3): demote, promote, wait
+/// for the load balancer address, read it, point HAProxy at it. Needs
+/// [`ferretdb_clusters`] first.
+pub async fn ferretdb_failover(home: &Client, db: &SimCluster, proxy: &SimCluster, diag: Diag<'_>) {
+    let steps = json!([
+        {"type": "patch", "title": "Demote the old primary", "cluster": "db",
+         "patch": {"apiVersion": "v1", "resource": "configmaps", "namespace": "default",
+                   "name": "postgres-a", "override": {"fieldPath": "data.role", "value": {"raw": "replica"}},
+                   "patchType": "application/merge-patch+json"}},
+        {"type": "patch", "title": "Promote the standby", "cluster": "db",
+         "patch": {"apiVersion": "v1", "resource": "configmaps", "namespace": "default",
+                   "name": "postgres-b", "override": {"fieldPath": "data.role", "value": {"raw": "primary"}},
+                   "patchType": "application/merge-patch+json"}},
+        {"type": "wait", "title": "Wait for the new primary's address", "cluster": "db", "timeout": "20s",
+         "wait": {"apiVersion": "v1", "resource": "services", "namespace": "default",
+                  "name": "postgres-b-lb", "fieldPath": "status.loadBalancer.ingress[0].ip",
+                  "condition": "Exists"}},
+        {"readField": {"apiVersion": "v1", "resource": "services", "namespace": "default",
+                       "name": "postgres-b-lb", "fieldPath": "{.status.loadBalancer.ingress[0].ip}",
+                       "outputKey": "primaryAddress"},
+         "cluster": "db", "type": "readField"},
+        {"type": "patch", "title": "Point HAProxy at the new primary", "cluster": "proxy",
+         "patch": {"apiVersion": "v1", "resource": "configmaps", "namespace": "default", "name": "haproxy",
+                   "override": {"fieldPath": "data[\"haproxy.cfg\"]",
+                                "value": {"raw": "backend db\n  server primary {{ .Values.primaryAddress }}:5432\n"}},
+                   "patchType": "application/merge-patch+json"}}
+    ]);
+    create(
+        home,
+        plan(
+            "ferretdb-failover",
+            json!({"alertname": "PostgresPrimaryDown"}),
+            steps,
+        ),
+        "default",
+    )
+    .await;
+    create(
+        home,
+        alert(
+            "pg-down",
+            json!({"alertname": "PostgresPrimaryDown", "severity": "critical"}),
+        ),
+        "default",
+    )
+    .await;
+
+    let run_name = naming::run_name("ferretdb-failover", "pg-down");
+    wait_step_running(home, &run_name, 2, diag).await;
+    // The cloud assigns the load balancer address while the run waits.
+    Api::<Service>::namespaced(client_of(db).await, "default")
+        .patch_status(
+            "postgres-b-lb",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.42"}]}}})),
+        )
+        .await
+        .unwrap();
+
+    let run = wait_run_finished(home, "default", &run_name, diag).await;
+    let rs = run.status.unwrap();
+    assert_eq!(
+        rs.phase,
+        RunPhase::Completed,
+        "run status: {rs:#?}\n{}",
+        diag()
+    );
+    assert_eq!(rs.values["primaryAddress"], "10.0.0.42");
+    let clusters: Vec<_> = rs
+        .steps
+        .iter()
+        .map(|s| s.cluster.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(clusters, ["db", "db", "db", "db", "proxy"]);
+    let a = db
+        .get_object("v1", "configmaps", Some("default"), "postgres-a")
+        .unwrap();
+    let b = db
+        .get_object("v1", "configmaps", Some("default"), "postgres-b")
+        .unwrap();
+    assert_eq!(
+        a["data"]["role"], "replica",
+        "the old primary must be demoted"
+    );
+    assert_eq!(b["data"]["role"], "primary", "the standby must be promoted");
+    let cfg = proxy
+        .get_object("v1", "configmaps", Some("default"), "haproxy")
+        .unwrap();
+    assert_eq!(
+        cfg["data"]["haproxy.cfg"], "backend db\n  server primary 10.0.0.42:5432\n",
+        "HAProxy must point at the new primary"
+    );
+}
+
+/// A dry run (SPEC acceptance 6) reads for real, records the rendered patch and Job, and
+/// changes nothing.
+pub async fn dry_run(sim: &SimCluster, client: &Client, diag: Diag<'_>) {
+    sim.apply_object(seed_pod()).unwrap();
+    let mut run = yaml(SEED_RUN);
+    run.as_object_mut().unwrap().remove("status");
+    run["metadata"]["name"] = json!("drill");
+    run["spec"]["dryRun"] = json!(true);
+    create(client, run, "default").await;
+
+    let run = wait_run_finished(client, "default", "drill", diag).await;
+    let rs = run.status.unwrap();
+    assert_eq!(
+        rs.phase,
+        RunPhase::Completed,
+        "run status: {rs:#?}\n{}",
+        diag()
+    );
+    assert_eq!(rs.values["podImage"], "example-image:v1", "reads are real");
+    let rendered = rs.steps[1]
+        .rendered
+        .clone()
+        .expect("rendered patch recorded");
+    assert_eq!(rendered["patchType"], "application/json-patch+json");
+    let op = &rendered["patch"][0];
+    assert_eq!(op["path"], "/spec/containers/1/image", "{rendered}");
+    assert_eq!(op["value"], "example-image:v1", "{rendered}");
+    let job_msg = rs.steps[2].message.clone().unwrap();
+    assert!(
+        job_msg.starts_with("dry run: Job would be created"),
+        "{job_msg}"
+    );
+    assert!(
+        rs.steps[2].rendered.is_some(),
+        "the rendered Job is recorded"
+    );
+
+    let pod = sim
+        .get_object("v1", "pods", Some("default"), "my-pod")
+        .unwrap();
+    assert_eq!(
+        pod["spec"]["containers"][1]["image"], "sidecar:old",
+        "dry run must not patch"
+    );
+    let job = Api::<Job>::namespaced(client.clone(), "default")
+        .get_opt(&naming::job_name("drill", 2))
+        .await
+        .unwrap();
+    assert!(job.is_none(), "dry run must not create the Job");
+}
+
+/// Steps impersonate the plan's service account (SPEC acceptance 7): what the account may
+/// not do fails with a Forbidden naming it; once allowed, the run completes.
+pub async fn impersonation(sim: &SimCluster, client: &Client, diag: Diag<'_>) {
+    sim.apply_object(seed_pod()).unwrap();
+    let sa_user = "system:serviceaccount:default:recovery";
+    sim.authz().allow(
+        sa_user,
+        &["get", "list", "watch"],
+        "",
+        "pods",
+        Some("default"),
+    );
+    let mut p = plan("guarded", json!({"app": "db"}), pod_steps());
+    p["spec"]["serviceAccountName"] = json!("recovery");
+    create(client, p, "default").await;
+
+    create(client, alert("first", json!({"app": "db"})), "default").await;
+    let name = naming::run_name("guarded", "first");
+    let run = wait_run_finished(client, "default", &name, diag).await;
+    let rs = run.status.unwrap();
+    assert_eq!(
+        rs.phase,
+        RunPhase::Failed,
+        "run status: {rs:#?}\n{}",
+        diag()
+    );
+    assert_eq!(
+        rs.steps[0].phase,
+        StepPhase::Succeeded,
+        "the account may read"
+    );
+    let msg = rs.steps[1].message.clone().unwrap();
+    assert!(msg.contains("forbidden") && msg.contains(sa_user), "{msg}");
+    let pod = sim
+        .get_object("v1", "pods", Some("default"), "my-pod")
+        .unwrap();
+    assert_eq!(pod["spec"]["containers"][1]["image"], "sidecar:old");
+
+    sim.authz()
+        .allow(sa_user, &["patch"], "", "pods", Some("default"));
+    create(client, alert("second", json!({"app": "db"})), "default").await;
+    let name = naming::run_name("guarded", "second");
+    let run = wait_run_finished(client, "default", &name, diag).await;
+    let rs = run.status.unwrap();
+    assert_eq!(
+        rs.phase,
+        RunPhase::Completed,
+        "run status: {rs:#?}\n{}",
+        diag()
+    );
+    let pod = sim
+        .get_object("v1", "pods", Some("default"), "my-pod")
+        .unwrap();
+    assert_eq!(pod["spec"]["containers"][1]["image"], "example-image:v1");
+}
+
+/// An invalid plan (SPEC acceptance 8) says what is wrong and never runs.
+pub async fn invalid_plan(client: &Client, diag: Diag<'_>) {
+    let steps = json!([{"type": "readField", "readField": {"apiVersion": "v1", "resource": "pods",
+        "namespace": "default", "name": "my-pod", "fieldPath": "spec.containers[", "outputKey": "x"}}]);
+    create(
+        client,
+        plan("broken", json!({"app": "db"}), steps),
+        "default",
+    )
+    .await;
+    let p = wait_plan_validated(client, "default", "broken", diag).await;
+    let ps = p.status.unwrap();
+    assert_eq!(ps.validation.as_deref(), Some("Invalid"));
+    let valid = find_condition(&ps.conditions, TYPE_VALID).expect("Valid condition");
+    assert_eq!(valid.status, STATUS_FALSE);
+    assert_eq!(valid.reason.as_deref(), Some("Invalid"));
+    let msg = valid.message.clone().unwrap();
+    assert!(msg.contains("spec.steps[0].readField.fieldPath"), "{msg}");
+
+    create(client, alert("a1", json!({"app": "db"})), "default").await;
+    let a = wait_alert_processed(client, "default", "a1", diag).await;
+    let st = a.status.unwrap();
+    assert!(st.runs.is_empty(), "an invalid plan must never run: {st:?}");
+    assert_eq!(st.skipped.len(), 1);
+    assert_eq!(st.skipped[0].reason, "Invalid");
+    let runs = Api::<RecoveryRun>::namespaced(client.clone(), "default")
+        .list(&Default::default())
+        .await
+        .unwrap();
+    assert!(runs.items.is_empty());
+}
+
+/// A missing field and a missing template key (SPEC acceptance 8) fail the run with a
+/// message naming them; later steps are skipped and nothing is patched.
+pub async fn missing_field_and_key(sim: &SimCluster, client: &Client, diag: Diag<'_>) {
+    sim.apply_object(seed_pod()).unwrap();
+    let mut steps = pod_steps();
+    steps[0]["readField"]["fieldPath"] = json!("spec.nodeName");
+    create(client, run("missing-field", steps), "default").await;
+    let r = wait_run_finished(client, "default", "missing-field", diag).await;
+    let rs = r.status.unwrap();
+    assert_eq!(
+        rs.phase,
+        RunPhase::Failed,
+        "run status: {rs:#?}\n{}",
+        diag()
+    );
+    assert_eq!(
+        rs.steps[0].message.as_deref(),
+        Some("field spec.nodeName not found in pods default/my-pod")
+    );
+    assert_eq!(
+        rs.steps[1].phase,
+        StepPhase::Skipped,
+        "later steps must not run"
+    );
+    assert!(rs.message.unwrap().contains("spec.nodeName"));
+
+    let mut steps = pod_steps();
+    steps[1]["patch"]["override"]["value"]["raw"] = json!("{{ .Alert.Labels.team }}");
+    let mut r = run("missing-key", steps);
+    r["spec"]["alertSpec"]["labels"] = json!({"app": "db"});
+    create(client, r, "default").await;
+    let r = wait_run_finished(client, "default", "missing-key", diag).await;
+    let rs = r.status.unwrap();
+    assert_eq!(
+        rs.phase,
+        RunPhase::Failed,
+        "run status: {rs:#?}\n{}",
+        diag()
+    );
+    let msg = rs.steps[1].message.clone().unwrap();
+    assert!(msg.contains("missing key") && msg.contains("team"), "{msg}");
+    let pod = sim
+        .get_object("v1", "pods", Some("default"), "my-pod")
+        .unwrap();
+    assert_eq!(
+        pod["spec"]["containers"][1]["image"], "sidecar:old",
+        "`<no value>` must never be patched in"
+    );
+}
+
+/// Concurrency policy and suspension (SPEC acceptance 9): a second alert while the plan's run
+/// is active is recorded as skipped (Forbid); a suspended plan starts nothing.
+pub async fn forbid_and_suspend(client: &Client, diag: Diag<'_>) {
+    let steps = json!([{"type": "job", "job": {"template": {
+        "metadata": {"annotations": {"sim.lifeboat.dev/duration": "3s"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}], "restartPolicy": "Never"}}}}]);
+    create(client, plan("slow", json!({"app": "db"}), steps), "default").await;
+    create(client, alert("one", json!({"app": "db"})), "default").await;
+    let first = wait_alert_processed(client, "default", "one", diag)
+        .await
+        .status
+        .unwrap();
+    assert_eq!(first.runs, vec![naming::run_name("slow", "one")]);
+    create(client, alert("two", json!({"app": "db"})), "default").await;
+    let second = wait_alert_processed(client, "default", "two", diag)
+        .await
+        .status
+        .unwrap();
+    assert!(second.runs.is_empty(), "{second:?}");
+    assert_eq!(second.skipped.len(), 1);
+    assert_eq!(second.skipped[0].reason, "ConcurrencyForbid");
+    assert!(
+        second.skipped[0]
+            .message
+            .clone()
+            .unwrap()
+            .contains(&first.runs[0])
+    );
+
+    let run = wait_run_finished(client, "default", &first.runs[0], diag).await;
+    assert_eq!(run.status.unwrap().phase, RunPhase::Completed);
+
+    Api::<RecoveryPlan>::namespaced(client.clone(), "default")
+        .patch(
+            "slow",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspend": true}})),
+        )
+        .await
+        .unwrap();
+    // The plan cache must see the suspension before the next alert: wait for the plan
+    // controller to observe the new generation.
+    wait_plan_validated(client, "default", "slow", diag).await;
+    create(client, alert("three", json!({"app": "db"})), "default").await;
+    let third = wait_alert_processed(client, "default", "three", diag)
+        .await
+        .status
+        .unwrap();
+    assert!(third.runs.is_empty(), "{third:?}");
+    assert_eq!(third.skipped[0].reason, "Suspended");
+    let runs = Api::<RecoveryRun>::namespaced(client.clone(), "default")
+        .list(&Default::default())
+        .await
+        .unwrap();
+    assert_eq!(runs.items.len(), 1, "exactly one run for the three alerts");
+}

@@ -1,0 +1,351 @@
+//! Indexes the alert controller consults instead of scanning whole caches.
+//!
+//! - [`PlansByLabels`]: per namespace, a [`PlanIndex`] of the plans' `alertLabels`, so
+//!   matching one alert costs a hash probe per alert label, not a pass over every plan (an
+//!   alert only ever matches plans of its own namespace);
+//! - [`RunsByPlan`]: per (namespace, plan), the names of the plan's runs, for the
+//!   concurrency policy and cooldown.
+//!
+//! Both are fed from the reflector events of the plan and run watches
+//! ([`Indexed::apply`]). A re-list (after a 410 or a dropped watch) is built aside and
+//! swapped in when complete, like the reflector's own store, so objects deleted while the
+//! watch was down disappear and lookups never see a half-listed index.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{PoisonError, RwLock};
+
+use kube::ResourceExt;
+use kube::runtime::watcher;
+use lifeboat_api::{RecoveryPlan, RecoveryRun};
+use lifeboat_engine::matching::PlanIndex;
+use tokio::sync::watch;
+
+/// An index kept up to date from watch events.
+pub trait Indexer<K>: Default + Send + Sync + 'static {
+    /// Adds `obj`, or replaces what was indexed for it.
+    fn insert(&mut self, obj: &K);
+    /// Forgets `obj`.
+    fn remove(&mut self, obj: &K);
+}
+
+struct State<I> {
+    live: I,
+    /// The index being rebuilt by a re-list (between `Init` and `InitDone`).
+    relist: Option<I>,
+}
+
+/// An [`Indexer`] fed from a reflector's events, readable from any task.
+pub struct Indexed<I> {
+    state: RwLock<State<I>>,
+    ready: watch::Sender<bool>,
+}
+
+impl<I: Default> Default for Indexed<I> {
+    fn default() -> Self {
+        Indexed {
+            state: RwLock::new(State {
+                live: I::default(),
+                relist: None,
+            }),
+            ready: watch::channel(false).0,
+        }
+    }
+}
+
+impl<I> std::fmt::Debug for Indexed<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Indexed")
+            .field("ready", &*self.ready.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<I> Indexed<I> {
+    /// Applies one watch event.
+    pub fn apply<K>(&self, event: &watcher::Event<K>)
+    where
+        I: Indexer<K>,
+    {
+        let mut st = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        match event {
+            watcher::Event::Apply(obj) => st.live.insert(obj),
+            watcher::Event::Delete(obj) => st.live.remove(obj),
+            watcher::Event::Init => st.relist = Some(I::default()),
+            watcher::Event::InitApply(obj) => match st.relist.as_mut() {
+                Some(relist) => relist.insert(obj),
+                None => st.live.insert(obj),
+            },
+            watcher::Event::InitDone => {
+                if let Some(fresh) = st.relist.take() {
+                    st.live = fresh;
+                }
+                drop(st);
+                self.ready.send_replace(true);
+            }
+        }
+    }
+
+    /// Reads the live index.
+    pub fn read<T>(&self, f: impl FnOnce(&I) -> T) -> T {
+        f(&self
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .live)
+    }
+
+    /// Whether the first listing has been indexed.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Waits until the first listing has been indexed.
+    pub async fn wait_ready(&self) {
+        let mut rx = self.ready.subscribe();
+        // The sender lives as long as `self`, so this cannot fail while we borrow it.
+        let _ = rx.wait_for(|ready| *ready).await;
+    }
+}
+
+/// Plans by their alert labels, per namespace; values are plan names.
+#[derive(Default, Debug)]
+pub struct PlansByLabels {
+    namespaces: HashMap<String, PlanIndex<String>>,
+}
+
+impl PlansByLabels {
+    /// Names of the plans of `namespace` whose `alertLabels` all appear in `labels`, sorted.
+    pub fn matching(&self, namespace: &str, labels: &BTreeMap<String, String>) -> Vec<String> {
+        self.namespaces
+            .get(namespace)
+            .map(|idx| idx.matches(labels))
+            .unwrap_or_default()
+    }
+
+    /// Number of indexed plans (all namespaces).
+    pub fn len(&self) -> usize {
+        self.namespaces.values().map(PlanIndex::len).sum()
+    }
+
+    /// Whether no plan is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.namespaces.is_empty()
+    }
+}
+
+impl Indexer<RecoveryPlan> for PlansByLabels {
+    fn insert(&mut self, plan: &RecoveryPlan) {
+        let Some(ns) = plan.namespace() else { return };
+        self.namespaces
+            .entry(ns)
+            .or_default()
+            .upsert(plan.name_any(), &plan.spec.alert_labels);
+    }
+
+    fn remove(&mut self, plan: &RecoveryPlan) {
+        let Some(ns) = plan.namespace() else { return };
+        if let Some(idx) = self.namespaces.get_mut(&ns) {
+            idx.remove(&plan.name_any());
+            if idx.is_empty() {
+                self.namespaces.remove(&ns);
+            }
+        }
+    }
+}
+
+/// (namespace, name).
+type Key = (String, String);
+
+/// Run names per (namespace, plan).
+#[derive(Default, Debug)]
+pub struct RunsByPlan {
+    by_plan: HashMap<Key, BTreeSet<String>>,
+    /// (namespace, run) → the plan it was filed under.
+    plan_of: HashMap<Key, String>,
+}
+
+impl RunsByPlan {
+    /// Names of the runs of plan `plan` in `namespace`, sorted.
+    pub fn runs_of(&self, namespace: &str, plan: &str) -> Vec<String> {
+        self.by_plan
+            .get(&(namespace.to_string(), plan.to_string()))
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn forget(&mut self, run_key: &Key) {
+        if let Some(plan) = self.plan_of.remove(run_key) {
+            let plan_key = (run_key.0.clone(), plan);
+            if let Some(set) = self.by_plan.get_mut(&plan_key) {
+                set.remove(&run_key.1);
+                if set.is_empty() {
+                    self.by_plan.remove(&plan_key);
+                }
+            }
+        }
+    }
+}
+
+impl Indexer<RecoveryRun> for RunsByPlan {
+    fn insert(&mut self, run: &RecoveryRun) {
+        let Some(ns) = run.namespace() else { return };
+        let run_key = (ns.clone(), run.name_any());
+        let plan = run.spec.plan_name.clone();
+        if self.plan_of.get(&run_key) == plan.as_ref() {
+            return;
+        }
+        self.forget(&run_key);
+        if let Some(plan) = plan {
+            self.by_plan
+                .entry((ns, plan.clone()))
+                .or_default()
+                .insert(run_key.1.clone());
+            self.plan_of.insert(run_key, plan);
+        }
+    }
+
+    fn remove(&mut self, run: &RecoveryRun) {
+        let Some(ns) = run.namespace() else { return };
+        self.forget(&(ns, run.name_any()));
+    }
+}
+
+/// The indexes of the alert controller.
+#[derive(Default, Debug)]
+pub struct Indexes {
+    pub plans: Indexed<PlansByLabels>,
+    pub runs: Indexed<RunsByPlan>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lifeboat_api::{AlertSpec, RecoveryPlanSpec, RecoveryRunSpec};
+
+    fn plan(ns: &str, name: &str, labels: &[(&str, &str)]) -> RecoveryPlan {
+        let mut p = RecoveryPlan::new(
+            name,
+            RecoveryPlanSpec {
+                alert_labels: labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                steps: vec![],
+                suspend: None,
+                concurrency_policy: None,
+                cooldown: None,
+                successful_runs_history_limit: None,
+                failed_runs_history_limit: None,
+                service_account_name: None,
+            },
+        );
+        p.metadata.namespace = Some(ns.into());
+        p
+    }
+
+    fn run(ns: &str, name: &str, plan: Option<&str>) -> RecoveryRun {
+        let mut r = RecoveryRun::new(
+            name,
+            RecoveryRunSpec {
+                alert_spec: AlertSpec::default(),
+                steps: vec![],
+                plan_name: plan.map(str::to_string),
+                dry_run: None,
+                service_account_name: None,
+            },
+        );
+        r.metadata.namespace = Some(ns.into());
+        r
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn alerts_match_only_plans_of_their_namespace() {
+        let idx = Indexed::<PlansByLabels>::default();
+        idx.apply(&watcher::Event::Apply(plan("a", "p1", &[("app", "db")])));
+        idx.apply(&watcher::Event::Apply(plan("b", "p1", &[("app", "db")])));
+        idx.apply(&watcher::Event::Apply(plan(
+            "a",
+            "p2",
+            &[("app", "db"), ("sev", "critical")],
+        )));
+        let alert = labels(&[("app", "db"), ("sev", "critical")]);
+        assert_eq!(idx.read(|i| i.matching("a", &alert)), vec!["p1", "p2"]);
+        assert_eq!(idx.read(|i| i.matching("b", &alert)), vec!["p1"]);
+        assert!(idx.read(|i| i.matching("c", &alert)).is_empty());
+        assert_eq!(
+            idx.read(|i| i.matching("a", &labels(&[("app", "db")]))),
+            vec!["p1"],
+            "p2 needs sev=critical too"
+        );
+
+        // A label change re-files the plan; a delete forgets it.
+        idx.apply(&watcher::Event::Apply(plan("a", "p1", &[("app", "web")])));
+        assert_eq!(idx.read(|i| i.matching("a", &alert)), vec!["p2"]);
+        idx.apply(&watcher::Event::Delete(plan("a", "p2", &[])));
+        assert!(idx.read(|i| i.matching("a", &alert)).is_empty());
+        assert_eq!(idx.read(PlansByLabels::len), 2);
+    }
+
+    #[test]
+    fn a_relist_replaces_the_index_atomically_and_drops_deleted_plans() {
+        let idx = Indexed::<PlansByLabels>::default();
+        assert!(!idx.is_ready());
+        idx.apply(&watcher::Event::<RecoveryPlan>::Init);
+        idx.apply(&watcher::Event::InitApply(plan(
+            "a",
+            "old",
+            &[("app", "db")],
+        )));
+        assert!(
+            idx.read(|i| i.matching("a", &labels(&[("app", "db")])))
+                .is_empty(),
+            "a half-done listing must not be visible"
+        );
+        idx.apply(&watcher::Event::<RecoveryPlan>::InitDone);
+        assert!(idx.is_ready());
+        assert_eq!(
+            idx.read(|i| i.matching("a", &labels(&[("app", "db")]))),
+            vec!["old"]
+        );
+        // The watch restarts; `old` was deleted meanwhile, `new` created.
+        idx.apply(&watcher::Event::<RecoveryPlan>::Init);
+        idx.apply(&watcher::Event::InitApply(plan(
+            "a",
+            "new",
+            &[("app", "db")],
+        )));
+        assert_eq!(
+            idx.read(|i| i.matching("a", &labels(&[("app", "db")]))),
+            vec!["old"],
+            "lookups use the previous listing until the new one is complete"
+        );
+        idx.apply(&watcher::Event::<RecoveryPlan>::InitDone);
+        assert_eq!(
+            idx.read(|i| i.matching("a", &labels(&[("app", "db")]))),
+            vec!["new"]
+        );
+    }
+
+    #[test]
+    fn runs_are_filed_under_their_plan() {
+        let idx = Indexed::<RunsByPlan>::default();
+        idx.apply(&watcher::Event::Apply(run("a", "r1", Some("p"))));
+        idx.apply(&watcher::Event::Apply(run("a", "r2", Some("p"))));
+        idx.apply(&watcher::Event::Apply(run("b", "r3", Some("p"))));
+        idx.apply(&watcher::Event::Apply(run("a", "by-hand", None)));
+        assert_eq!(idx.read(|i| i.runs_of("a", "p")), vec!["r1", "r2"]);
+        assert_eq!(idx.read(|i| i.runs_of("b", "p")), vec!["r3"]);
+        idx.apply(&watcher::Event::Apply(run("a", "r2", Some("q"))));
+        assert_eq!(idx.read(|i| i.runs_of("a", "p")), vec!["r1"]);
+        assert_eq!(idx.read(|i| i.runs_of("a", "q")), vec!["r2"]);
+        idx.apply(&watcher::Event::Delete(run("a", "r1", Some("p"))));
+        assert!(idx.read(|i| i.runs_of("a", "p")).is_empty());
+    }
+}

@@ -68,6 +68,7 @@ impl SimCluster {
             authz: Authz::default(),
             stats: Mutex::default(),
             shutdown: CancellationToken::new(),
+            open_watches: Arc::default(),
         });
         *cluster
             .faults
@@ -130,6 +131,14 @@ impl SimCluster {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone(),
         }
+    }
+
+    /// Watch streams currently open (a stream ends at its timeout, when the client goes
+    /// away, or when dropped by a fault).
+    pub fn open_watches(&self) -> usize {
+        self.inner
+            .open_watches
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Zero the request counters.

@@ -41,6 +41,8 @@ pub struct Cluster {
     pub stats: Mutex<BTreeMap<(String, String, u16), u64>>,
     /// Cancelled on shutdown.
     pub shutdown: CancellationToken,
+    /// Watch streams currently being served.
+    pub open_watches: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Cluster {
@@ -611,6 +613,7 @@ async fn handle_resource(
                     cluster.state.clone(),
                     stop,
                     cluster.faults.watch_deadline(),
+                    cluster.open_watches.clone(),
                 );
                 let stream = futures::StreamExt::map(rx, move |chunk| {
                     let _keep = &guard;

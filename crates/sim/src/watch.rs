@@ -5,11 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::SinkExt;
-use futures::channel::mpsc;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::TryRecvError;
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiRequest, State};
@@ -168,9 +167,12 @@ pub fn serve(
     state: crate::api::SharedState,
     stop: CancellationToken,
     drop_after: Option<Duration>,
-) -> mpsc::Receiver<Result<Bytes, std::io::Error>> {
-    let (mut tx, out) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    open: Arc<std::sync::atomic::AtomicUsize>,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let (tx, out) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     tokio::spawn(async move {
+        let _open = OpenGuard(open);
         let WatchSetup {
             filter,
             initial,
@@ -232,6 +234,8 @@ pub fn serve(
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
+                // The client went away: stop now rather than at the timeout.
+                _ = tx.closed() => return,
                 _ = &mut deadline => {
                     if bookmarks && drop_after.is_none_or(|d| d >= timeout) {
                         let bm = bookmark(&filter, last_rv);
@@ -288,7 +292,10 @@ pub fn serve(
             }
         }
     });
-    out
+    futures::stream::unfold(
+        out,
+        |mut rx| async move { rx.recv().await.map(|c| (c, rx)) },
+    )
 }
 
 fn bookmark(filter: &Filter, rv: u64) -> Value {
@@ -297,4 +304,13 @@ fn bookmark(filter: &Filter, rv: u64) -> Value {
         "apiVersion": filter.res.api_version(),
         "metadata": {"resourceVersion": rv.to_string()},
     })
+}
+
+/// Counts a watch as open while its task runs.
+struct OpenGuard(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }

@@ -379,3 +379,33 @@ async fn kube_watcher_with_streaming_lists() {
     .await;
     task.abort();
 }
+
+#[tokio::test]
+async fn watches_end_when_the_client_goes_away() {
+    let (cluster, client) = start("watch-gone").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    let stream = cms
+        .watch(
+            &kube::api::WatchParams::default()
+                .timeout(290)
+                .disable_bookmarks(),
+            "0",
+        )
+        .await
+        .unwrap();
+    wait_for("watch open on the server", Duration::from_secs(5), || {
+        let c = cluster.clone();
+        async move { (c.open_watches() == 1).then_some(()) }
+    })
+    .await;
+    drop(stream);
+    wait_for(
+        "server-side watch ended after the client left",
+        Duration::from_secs(5),
+        || {
+            let c = cluster.clone();
+            async move { (c.open_watches() == 0).then_some(()) }
+        },
+    )
+    .await;
+}

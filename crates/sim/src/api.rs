@@ -269,11 +269,14 @@ fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
 }
 
 /// Everything but metadata and status: what `generation` tracks.
-fn spec_part(obj: &Value) -> Value {
+fn spec_part(obj: &Value, has_status: bool) -> Value {
     let mut v = obj.clone();
     if let Some(m) = v.as_object_mut() {
         m.remove("metadata");
-        m.remove("status");
+        // Without a status subresource, status is part of what generation tracks.
+        if has_status {
+            m.remove("status");
+        }
         m.remove("apiVersion");
         m.remove("kind");
     }
@@ -704,7 +707,9 @@ impl State {
         }
         self.prepare(req, &mut obj, Some(&current))?;
         record_manager(req, &mut obj);
-        if res.has_generation && spec_part(&obj) != spec_part(&current) {
+        if res.has_generation
+            && spec_part(&obj, res.has_status) != spec_part(&current, res.has_status)
+        {
             let g = current["metadata"]["generation"].as_i64().unwrap_or(0);
             obj["metadata"]["generation"] = json!(g + 1);
         }

@@ -193,6 +193,44 @@ fn finish_pod(pod: &mut Value, ok: bool, reason: &str) {
     ]);
 }
 
+/// Record a core/v1 Event about the Job, as the job controller does.
+fn event(
+    cluster: &Cluster,
+    ns: &str,
+    job: &str,
+    uid: &str,
+    type_: &str,
+    reason: &str,
+    message: &str,
+) {
+    let now = now_rfc3339();
+    let obj = json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": format!("{job}.{:016x}", rand::random::<u64>()),
+            "namespace": ns,
+            "uid": uuid::Uuid::new_v4().to_string(),
+            "creationTimestamp": now,
+        },
+        "involvedObject": {"apiVersion": "batch/v1", "kind": "Job", "namespace": ns, "name": job, "uid": uid},
+        "reason": reason,
+        "message": message,
+        "type": type_,
+        "source": {"component": "job-controller"},
+        "reportingComponent": "job-controller",
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    });
+    cluster
+        .state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .store
+        .put("/events", obj);
+}
+
 /// Create one pod of the Job; returns its name.
 fn create_pod(cluster: &Cluster, job: &Value) -> Option<String> {
     let ns = job["metadata"]["namespace"].as_str()?;
@@ -281,6 +319,15 @@ async fn run_job(cluster: &Arc<Cluster>, ns: &str, name: &str, uid: &str) {
         let Some(pod) = create_pod(cluster, &job) else {
             return;
         };
+        event(
+            cluster,
+            ns,
+            name,
+            uid,
+            "Normal",
+            "SuccessfulCreate",
+            &format!("Created pod: {pod}"),
+        );
         let alive = update_job(cluster, ns, name, uid, |j| {
             if j["status"]["startTime"].is_null() {
                 j["status"]["startTime"] = json!(started);
@@ -324,6 +371,15 @@ async fn run_job(cluster: &Arc<Cluster>, ns: &str, name: &str, uid: &str) {
                     ),
                 ]);
             });
+            event(
+                cluster,
+                ns,
+                name,
+                uid,
+                "Warning",
+                "DeadlineExceeded",
+                "Job was active longer than specified deadline",
+            );
             return;
         }
         if !fail {
@@ -346,6 +402,15 @@ async fn run_job(cluster: &Arc<Cluster>, ns: &str, name: &str, uid: &str) {
                     ),
                 ]);
             });
+            event(
+                cluster,
+                ns,
+                name,
+                uid,
+                "Normal",
+                "Completed",
+                "Job completed",
+            );
             return;
         }
         update_pod(cluster, ns, &pod, |p| finish_pod(p, false, ""));
@@ -368,6 +433,15 @@ async fn run_job(cluster: &Arc<Cluster>, ns: &str, name: &str, uid: &str) {
                     ),
                 ]);
             });
+            event(
+                cluster,
+                ns,
+                name,
+                uid,
+                "Warning",
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+            );
             return;
         }
         let alive = update_job(cluster, ns, name, uid, |j| {

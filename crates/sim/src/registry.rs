@@ -242,6 +242,13 @@ pub fn builtins() -> Vec<ResourceInfo> {
             "customresourcedefinitions" => {
                 vec![col("Created At", "date", ".metadata.creationTimestamp", 0)]
             }
+            "events" if r.group.is_empty() => vec![
+                col("Last Seen", "date", ".lastTimestamp", 0),
+                col("Type", "string", ".type", 0),
+                col("Reason", "string", ".reason", 0),
+                col("Object", "string", "#object", 0),
+                col("Message", "string", ".message", 0),
+            ],
             "events" => vec![
                 col("Type", "string", ".type", 0),
                 col("Reason", "string", ".reason", 0),

@@ -182,6 +182,14 @@ fn builtin_cell(obj: &Value, which: &str) -> Value {
     match which {
         "data" => json!(count(&obj["data"]) + count(&obj["binaryData"])),
         "secrets" => json!(count(&obj["secrets"])),
+        "object" => {
+            let o = &obj["involvedObject"];
+            json!(format!(
+                "{}/{}",
+                o["kind"].as_str().unwrap_or_default().to_ascii_lowercase(),
+                o["name"].as_str().unwrap_or_default()
+            ))
+        }
         "externalip" => {
             let ips: Vec<String> = status["loadBalancer"]["ingress"]
                 .as_array()
@@ -290,12 +298,14 @@ fn builtin_cell(obj: &Value, which: &str) -> Value {
 /// Render objects as a Table. `no_headers` omits column definitions (watch events after
 /// the first); `include` is `includeObject` (`None`, `Metadata` (default) or `Object`).
 pub fn table(res: &ResourceInfo, objs: &[Value], no_headers: bool, include: Option<&str>) -> Value {
+    // Core events lead with Last Seen and show the name only in the wide view.
+    let core_events = res.group.is_empty() && res.plural == "events";
     let mut columns = vec![json!({
-        "name": "Name", "type": "string", "format": "name", "priority": 0,
+        "name": "Name", "type": "string", "format": "name", "priority": i32::from(core_events),
         "description": "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
     })];
     // A CRD with printer columns shows exactly those; everything else gets an Age column.
-    let mut has_age = res.custom && !res.printer_columns.is_empty();
+    let mut has_age = (res.custom && !res.printer_columns.is_empty()) || core_events;
     for c in &res.printer_columns {
         if c.json_path == ".metadata.creationTimestamp" {
             has_age = true;

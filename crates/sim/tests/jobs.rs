@@ -107,6 +107,21 @@ async fn job_completes_with_an_owned_pod() {
         p.status.as_ref().unwrap().phase.as_deref(),
         Some("Succeeded")
     );
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(pods.into_client(), "default");
+    let mut reasons: Vec<String> = events
+        .list(&ListParams::default().fields("involvedObject.name=ok,involvedObject.kind=Job"))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter_map(|e| e.reason.clone())
+        .collect();
+    assert_eq!(
+        reasons,
+        vec!["SuccessfulCreate", "Completed"],
+        "job controller events"
+    );
 }
 
 #[tokio::test]

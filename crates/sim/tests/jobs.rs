@@ -117,9 +117,10 @@ async fn job_completes_with_an_owned_pod() {
         .iter()
         .filter_map(|e| e.reason.clone())
         .collect();
+    reasons.sort();
     assert_eq!(
         reasons,
-        vec!["SuccessfulCreate", "Completed"],
+        vec!["Completed", "SuccessfulCreate"],
         "job controller events"
     );
 }

@@ -6,19 +6,20 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use kube::Client;
 use kube::api::{Api, DynamicObject, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::discovery::ApiResource;
 use kube::runtime::wait::await_condition;
-use kube::{Client, Config};
 use lifeboat_api::RecoveryRun;
 use lifeboat_sim::SimCluster;
 use serde_json::{Value, json};
 
-/// lifeboat's namespace in the tests.
-pub const LIFEBOAT_NS: &str = "lifeboat-system";
-/// Longest any wait may take.
-pub const DEADLINE: Duration = Duration::from_secs(60);
+/// Setup and scenarios shared with the operator's in-process tests.
+pub mod scenarios;
+/// The workload of the crash-loop and API-fault tests.
+pub mod workload;
+
+pub use scenarios::{DEADLINE, LIFEBOAT_NS};
 
 pub const SEED_PLAN: &str = include_str!("../fixtures/recovery-plan-003.yaml");
 pub const SEED_ALERT: &str = include_str!("../fixtures/received-alert-003.yaml");
@@ -34,24 +35,11 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start(name: &str) -> Cluster {
-        let sim = SimCluster::start(name).await.unwrap();
-        for crd in lifeboat_api::crds::all() {
-            sim.apply_object(serde_json::to_value(&crd).unwrap())
-                .unwrap();
-        }
-        for ns in [LIFEBOAT_NS, "default"] {
-            let _ = sim.apply_object(
-                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-            );
-        }
+        let sim = scenarios::sim_cluster(name).await;
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         sim.write_kubeconfig(&kubeconfig).unwrap();
-        let kc = Kubeconfig::from_yaml(&sim.kubeconfig_yaml()).unwrap();
-        let cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-            .await
-            .unwrap();
-        let client = Client::try_from(cfg).unwrap();
+        let client = scenarios::client_of(&sim).await;
         Cluster {
             sim,
             client,
@@ -221,5 +209,19 @@ impl Controller {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The log, for failure messages of shared scenarios.
+    pub fn diag(&self) -> String {
+        format!("controller log:\n{}", self.log_text())
+    }
+
+    /// Fails if the process has panicked (its log holds stdout and stderr).
+    pub fn assert_no_panic(&self) {
+        let log = self.log_text();
+        assert!(
+            !log.contains("panicked"),
+            "the controller panicked; log:\n{log}"
+        );
     }
 }

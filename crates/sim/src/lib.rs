@@ -3,8 +3,25 @@
 //!
 //! It serves discovery, OpenAPI, CRUD with Kubernetes' error bodies, list + watch with
 //! resourceVersions, bookmarks and 410 Expired, patches (JSON, merge, strategic merge,
-//! server-side apply), the status subresource, CRDs with structural schemas, a Job
-//! controller, impersonation with a small authorization table, and fault injection.
+//! server-side apply), the status and scale subresources, CRDs with structural schemas
+//! (pruning, defaulting, validation), server-side tables for `kubectl get`, a Job
+//! controller, impersonation with a small authorization table, audit counters and fault
+//! injection.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let cluster = lifeboat_sim::SimCluster::start("east").await?;
+//! cluster.write_kubeconfig(std::path::Path::new("east.kubeconfig"))?;
+//! cluster.faults().set_error_rate(Some("patch"), 0.1); // 10 % of PATCHes answer 500/503
+//! cluster.authz().allow("system:serviceaccount:ops:lifeboat", &["get", "patch"], "", "pods", Some("default"));
+//! println!("{}", cluster.stats()); // requests by verb, resource and code
+//! # Ok(()) }
+//! ```
+//!
+//! Jobs run one pod at a time; per Job (or pod template) the annotations
+//! `sim.lifeboat.dev/outcome: Complete|Fail` and `sim.lifeboat.dev/duration: 300ms` decide
+//! each pod's fate (defaults: Complete, 100ms); `backoffLimit` and `activeDeadlineSeconds`
+//! are honoured. Standalone pods run at once; deployments report themselves rolled out.
 
 pub mod api;
 pub mod authz;

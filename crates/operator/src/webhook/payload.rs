@@ -12,6 +12,15 @@ use serde::{Deserialize, Serialize};
 
 /// Alertmanager's "no time" value for `endsAt` of a firing alert.
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+/// Longest label name accepted, in bytes.
+pub const MAX_LABEL_NAME_BYTES: usize = 1024;
+/// Longest label value accepted, in bytes. Labels identify an alert (and are matched
+/// against plans, copied into runs and rendered into patches); free text belongs in
+/// annotations, which only the body limit bounds.
+pub const MAX_LABEL_VALUE_BYTES: usize = 16 * 1024;
+/// Longest receiver name accepted, in bytes (it becomes the alert's `source` and a metrics
+/// label).
+pub const MAX_RECEIVER_BYTES: usize = 256;
 
 /// A webhook notification, as Alertmanager sends it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -145,8 +154,30 @@ fn parse_status(field: &str, value: Option<&str>) -> Result<AlertStatus, Payload
 
 impl WebhookPayload {
     /// Parses a request body (JSON); the error is serde's message.
+    ///
+    /// The notification and each alert must be JSON objects: serde would otherwise also read
+    /// a struct from a list of its fields in order, so `[]` or `"alerts": [["firing", …]]`
+    /// would pass for a notification. Parsing goes through a [`serde_json::Value`] first,
+    /// which bounds nesting (serde_json's recursion limit) everywhere in the body, unknown
+    /// fields included. Of duplicate keys the last one counts, as with Go's `encoding/json`.
     pub fn from_json(body: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(body)
+        use serde::de::Error as _;
+        let value: serde_json::Value = serde_json::from_slice(body)?;
+        let Some(object) = value.as_object() else {
+            return Err(serde_json::Error::custom(format!(
+                "the body must be a JSON object (an Alertmanager notification), got {}",
+                json_kind(&value)
+            )));
+        };
+        if let Some(serde_json::Value::Array(alerts)) = object.get("alerts")
+            && let Some((i, bad)) = alerts.iter().enumerate().find(|(_, a)| !a.is_object())
+        {
+            return Err(serde_json::Error::custom(format!(
+                "alerts[{i}] must be an object, got {}",
+                json_kind(bad)
+            )));
+        }
+        serde_json::from_value(value)
     }
 
     /// Checks the payload against the version-4 contract.
@@ -165,6 +196,20 @@ impl WebhookPayload {
         }
         if let Some(status) = self.status.as_deref() {
             parse_status("status", Some(status))?;
+        }
+        if let Some(receiver) = self.receiver.as_deref() {
+            if receiver.len() > MAX_RECEIVER_BYTES {
+                return Err(err(
+                    "receiver",
+                    format!(
+                        "{} bytes long, more than the limit of {MAX_RECEIVER_BYTES}",
+                        receiver.len()
+                    ),
+                ));
+            }
+            if receiver.chars().any(char::is_control) {
+                return Err(err("receiver", "contains a control character"));
+            }
         }
         let alerts = self
             .alerts
@@ -196,6 +241,7 @@ impl PayloadAlert {
         if let Some(bad) = labels.keys().find(|k| k.is_empty()) {
             return Err(err(f("labels"), format!("label name {bad:?} is empty")));
         }
+        check_labels(&labels, &f("labels"))?;
         let starts_at = match self.starts_at.as_deref() {
             None | Some("") => return Err(err(f("startsAt"), "required")),
             Some(s) => parse_time(&f("startsAt"), s)?,
@@ -229,6 +275,65 @@ impl PayloadAlert {
             fingerprint,
         })
     }
+}
+
+/// A short name for the kind of a JSON value, for messages.
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// The start of `s` for a message: at most 40 characters.
+fn excerpt(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{:?}…", &s[..i]),
+        None => format!("{s:?}"),
+    }
+}
+
+/// Label names and values within their size limits, names free of control characters and
+/// values free of NUL (which no text consumer of a label handles).
+fn check_labels(labels: &BTreeMap<String, String>, field: &str) -> Result<(), PayloadError> {
+    for (name, value) in labels {
+        if name.len() > MAX_LABEL_NAME_BYTES {
+            return Err(err(
+                field,
+                format!(
+                    "label name {} is {} bytes long, more than the limit of {MAX_LABEL_NAME_BYTES}",
+                    excerpt(name),
+                    name.len()
+                ),
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(err(
+                field,
+                format!("label name {name:?} contains a control character"),
+            ));
+        }
+        if value.len() > MAX_LABEL_VALUE_BYTES {
+            return Err(err(
+                format!("{field}[{name:?}]"),
+                format!(
+                    "value is {} bytes long, more than the limit of {MAX_LABEL_VALUE_BYTES} (put long text in annotations)",
+                    value.len()
+                ),
+            ));
+        }
+        if value.contains('\0') {
+            return Err(err(
+                format!("{field}[{name:?}]"),
+                "value contains a NUL character",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Fingerprint of a label set, computed as Prometheus/Alertmanager do
@@ -350,6 +455,77 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("invalid type"), "{e}");
         assert!(WebhookPayload::from_json(b"{not json").is_err());
+    }
+
+    #[test]
+    fn lists_do_not_pass_for_objects_and_nesting_is_bounded() {
+        let e = WebhookPayload::from_json(b"[]").unwrap_err();
+        assert!(
+            e.to_string().contains("must be a JSON object") && e.to_string().contains("a list"),
+            "{e}"
+        );
+        let e = WebhookPayload::from_json(
+            br#"{"version":"4","alerts":[{"status":"firing"},["firing",{"a":"b"}]]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("alerts[1] must be an object, got a list"),
+            "{e}"
+        );
+        let deep = format!(
+            r#"{{"version":"4","extra":{}1{},"alerts":[]}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        let e = WebhookPayload::from_json(deep.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("recursion limit exceeded"), "{e}");
+        // Alertmanager's own decoder keeps the last of duplicate keys.
+        let p = WebhookPayload::from_json(br#"{"version":"3","version":"4","alerts":[]}"#).unwrap();
+        assert_eq!(p.version.as_deref(), Some("4"));
+    }
+
+    #[test]
+    fn oversized_and_control_character_labels_are_rejected() {
+        let mut a = alert();
+        a["labels"]["description"] = json!("x".repeat(MAX_LABEL_VALUE_BYTES + 1));
+        let e = payload(json!([alert(), a])).validate().unwrap_err();
+        assert_eq!(e.field, "alerts[1].labels[\"description\"]");
+        assert!(e.message.contains("more than the limit of 16384"), "{e}");
+
+        let mut a = alert();
+        a["labels"]["x".repeat(5000)] = json!("v");
+        let e = payload(json!([a])).validate().unwrap_err();
+        assert_eq!(e.field, "alerts[0].labels");
+        assert!(e.message.contains("5000 bytes long"), "{e}");
+        assert!(
+            e.to_string().len() < 300,
+            "the message must not echo the name: {e}"
+        );
+
+        let mut a = alert();
+        a["labels"]["bad\u{0}name"] = json!("v");
+        let e = payload(json!([a])).validate().unwrap_err();
+        assert!(e.message.contains("control character"), "{e}");
+
+        let mut a = alert();
+        a["labels"]["app"] = json!("db\u{0}");
+        let e = payload(json!([a])).validate().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "alerts[0].labels[\"app\"]: value contains a NUL character"
+        );
+
+        // Unicode is fine, in names and values, as are limits reached exactly.
+        let mut a = alert();
+        a["labels"]["région"] = json!("東京 🚒");
+        a["labels"]["long"] = json!("y".repeat(MAX_LABEL_VALUE_BYTES));
+        let p = payload(json!([a])).validate().unwrap();
+        assert_eq!(p.alerts[0].labels["région"], "東京 🚒");
+
+        let mut p = payload(json!([alert()]));
+        p.receiver = Some("r".repeat(MAX_RECEIVER_BYTES + 1));
+        assert_eq!(p.validate().unwrap_err().field, "receiver");
     }
 
     #[test]

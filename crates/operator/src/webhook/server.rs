@@ -3,14 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use futures::StreamExt;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -31,6 +32,12 @@ pub struct Receiver {
     max_body_bytes: usize,
     metrics: Metrics,
 }
+
+/// Bytes of an oversized body read and thrown away before answering 413: a client still
+/// sending when the server closes the connection would get a reset instead of the answer.
+const DRAIN_LIMIT: usize = 64 << 20;
+/// How long reading and throwing away an oversized body may take.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
@@ -59,7 +66,6 @@ impl Receiver {
         Router::new()
             .route("/webhook", post(default_namespace))
             .route("/webhook/{namespace}", post(tenant_namespace))
-            .layer(DefaultBodyLimit::max(self.max_body_bytes))
             .with_state(Arc::new(self))
     }
 
@@ -88,14 +94,46 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({ "error": message.into() }))).into_response()
 }
 
-/// The body as read under the [`DefaultBodyLimit`]; a rejection says why it could not be
-/// (too large → 413). Authentication is still checked before the body is looked at.
-type BodyResult = Result<Bytes, BytesRejection>;
+/// Why a request body could not be read.
+enum BodyError {
+    /// Longer than the limit (413).
+    TooLarge,
+    /// The connection failed while reading.
+    Read(String),
+}
+
+/// Reads the body, at most `max` bytes. Past that, the rest is read and thrown away (up to
+/// [`DRAIN_LIMIT`] bytes, for at most [`DRAIN_TIMEOUT`]) so the client gets the 413 answer.
+/// Only called once the request is authenticated.
+async fn read_body(body: Body, max: usize) -> Result<Bytes, BodyError> {
+    let mut stream = body.into_data_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| BodyError::Read(e.to_string()))?;
+        let seen = buf.len().saturating_add(chunk.len());
+        if seen > max {
+            drop(buf);
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, async move {
+                let mut seen = seen;
+                while seen < DRAIN_LIMIT {
+                    match stream.next().await {
+                        Some(Ok(c)) => seen = seen.saturating_add(c.len()),
+                        _ => break,
+                    }
+                }
+            })
+            .await;
+            return Err(BodyError::TooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(buf))
+}
 
 async fn default_namespace(
     State(rx): State<Arc<Receiver>>,
     headers: HeaderMap,
-    body: BodyResult,
+    body: Body,
 ) -> Response {
     let ns = rx.default_namespace.clone();
     handle(rx, ns, headers, body).await
@@ -105,7 +143,7 @@ async fn tenant_namespace(
     State(rx): State<Arc<Receiver>>,
     Path(namespace): Path<String>,
     headers: HeaderMap,
-    body: BodyResult,
+    body: Body,
 ) -> Response {
     handle(rx, namespace, headers, body).await
 }
@@ -118,12 +156,7 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
-async fn handle(
-    rx: Arc<Receiver>,
-    namespace: String,
-    headers: HeaderMap,
-    body: BodyResult,
-) -> Response {
+async fn handle(rx: Arc<Receiver>, namespace: String, headers: HeaderMap, body: Body) -> Response {
     if !rx.authorized(&headers) {
         tracing::warn!(
             namespace,
@@ -150,16 +183,19 @@ async fn handle(
             "Content-Type must be application/json",
         );
     }
-    let body = match body {
+    let body = match read_body(body, rx.max_body_bytes).await {
         Ok(b) => b,
-        Err(rejection) => {
-            let status = rejection.status();
-            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                format!("request body larger than {} bytes", rx.max_body_bytes)
-            } else {
-                format!("cannot read request body: {}", rejection.body_text())
-            };
-            return error(status, message);
+        Err(BodyError::TooLarge) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {} bytes", rx.max_body_bytes),
+            );
+        }
+        Err(BodyError::Read(e)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read request body: {e}"),
+            );
         }
     };
     let payload = match WebhookPayload::from_json(&body) {

@@ -1090,6 +1090,17 @@ impl State {
                 if obj["spec"]["type"].is_null() {
                     obj["spec"]["type"] = json!("ClusterIP");
                 }
+                // As kube-apiserver defaults them: protocol TCP, targetPort = port.
+                if let Some(ports) = obj["spec"]["ports"].as_array_mut() {
+                    for port in ports {
+                        if port["protocol"].is_null() {
+                            port["protocol"] = json!("TCP");
+                        }
+                        if port["targetPort"].is_null() && !port["port"].is_null() {
+                            port["targetPort"] = port["port"].clone();
+                        }
+                    }
+                }
                 match old {
                     None => {
                         if obj["spec"]["clusterIP"].is_null() {

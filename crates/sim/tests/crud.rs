@@ -957,3 +957,29 @@ async fn deployment_scale_subresource() {
         "the simulated rollout is immediate"
     );
 }
+
+#[tokio::test]
+async fn service_ports_are_defaulted_like_kube_apiserver() {
+    let (_cluster, client) = start("svc-defaults").await;
+    let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client, "default");
+    let svc = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "db"},
+        "spec": {"selector": {"app": "db"}, "ports": [{"name": "pg", "port": 5432}]},
+    }))
+    .unwrap();
+    let created = services.create(&PostParams::default(), &svc).await.unwrap();
+    let spec = created.spec.unwrap();
+    let port = &spec.ports.unwrap()[0];
+    assert_eq!(
+        port.protocol.as_deref(),
+        Some("TCP"),
+        "protocol defaults to TCP"
+    );
+    assert_eq!(
+        port.target_port,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(5432)),
+        "targetPort defaults to port"
+    );
+    assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
+}

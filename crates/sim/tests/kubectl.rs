@@ -831,10 +831,7 @@ async fn custom_resource_definition_and_its_objects() {
             r#"{"spec":{"color":"green","size":0}}"#,
         ])
         .await;
-    assert!(
-        err.contains("The Widget \"w1\" is invalid"),
-        "{err}"
-    );
+    assert!(err.contains("The Widget \"w1\" is invalid"), "{err}");
     assert!(
         err.contains(
             "spec.color: Unsupported value: \"green\": supported values: \"red\", \"blue\""

@@ -14,12 +14,13 @@
 //! validate, in that order, as in kube-apiserver.
 
 mod prune;
-pub mod regex;
 mod validate;
 
 use serde_json::{Map, Value};
 
-use self::regex::Regex;
+// kube-apiserver evaluates `pattern` with Go's RE2; the regex crate implements the same
+// linear-time, backtracking-free dialect.
+use regex::Regex;
 
 /// One validation error, as in a `Status` cause: `field` like `spec.steps[0].type`,
 /// `reason` like `FieldValueNotSupported`, `message` like

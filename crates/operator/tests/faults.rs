@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams};
 use lifeboat_api::{RecoveryPlan, RunPhase, StepPhase};
 use lifeboat_operator::naming;
 use serde_json::json;
@@ -100,5 +100,48 @@ async fn runs_complete_through_api_faults_and_record_the_plans_last_run() {
     )
     .await
     .expect("the plan must record its last run");
+    ctl.stop().await;
+}
+
+#[tokio::test]
+async fn a_plan_deleted_while_the_watches_are_expired_no_longer_matches() {
+    let (sim, client) = start_cluster("local").await;
+    let ctl = Controller::start(client.clone());
+    let steps = json!([{"type": "readField", "readField": {"apiVersion": "v1", "resource": "pods",
+        "namespace": "default", "name": "p", "fieldPath": "spec", "outputKey": "x"}}]);
+    for name in ["kept", "gone"] {
+        let plan = json!({"apiVersion": "recovery.elotl.co/v1alpha1", "kind": "RecoveryPlan",
+            "metadata": {"name": name}, "spec": {"alertLabels": {"app": "db"}, "steps": steps}});
+        create(&client, plan, "default").await;
+        wait_plan_validated(&client, "default", name).await;
+    }
+    // The watches break and the history is compacted: the deletion can only be learnt from
+    // a fresh listing.
+    sim.faults().expire_watches();
+    let plans = Api::<RecoveryPlan>::namespaced(client.clone(), "default");
+    plans.delete("gone", &Default::default()).await.unwrap();
+    // A later change to the other plan: once the controller has seen it, it has seen the
+    // deletion too (by event or by re-listing).
+    plans
+        .patch(
+            "kept",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"cooldown": "1s"}})),
+        )
+        .await
+        .unwrap();
+    wait_plan_validated(&client, "default", "kept").await;
+    let alert = json!({"apiVersion": "recovery.elotl.co/v1alpha1", "kind": "ReceivedAlert",
+        "metadata": {"name": "late"}, "spec": {"labels": {"app": "db"}}});
+    create(&client, alert, "default").await;
+    let status = wait_alert_processed(&client, "default", "late")
+        .await
+        .status
+        .unwrap();
+    assert_eq!(
+        status.matched_plans,
+        vec!["kept"],
+        "a deleted plan must not match: {status:?}"
+    );
     ctl.stop().await;
 }

@@ -334,6 +334,36 @@ mod tests {
     }
 
     #[test]
+    fn ten_thousand_plans_one_alert() {
+        let idx = Indexed::<PlansByLabels>::default();
+        idx.apply(&watcher::Event::<RecoveryPlan>::Init);
+        for i in 0..10_000 {
+            let app = format!("app-{}", i % 1000);
+            let team = format!("team-{}", i % 7);
+            idx.apply(&watcher::Event::InitApply(plan(
+                &format!("ns-{}", i % 3),
+                &format!("p{i}"),
+                &[("app", &app), ("team", &team), ("severity", "critical")],
+            )));
+        }
+        idx.apply(&watcher::Event::<RecoveryPlan>::InitDone);
+        assert_eq!(idx.read(PlansByLabels::len), 10_000);
+        // Plans i ≡ 42 (mod 1000) have app-42; of those, team i mod 7 and namespace i mod 3.
+        let alert = labels(&[
+            ("app", "app-42"),
+            ("team", "team-0"),
+            ("severity", "critical"),
+        ]);
+        let want: Vec<String> = (0..10_000)
+            .filter(|i| i % 1000 == 42 && i % 7 == 0 && i % 3 == 0)
+            .map(|i| format!("p{i}"))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(idx.read(|i| i.matching("ns-0", &alert)), want);
+    }
+
+    #[test]
     fn runs_are_filed_under_their_plan() {
         let idx = Indexed::<RunsByPlan>::default();
         idx.apply(&watcher::Event::Apply(run("a", "r1", Some("p"))));

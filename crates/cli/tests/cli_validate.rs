@@ -182,3 +182,40 @@ fn a_missing_file_is_a_usage_error() {
         text(&out)
     );
 }
+
+/// The engine's catalogue of one-defect plans: the CLI reports every file's own defect.
+#[test]
+fn a_directory_of_broken_plans_reports_each_defect() {
+    let dir = repo_root().join("crates/engine/tests/fixtures/invalid");
+    let out = validate(&[&dir]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = text(&out);
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let source = std::fs::read_to_string(&path).unwrap();
+        let expect = source
+            .lines()
+            .find_map(|l| l.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{} has no `# expect:` line", path.display()));
+        let file = path.file_name().unwrap().to_string_lossy();
+        // The engine's wording, or at least the exact field it names (the CLI words a few
+        // document-level problems, such as a wrong apiVersion, itself).
+        let expect = expect.trim();
+        let field = expect.split(": ").next().unwrap_or(expect);
+        let line = report.lines().find(|l| {
+            l.contains(file.as_ref())
+                && (l.contains(expect) || l.contains(&format!("field {field}")))
+        });
+        assert!(
+            line.is_some(),
+            "the report names no problem `{expect}` for {file}:\n{report}"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 15,
+        "only {checked} broken plans in {}",
+        dir.display()
+    );
+}

@@ -100,8 +100,22 @@ async fn load_plans(world: &World, n: usize, timeout: Duration) -> Result<Durati
             continue;
         }
         if Instant::now() > deadline {
+            let validated = (0..n)
+                .filter(|i| {
+                    world
+                        .mgmt
+                        .sim
+                        .get_object(
+                            "recovery.elotl.co/v1alpha1",
+                            "recoveryplans",
+                            Some(STORM_NS),
+                            &format!("storm-{i:05}"),
+                        )
+                        .is_some_and(|p| !p["status"]["validation"].is_null())
+                })
+                .count();
             return Err(format!(
-                "{next} of {n} plans validated within {}s",
+                "{validated} of {n} plans validated within {}s",
                 timeout.as_secs()
             ));
         }

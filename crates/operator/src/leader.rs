@@ -53,11 +53,27 @@ pub struct LeaseTimings {
 
 impl Default for LeaseTimings {
     fn default() -> Self {
+        LeaseTimings::for_lease(Duration::from_secs(10))
+    }
+}
+
+impl LeaseTimings {
+    /// Timings for a lease of `lease_duration` (rounded up to whole seconds, at least 1):
+    /// the leader renews every fifth of it and gives up after 70 % of it without a
+    /// successful renewal; candidates retry every fifth of it. Renewals and retries happen
+    /// at least every 2 s, so a long lease still hands over promptly once released.
+    pub fn for_lease(lease_duration: Duration) -> Self {
+        let secs = lease_duration
+            .as_secs()
+            .saturating_add(u64::from(lease_duration.subsec_nanos() > 0))
+            .max(1);
+        let lease_duration = Duration::from_secs(secs);
+        let fifth = (lease_duration / 5).min(Duration::from_secs(2));
         LeaseTimings {
-            lease_duration: Duration::from_secs(10),
-            renew_interval: Duration::from_secs(2),
-            renew_deadline: Duration::from_secs(7),
-            retry_interval: Duration::from_secs(2),
+            lease_duration,
+            renew_interval: fifth,
+            renew_deadline: lease_duration * 7 / 10,
+            retry_interval: fifth,
         }
     }
 }
@@ -432,6 +448,35 @@ mod tests {
             .unwrap()
             .spec
             .unwrap()
+    }
+
+    #[test]
+    fn timings_scale_with_the_lease() {
+        assert_eq!(
+            LeaseTimings::default(),
+            LeaseTimings {
+                lease_duration: Duration::from_secs(10),
+                renew_interval: Duration::from_secs(2),
+                renew_deadline: Duration::from_secs(7),
+                retry_interval: Duration::from_secs(2),
+            }
+        );
+        let short = LeaseTimings::for_lease(Duration::from_secs(2));
+        assert_eq!(short.renew_interval, Duration::from_millis(400));
+        assert_eq!(short.renew_deadline, Duration::from_millis(1400));
+        assert_eq!(short.retry_interval, Duration::from_millis(400));
+        let long = LeaseTimings::for_lease(Duration::from_secs(3600));
+        assert_eq!(long.renew_interval, Duration::from_secs(2));
+        assert_eq!(long.retry_interval, Duration::from_secs(2));
+        assert_eq!(
+            LeaseTimings::for_lease(Duration::from_millis(1500)).lease_duration,
+            Duration::from_secs(2),
+            "a lease is whole seconds, rounded up"
+        );
+        assert_eq!(
+            LeaseTimings::for_lease(Duration::ZERO).lease_duration,
+            Duration::from_secs(1)
+        );
     }
 
     #[tokio::test]

@@ -21,4 +21,5 @@ pub mod telemetry;
 pub mod webhook;
 
 pub use config::{ControllerConfig, WebhookConfig};
-pub use run::{OperatorError, run_controller};
+pub use leader::LeaseTimings;
+pub use run::{OperatorError, run_controller, run_controller_with_lease};

@@ -25,7 +25,7 @@ use crate::config::ControllerConfig;
 use crate::context::{Context, Events, SystemClock};
 use crate::controller::index::Indexes;
 use crate::controller::{alerts, plans, runs};
-use crate::leader::{LeaderElector, LeaderError};
+use crate::leader::{LeaderElector, LeaderError, LeaseTimings};
 use crate::telemetry::{HealthError, Metrics, Readiness, serve_health};
 use crate::webhook::{self, WebhookError};
 
@@ -62,10 +62,21 @@ pub enum OperatorError {
 }
 
 /// Runs lifeboat's controller process until `shutdown` is cancelled (or leadership is lost,
-/// which returns [`OperatorError::LeadershipLost`]).
+/// which returns [`OperatorError::LeadershipLost`]), with the default lease timings.
 pub async fn run_controller(
     client: Client,
     cfg: ControllerConfig,
+    shutdown: CancellationToken,
+) -> Result<(), OperatorError> {
+    run_controller_with_lease(client, cfg, LeaseTimings::default(), shutdown).await
+}
+
+/// [`run_controller`] with the given leader-election timings (used only when
+/// `cfg.leader_election` is set).
+pub async fn run_controller_with_lease(
+    client: Client,
+    cfg: ControllerConfig,
+    lease: LeaseTimings,
     shutdown: CancellationToken,
 ) -> Result<(), OperatorError> {
     let mut registry = Registry::default();
@@ -98,7 +109,8 @@ pub async fn run_controller(
             &cfg.namespace,
             &cfg.lease_name,
             &cfg.identity,
-        );
+        )
+        .with_timings(lease);
         match elector.acquire(shutdown.clone()).await {
             Ok(guard) => Some(guard),
             Err(LeaderError::Cancelled) => return Ok(()),

@@ -3,9 +3,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
-use lifeboat_operator::{ControllerConfig, WebhookConfig};
+use lifeboat_operator::{ControllerConfig, LeaseTimings, WebhookConfig};
 use tokio_util::sync::CancellationToken;
 
 use super::EXIT_OK;
@@ -52,6 +53,12 @@ pub struct Args {
     /// Name of the Lease used for leader election.
     #[arg(long, default_value = "lifeboat-controller")]
     pub lease_name: String,
+    /// How long a leader's Lease is honoured without renewal, in seconds: a replica that
+    /// dies is replaced after this long. The leader renews every fifth of it (at most every
+    /// 2 s) and stops executing if it cannot renew within 70 % of it.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub lease_duration: u64,
     /// Identity of this replica in the Lease (default: the pod name from POD_NAME, else
     /// hostname-pid).
     #[arg(long, env = "POD_NAME")]
@@ -99,10 +106,16 @@ impl Args {
             addr_file: self.addr_file.clone(),
         })
     }
+
+    /// Leader-election timings derived from `--lease-duration`.
+    pub fn lease_timings(&self) -> LeaseTimings {
+        LeaseTimings::for_lease(Duration::from_secs(self.lease_duration))
+    }
 }
 
 pub async fn run(args: Args, _log_format: LogFormat) -> anyhow::Result<u8> {
     let config = args.to_config()?;
+    let lease = args.lease_timings();
     let client = kube::Client::try_default()
         .await
         .context("cannot build a Kubernetes client from the kubeconfig or in-cluster config")?;
@@ -114,7 +127,7 @@ pub async fn run(args: Args, _log_format: LogFormat) -> anyhow::Result<u8> {
         leader_election = config.leader_election,
         "starting lifeboat controller"
     );
-    lifeboat_operator::run_controller(client, config, shutdown)
+    lifeboat_operator::run_controller_with_lease(client, config, lease, shutdown)
         .await
         .context("the controller stopped with an error")?;
     Ok(EXIT_OK)
@@ -200,6 +213,7 @@ mod tests {
         assert!(!cfg.leader_election);
         assert_eq!(cfg.identity, "me");
         assert_eq!(cfg.lease_name, "lifeboat-controller");
+        assert_eq!(w.args.lease_timings(), LeaseTimings::default());
         assert_eq!(cfg.health_addr.to_string(), "0.0.0.0:8080");
         let wh = cfg.webhook.unwrap();
         assert_eq!(
@@ -214,6 +228,16 @@ mod tests {
         );
         assert_eq!(wh.max_body_bytes, 4096);
         assert_eq!(wh.addr.to_string(), "0.0.0.0:9095");
+    }
+
+    #[test]
+    fn lease_duration_sets_the_election_timings() {
+        let w = Wrapper::try_parse_from(["x", "--lease-duration", "3"]).unwrap();
+        assert_eq!(
+            w.args.lease_timings(),
+            LeaseTimings::for_lease(Duration::from_secs(3))
+        );
+        assert!(Wrapper::try_parse_from(["x", "--lease-duration", "0"]).is_err());
     }
 
     #[test]

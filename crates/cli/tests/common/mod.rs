@@ -225,3 +225,129 @@ impl Controller {
         );
     }
 }
+
+/// A `lifeboat controller` started with a webhook receiver and chosen flags, and the
+/// addresses it bound (read from its `--addr-file`).
+pub struct Replica {
+    pub ctl: Controller,
+    /// `--identity` of the replica (its name in the Lease).
+    pub identity: String,
+    pub webhook: Option<std::net::SocketAddr>,
+    pub health: std::net::SocketAddr,
+}
+
+impl Replica {
+    /// Starts the real binary against `cluster` as replica `n` (identity `replica-<n>`),
+    /// webhook and health on loopback ports chosen by the OS, plus `extra` flags (e.g.
+    /// `--lease-duration 2`, `--no-leader-election`, `--no-webhook`); waits until it has
+    /// written its bound addresses (before leader election, so a standby starts too).
+    pub async fn start(cluster: &Cluster, n: usize, extra: &[&str]) -> Replica {
+        let identity = format!("replica-{n}");
+        let dir = cluster.dir.path();
+        let addr_file = dir.join(format!("replica-addr-{n}.json"));
+        let log = dir.join(format!("replica-{n}.log"));
+        let log_file = std::fs::File::create(&log).unwrap();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+            .args([
+                "controller",
+                "--namespace",
+                LIFEBOAT_NS,
+                "--webhook-addr",
+                "127.0.0.1:0",
+                "--health-addr",
+                "127.0.0.1:0",
+                "--identity",
+                &identity,
+                "--addr-file",
+            ])
+            .arg(&addr_file)
+            .args(extra)
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .env(
+                "RUST_LOG",
+                std::env::var("LIFEBOAT_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + DEADLINE;
+        let addrs: Value = loop {
+            if let Ok(text) = std::fs::read_to_string(&addr_file)
+                && let Ok(v) = serde_json::from_str::<Value>(&text)
+                && v.get("health").is_some()
+            {
+                break v;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "{identity} exited ({status}) before listening; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{identity} did not write {} in time",
+                addr_file.display()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let addr = |key: &str| addrs[key].as_str().map(|a| a.parse().unwrap());
+        Replica {
+            webhook: addr("webhook"),
+            health: addr("health").unwrap(),
+            identity,
+            ctl: Controller { child, log },
+        }
+    }
+
+    /// URL of `path` on the webhook receiver.
+    pub fn webhook_url(&self, path: &str) -> String {
+        let addr = self.webhook.expect("the replica serves no webhook");
+        format!("http://{addr}{path}")
+    }
+
+    /// GET `path` on the health server: status and body.
+    pub async fn health_get(&self, path: &str) -> (u16, String) {
+        let r = reqwest::get(format!("http://{}{path}", self.health))
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} on {}: {e}", self.identity));
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let (status, body) = self.health_get("/metrics").await;
+        assert_eq!(status, 200, "/metrics of {}: {body}", self.identity);
+        body
+    }
+
+    pub fn log_text(&self) -> String {
+        self.ctl.log_text()
+    }
+}
+
+/// The value of the sample `name` (metric name with its labels exactly as exposed, e.g.
+/// `lifeboat_runs_total{outcome="Completed"}`) in a Prometheus/OpenMetrics text, if present.
+pub fn metric_value(text: &str, sample: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(sample)?;
+        let value = rest.strip_prefix(' ')?;
+        value.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// The holder of lifeboat's leader Lease as stored right now (store read), `None` when the
+/// Lease does not exist or has no holder.
+pub fn lease_holder(cluster: &Cluster, lease: &str) -> Option<String> {
+    cluster
+        .sim
+        .get_object("coordination.k8s.io/v1", "leases", Some(LIFEBOAT_NS), lease)?
+        .pointer("/spec/holderIdentity")?
+        .as_str()
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+}

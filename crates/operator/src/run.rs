@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use kube::Client;
 use kube::api::Api;
 use kube::runtime::controller::Controller;
@@ -24,7 +24,7 @@ use crate::clusters::ClusterRegistry;
 use crate::config::ControllerConfig;
 use crate::context::{Context, Events, SystemClock};
 use crate::controller::index::Indexes;
-use crate::controller::{alerts, plans, runs};
+use crate::controller::{alerts, plans, runs, stream};
 use crate::leader::{LeaderElector, LeaderError, LeaseTimings};
 use crate::telemetry::{HealthError, Metrics, Readiness, serve_health};
 use crate::webhook::{self, WebhookError};
@@ -180,31 +180,25 @@ pub async fn run_controllers(
     let watch_config = watcher::Config::default().any_semantic();
     // The caches and the alert controller's indexes are fed by the same watch events.
     let indexes = Arc::new(Indexes::default());
+    // Objects reach a controller only once its cache has them, also after a re-list
+    // (controller/stream.rs).
     let (plans_reader, plans_writer) = reflector::store::<RecoveryPlan>();
     let plan_index = indexes.clone();
-    let plans_stream = reflector::reflector(
+    let plans_stream = stream::cached_watch(
+        Api::<RecoveryPlan>::all(client.clone()),
+        watch_config.clone(),
         plans_writer,
-        watcher(
-            Api::<RecoveryPlan>::all(client.clone()),
-            watch_config.clone(),
-        ),
+        move |ev| plan_index.plans.apply(ev),
     )
-    .inspect_ok(move |ev| plan_index.plans.apply(ev))
-    .default_backoff()
-    .applied_objects()
     .predicate_filter(predicates::generation, Default::default());
     let (runs_reader, runs_writer) = reflector::store::<RecoveryRun>();
     let run_index = indexes.clone();
-    let runs_stream = reflector::reflector(
+    let runs_stream = stream::cached_watch(
+        Api::<RecoveryRun>::all(client.clone()),
+        watch_config.clone(),
         runs_writer,
-        watcher(
-            Api::<RecoveryRun>::all(client.clone()),
-            watch_config.clone(),
-        ),
+        move |ev| run_index.runs.apply(ev),
     )
-    .inspect_ok(move |ev| run_index.runs.apply(ev))
-    .default_backoff()
-    .applied_objects()
     .predicate_filter(predicates::generation, Default::default());
     let clusters_changed = clusters.changes();
 
@@ -251,7 +245,14 @@ pub async fn run_controllers(
         }
         () = work.cancelled() => {}
     }
-    let alert_controller = Controller::new(Api::<ReceivedAlert>::all(client.clone()), watch_config)
+    let (alerts_reader, alerts_writer) = reflector::store::<ReceivedAlert>();
+    let alerts_stream = stream::cached_watch(
+        Api::<ReceivedAlert>::all(client.clone()),
+        watch_config,
+        alerts_writer,
+        |_| {},
+    );
+    let alert_controller = Controller::for_stream(alerts_stream, alerts_reader)
         .graceful_shutdown_on(work.clone().cancelled_owned())
         .run(alerts::reconcile, alerts::error_policy, ctx.clone())
         .for_each(|_| async {});

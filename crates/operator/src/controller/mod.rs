@@ -4,4 +4,5 @@ pub mod alerts;
 pub mod index;
 pub mod plans;
 pub mod runs;
+pub mod stream;
 pub mod validation;

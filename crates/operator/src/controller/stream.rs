@@ -1,0 +1,303 @@
+//! The watch streams that feed the controllers: a cache (reflector), the indexes, and the
+//! objects to reconcile, with two things kube's defaults get wrong for lifeboat.
+//!
+//! **A re-list must not lose objects.** After a watch ends with 410 Expired (the client fell
+//! behind the server's change window, which a burst of writes can cause on any API server)
+//! the watcher lists again: `Init`, one `InitApply` per object, `InitDone`. The reflector
+//! keeps a re-list aside and swaps it into the cache only at `InitDone`, but kube's
+//! `applied_objects()` hands each `InitApply` object to the controller at once. The
+//! controller's runner looks every object up in the cache when it runs it, and an object the
+//! cache does not have yet — one created while the watch was down — is dropped with
+//! `ObjectNotFound`, never retried. A generation predicate then filters every later event of
+//! that object away too. So an alert that arrived during the outage was never processed and
+//! a plan never validated. [`reconcile_triggers`] holds a re-list's objects back until its
+//! `InitDone`, when the cache has them.
+//!
+//! **Caches hold only what the controllers read.** `managedFields` and the
+//! `last-applied-configuration` annotation are dropped before an object is cached
+//! ([`trim`]): they are most of a small object's size and nothing in lifeboat reads them.
+
+use futures::{Stream, StreamExt, TryStreamExt};
+use kube::Resource;
+use kube::api::Api;
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use serde::de::DeserializeOwned;
+
+/// Annotation `kubectl apply` keeps the whole previous object in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops from `obj` what no controller reads (managed fields, kubectl's last-applied copy).
+pub fn trim<K: Resource>(obj: &mut K) {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(a) = meta.annotations.as_mut() {
+        a.remove(LAST_APPLIED);
+        if a.is_empty() {
+            meta.annotations = None;
+        }
+    }
+}
+
+/// The objects to reconcile, from a watcher's (or reflector's) events: each applied object
+/// as it comes, and a (re-)list's objects all at once when the list is complete — by then
+/// the reflector has swapped them into the cache, so the controller finds every one of them.
+/// Deletions trigger nothing (the controllers clean up with finalizers or not at all).
+pub fn reconcile_triggers<K, S>(events: S) -> impl Stream<Item = Result<K, watcher::Error>>
+where
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+{
+    events
+        .scan(Vec::<K>::new(), |listing, ev| {
+            let out: Vec<Result<K, watcher::Error>> = match ev {
+                Ok(watcher::Event::Apply(obj)) => vec![Ok(obj)],
+                Ok(watcher::Event::Delete(_)) => Vec::new(),
+                Ok(watcher::Event::Init) => {
+                    listing.clear();
+                    Vec::new()
+                }
+                Ok(watcher::Event::InitApply(obj)) => {
+                    listing.push(obj);
+                    Vec::new()
+                }
+                Ok(watcher::Event::InitDone) => {
+                    std::mem::take(listing).into_iter().map(Ok).collect()
+                }
+                Err(e) => vec![Err(e)],
+            };
+            futures::future::ready(Some(futures::stream::iter(out)))
+        })
+        .flatten()
+}
+
+/// Watches every `K` of `api` into `writer`'s cache (trimmed), calls `on_event` with every
+/// event once the cache has it (indexes), and yields the objects to reconcile
+/// ([`reconcile_triggers`]), retrying the watch with backoff.
+pub fn cached_watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    writer: Writer<K>,
+    on_event: impl Fn(&watcher::Event<K>) + Send + 'static,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Default,
+{
+    let events = reflector::reflector(writer, watcher(api, config).modify(trim))
+        .inspect_ok(move |ev| on_event(ev))
+        .default_backoff();
+    reconcile_triggers(events)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::time::Duration;
+
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::Client;
+    use kube::api::{Api, ListParams, ObjectMeta};
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    use lifeboat_api::{ReceivedAlert, RecoveryPlan};
+    use lifeboat_sim::SimCluster;
+    use serde_json::json;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::ControllerConfig;
+
+    fn cm(name: &str) -> ConfigMap {
+        let mut annotations = std::collections::BTreeMap::new();
+        annotations.insert(LAST_APPLIED.to_string(), "{}".to_string());
+        ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                annotations: Some(annotations),
+                managed_fields: Some(vec![Default::default()]),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn names(items: Vec<Result<ConfigMap, watcher::Error>>) -> Vec<String> {
+        items
+            .into_iter()
+            .map(|r| r.unwrap().metadata.name.unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_relists_objects_are_released_only_when_the_list_is_complete() {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        let mut out = Box::pin(reconcile_triggers(rx));
+        let send = |ev| tx.unbounded_send(Ok(ev)).unwrap();
+        send(watcher::Event::Apply(cm("a")));
+        assert_eq!(names(vec![out.next().await.unwrap()]), vec!["a"]);
+        send(watcher::Event::Init);
+        send(watcher::Event::InitApply(cm("b")));
+        send(watcher::Event::InitApply(cm("c")));
+        send(watcher::Event::Delete(cm("a")));
+        assert!(
+            futures::poll!(out.next()).is_pending(),
+            "objects of an unfinished listing (or deletions) must not be released"
+        );
+        send(watcher::Event::InitDone);
+        let released = vec![out.next().await.unwrap(), out.next().await.unwrap()];
+        assert_eq!(names(released), vec!["b", "c"]);
+        // A listing that restarts drops what the aborted one had gathered.
+        send(watcher::Event::Init);
+        send(watcher::Event::InitApply(cm("stale")));
+        send(watcher::Event::Init);
+        send(watcher::Event::InitApply(cm("d")));
+        send(watcher::Event::InitDone);
+        assert_eq!(names(vec![out.next().await.unwrap()]), vec!["d"]);
+    }
+
+    #[test]
+    fn trimming_drops_managed_fields_and_the_last_applied_copy() {
+        let mut obj = cm("a");
+        obj.metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert("keep".into(), "me".into());
+        trim(&mut obj);
+        assert!(obj.metadata.managed_fields.is_none(), "managedFields kept");
+        assert_eq!(
+            obj.metadata.annotations.unwrap().keys().collect::<Vec<_>>(),
+            vec!["keep"],
+            "only kubectl's last-applied copy is dropped"
+        );
+        let mut bare = cm("b");
+        trim(&mut bare);
+        assert!(bare.metadata.annotations.is_none());
+    }
+
+    /// More than one list page (kube's watcher lists 500 at a time), so the re-list reaches
+    /// the controllers in several parts.
+    const BEHIND: usize = 700;
+
+    async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> (bool, String)) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (ok, state) = done().await;
+            if ok {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what} within 60 s: {state}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Alerts and plans created while the controller's watches are down, learnt only from
+    /// the re-list after a 410, are all processed and validated.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn objects_learnt_from_a_relist_after_410_are_all_reconciled() {
+        let sim = SimCluster::start("relist").await.unwrap();
+        for crd in lifeboat_api::crds::all() {
+            sim.apply_object(serde_json::to_value(&crd).unwrap())
+                .unwrap();
+        }
+        for ns in ["lifeboat-system", "default"] {
+            sim.apply_object(json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": ns}}))
+                .unwrap();
+        }
+        let kc = Kubeconfig::from_yaml(&sim.kubeconfig_yaml()).unwrap();
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .unwrap();
+        let client = Client::try_from(cfg).unwrap();
+        let shutdown = CancellationToken::new();
+        let ctl = tokio::spawn(crate::run_controller(
+            client.clone(),
+            ControllerConfig {
+                namespace: "lifeboat-system".into(),
+                webhook: None,
+                health_addr: "127.0.0.1:0".parse().unwrap(),
+                leader_election: false,
+                lease_name: "lifeboat-test".into(),
+                identity: "test".into(),
+                addr_file: None,
+            },
+            shutdown.clone(),
+        ));
+
+        let alert = |name: &str| {
+            json!({"apiVersion": "recovery.elotl.co/v1alpha1", "kind": "ReceivedAlert",
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"labels": {"alertname": name}}})
+        };
+        let plan = |name: &str| {
+            json!({"apiVersion": "recovery.elotl.co/v1alpha1", "kind": "RecoveryPlan",
+                "metadata": {"name": name, "namespace": "default", "generation": 1},
+                "spec": {"alertLabels": {"plan": name}, "steps": [{"type": "readField",
+                    "readField": {"apiVersion": "v1", "resource": "configmaps",
+                        "namespace": "default", "name": "x", "fieldPath": "data",
+                        "outputKey": "x"}}]}})
+        };
+        let alerts: Api<ReceivedAlert> = Api::namespaced(client.clone(), "default");
+        let plans: Api<RecoveryPlan> = Api::namespaced(client.clone(), "default");
+        // The controllers are up: an alert and a plan are handled.
+        sim.apply_object(alert("probe")).unwrap();
+        sim.apply_object(plan("probe")).unwrap();
+        wait_until("the first alert processed", async || {
+            let a = alerts.get_opt("probe").await.unwrap();
+            let ok = a.and_then(|a| a.status).is_some_and(|s| s.processed);
+            (ok, "probe alert unprocessed".into())
+        })
+        .await;
+
+        // The watches break with the history compacted, and cannot be re-opened for a while;
+        // meanwhile alerts and plans arrive.
+        sim.faults().set_error_rate(Some("watch"), 1.0);
+        sim.faults().expire_watches();
+        for i in 0..BEHIND {
+            sim.apply_object(alert(&format!("a{i:04}"))).unwrap();
+            sim.apply_object(plan(&format!("p{i:04}"))).unwrap();
+        }
+        // The watch resumes from a version older than the history: 410, and a re-list.
+        sim.faults().clear();
+
+        wait_until("every alert processed", async || {
+            let list = alerts.list(&ListParams::default()).await.unwrap();
+            let waiting: Vec<String> = list
+                .items
+                .iter()
+                .filter(|a| !a.status.as_ref().is_some_and(|s| s.processed))
+                .filter_map(|a| a.metadata.name.clone())
+                .collect();
+            let state = format!(
+                "{} of {} alerts unprocessed, e.g. {:?}",
+                waiting.len(),
+                list.items.len(),
+                waiting.iter().take(5).collect::<Vec<_>>()
+            );
+            (list.items.len() == BEHIND + 1 && waiting.is_empty(), state)
+        })
+        .await;
+        wait_until("every plan validated", async || {
+            let list = plans.list(&ListParams::default()).await.unwrap();
+            let waiting = list
+                .items
+                .iter()
+                .filter(|p| p.status.as_ref().is_none_or(|s| s.validation.is_none()))
+                .count();
+            let state = format!("{waiting} of {} plans unvalidated", list.items.len());
+            (list.items.len() == BEHIND + 1 && waiting == 0, state)
+        })
+        .await;
+
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(30), ctl)
+            .await
+            .expect("controller stops")
+            .unwrap()
+            .unwrap();
+    }
+}

@@ -23,3 +23,7 @@ cargo nextest run --workspace --locked --no-fail-fast
 
 step "Doc tests"
 cargo test --workspace --doc --locked
+
+step "Benchmark harness, quick mode (fails only on correctness checks; timings of a debug build mean nothing)"
+cargo build --locked -p lifeboat -p lifeboat-bench
+target/debug/lifeboat-bench --quick

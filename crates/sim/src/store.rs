@@ -8,8 +8,13 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-/// How many changes a cluster remembers for watches resuming from an older version.
-pub const HISTORY_LIMIT: usize = 1000;
+/// How many changes a cluster remembers for watches resuming from an older version. More
+/// than [`WATCH_BUFFER`]: a watch closed for falling behind can resume where its client
+/// stopped reading, as from kube-apiserver's watch cache, instead of re-listing.
+pub const HISTORY_LIMIT: usize = 16_384;
+
+/// How many changes a watch stream may fall behind before it is closed.
+pub const WATCH_BUFFER: usize = 8192;
 
 /// The type of a watch event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +77,7 @@ impl Default for Store {
 impl Store {
     /// An empty store.
     pub fn new() -> Store {
-        let (tx, _) = broadcast::channel(8192);
+        let (tx, _) = broadcast::channel(WATCH_BUFFER);
         Store {
             objects: BTreeMap::new(),
             rv: 0,

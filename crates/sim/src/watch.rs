@@ -259,11 +259,8 @@ pub fn serve(
                                 }
                             }
                             Err(TryRecvError::Empty) => break,
-                            Err(TryRecvError::Lagged(_)) => {
-                                let status = SimError::expired("too old resource version").to_status();
-                                let _ = tx.send(Ok(filter.render("ERROR", &status, &mut first))).await;
-                                return;
-                            }
+                            // Too slow a reader: see `RecvError::Lagged` below.
+                            Err(TryRecvError::Lagged(_)) => return,
                             Err(TryRecvError::Closed) => return,
                         }
                     }
@@ -282,11 +279,11 @@ pub fn serve(
                             return;
                         }
                     }
-                    Err(RecvError::Lagged(_)) => {
-                        let status = SimError::expired("too old resource version").to_status();
-                        let _ = tx.send(Ok(filter.render("ERROR", &status, &mut first))).await;
-                        return;
-                    }
+                    // The client reads slower than the cluster changes. Like kube-apiserver,
+                    // which closes an unresponsive watcher, end the stream without an error:
+                    // the client resumes from the last version it read, still inside the
+                    // history, and gets 410 Expired only if it has fallen out of it.
+                    Err(RecvError::Lagged(_)) => return,
                     Err(RecvError::Closed) => return,
                 },
             }

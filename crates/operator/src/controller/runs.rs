@@ -5,9 +5,12 @@
 //! state, and a stale view of the run fails its first write instead of acting:
 //!
 //! 1. before step `i`: step `i` Running, attempts+1, startedAt, cluster; run Running,
-//!    currentStep, progress — one write; only then is the step executed;
-//! 2. after step `i`: its phase, finishedAt, message, outputs (and, for the last or a failed
-//!    step, the run's outcome) — one write; then the next step.
+//!    currentStep, progress; and the outcome of step `i-1` (phase, finishedAt, message,
+//!    outputs) — one write; only then is the step executed;
+//! 2. after the last or a failed step: its outcome and the run's — one write.
+//!
+//! So a run of n steps costs n + 1 status writes, and the plan's `lastRun` is patched once,
+//! with the run's outcome.
 //!
 //! A process killed anywhere resumes at the first step that has not Succeeded; a step found
 //! Running is executed again (every step's effect is idempotent), never skipped.
@@ -150,7 +153,7 @@ struct Execution<'a> {
     ctx: &'a Context,
     api: Api<RecoveryRun>,
     run: RecoveryRun,
-    /// The plan status update started with the run, awaited before the final one.
+    /// The plan status update with the run's outcome (one per run), awaited before returning.
     plan_update: Option<JoinHandle<()>>,
     /// When this process started the run (for the duration metric).
     run_started: Option<Instant>,
@@ -238,8 +241,21 @@ impl Execution<'_> {
             return Ok(());
         }
 
+        // One status write per step boundary: step i's outcome (and its outputs) is written
+        // together with step i+1's start, in the write that `start_step(i + 1)` makes before
+        // step i+1 acts. Crash safety holds: a step acts only after a write recording it
+        // Running has been persisted, and that same write carries every earlier step's
+        // outcome and outputs. If the process dies after step i acted but before that write,
+        // the persisted status still shows step i Running and the next executor runs it again
+        // — exactly as when it dies between step i's effect and a separate "finished" write;
+        // merging adds no window in which a step's effect is not preceded by its Running
+        // record. The run's outcome (a failed step, or the last one) is written at once.
+        let mut unwritten: Option<(usize, bool)> = None;
         for i in first..n {
             self.start_step(i).await?;
+            if let Some((done, ok)) = unwritten.take() {
+                self.step_finished_event(done, ok);
+            }
             let started = Instant::now();
             let result = self.execute_with_retries(i).await?;
             let Some(result) = result else {
@@ -254,37 +270,43 @@ impl Execution<'_> {
                 started.elapsed(),
             );
             self.finish_step(i, result);
-            self.write().await?;
-            let title = self.run.spec.steps[i].display_name();
-            if ok {
-                self.step_event(
-                    i,
-                    false,
-                    "StepSucceeded",
-                    "ExecuteStep",
-                    format!("step {} ({title}) succeeded", i + 1),
-                );
-            } else {
-                let msg = self
-                    .status()
-                    .steps
-                    .get(i)
-                    .and_then(|s| s.message.clone())
-                    .unwrap_or_default();
-                self.step_event(
-                    i,
-                    true,
-                    "StepFailed",
-                    "ExecuteStep",
-                    format!("step {} ({title}) failed: {msg}", i + 1),
-                );
-            }
             if self.status().phase.is_finished() {
+                self.write().await?;
+                self.step_finished_event(i, ok);
                 self.after_finish();
                 return Ok(());
             }
+            unwritten = Some((i, ok));
         }
         Ok(())
+    }
+
+    /// The event of step `i`'s outcome (once it is persisted).
+    fn step_finished_event(&mut self, i: usize, ok: bool) {
+        let title = self.run.spec.steps[i].display_name();
+        if ok {
+            self.step_event(
+                i,
+                false,
+                "StepSucceeded",
+                "ExecuteStep",
+                format!("step {} ({title}) succeeded", i + 1),
+            );
+        } else {
+            let msg = self
+                .status()
+                .steps
+                .get(i)
+                .and_then(|s| s.message.clone())
+                .unwrap_or_default();
+            self.step_event(
+                i,
+                true,
+                "StepFailed",
+                "ExecuteStep",
+                format!("step {} ({title}) failed: {msg}", i + 1),
+            );
+        }
     }
 
     /// Marks step `i` Running (attempts+1) and the run Running, and persists it.
@@ -341,7 +363,6 @@ impl Execution<'_> {
                 "StartRun",
                 format!("executing {n} step(s)"),
             );
-            self.spawn_plan_update("Running");
         }
         let title = self.run.spec.steps[i].display_name();
         self.step_event(
@@ -566,11 +587,6 @@ impl Execution<'_> {
         }
         let previous = self.plan_update.take();
         self.plan_update = Some(self.plan_status_task(phase.as_str(), previous));
-    }
-
-    fn spawn_plan_update(&mut self, phase: &str) {
-        let previous = self.plan_update.take();
-        self.plan_update = Some(self.plan_status_task(phase, previous));
     }
 
     /// Records the run as the plan's last run (after `previous`, so updates stay ordered).

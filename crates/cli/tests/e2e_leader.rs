@@ -12,10 +12,12 @@ use common::*;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use lifeboat_api::{RecoveryRun, RunPhase, StepPhase};
 use lifeboat_operator::naming;
+use lifeboat_operator::run::REPORTER;
 use serde_json::{Value, json};
 
 /// The Lease `lifeboat controller` elects on by default.
@@ -240,6 +242,34 @@ async fn assert_jobs_once(cluster: &Cluster, runs: &[&str], logs: &str) {
     );
 }
 
+/// lifeboat's Events in `default`, once at least one reported by `leader` has arrived (they
+/// are published in the background).
+async fn wait_for_events(cluster: &Cluster, leader: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(cluster.client.clone(), "default");
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let ours: Vec<Event> = api
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| e.reporting_controller.as_deref() == Some(REPORTER))
+            .collect();
+        if ours
+            .iter()
+            .any(|e| e.reporting_instance.as_deref() == Some(leader))
+        {
+            return ours;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no Event reported by {leader}: {ours:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Waits until step `index` of run `name` is Running with `attempts` attempts.
 async fn wait_step_running(cluster: &Cluster, name: &str, index: usize, attempts: u32) {
     wait_until(
@@ -320,6 +350,24 @@ async fn two_replicas_elect_one_leader_both_take_alerts_and_each_run_executes_on
     assert!(
         !standby.log_text().contains("controllers running"),
         "the standby ran the controllers:\n{}",
+        logs()
+    );
+    // Every Event lifeboat published came from the leader.
+    let events = wait_for_events(&cluster, &leader.identity).await;
+    let by_standby: Vec<_> = events
+        .iter()
+        .filter(|e| e.reporting_instance.as_deref() != Some(leader.identity.as_str()))
+        .map(|e| {
+            (
+                e.reporting_instance.clone(),
+                e.reason.clone(),
+                e.note.clone(),
+            )
+        })
+        .collect();
+    assert!(
+        by_standby.is_empty(),
+        "Events not reported by the leader: {by_standby:?}\n{}",
         logs()
     );
     // Both are ready: the standby serves the webhook.

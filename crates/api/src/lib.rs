@@ -8,6 +8,7 @@
 //! `deploy/crds/` are generated from them (`lifeboat crds`), never written by hand.
 
 pub mod alert;
+pub mod cluster;
 pub mod conditions;
 pub mod crds;
 pub mod plan;
@@ -16,6 +17,7 @@ pub mod schema;
 pub mod step;
 
 pub use alert::{ReceivedAlert, ReceivedAlertSpec, ReceivedAlertStatus, SkippedPlan};
+pub use cluster::cluster_secret;
 pub use conditions::Condition;
 pub use plan::{ConcurrencyPolicy, RecoveryPlan, RecoveryPlanSpec, RecoveryPlanStatus};
 pub use run::{

@@ -5,14 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, Config};
-use lifeboat_api::{CLUSTER_SECRET_TYPE, LABEL_CLUSTER_SECRET};
 use lifeboat_sim::SimCluster;
 use serde_json::{Value, json};
 
@@ -355,27 +353,11 @@ pub fn pg_resource() -> kube::api::ApiResource {
 /// lifeboat namespace, with the cluster's name and kubeconfig.
 async fn register(mgmt: &Cluster, cluster: &Cluster) -> Result<(), WorldError> {
     let name = format!("cluster-{}", cluster.name());
-    let mut secret = Secret::default();
-    secret.metadata.name = Some(name.clone());
-    secret.metadata.labels = Some(
-        [(
-            LABEL_CLUSTER_SECRET.to_string(),
-            CLUSTER_SECRET_TYPE.to_string(),
-        )]
-        .into(),
-    );
-    secret.data = Some(
-        [
-            (
-                "name".to_string(),
-                ByteString(cluster.name().as_bytes().to_vec()),
-            ),
-            (
-                "kubeconfig".to_string(),
-                ByteString(cluster.sim.kubeconfig_yaml().into_bytes()),
-            ),
-        ]
-        .into(),
+    let secret = lifeboat_api::cluster_secret(
+        &name,
+        LIFEBOAT_NS,
+        cluster.name(),
+        &cluster.sim.kubeconfig_yaml(),
     );
     Api::<Secret>::namespaced(mgmt.client.clone(), LIFEBOAT_NS)
         .create(&PostParams::default(), &secret)

@@ -19,10 +19,7 @@ use kube::discovery::ApiResource;
 use kube::runtime::wait::await_condition;
 use kube::{Client, Config};
 use lifeboat_api::conditions::{STATUS_FALSE, TYPE_VALID, find_condition};
-use lifeboat_api::{
-    CLUSTER_SECRET_TYPE, LABEL_CLUSTER_SECRET, ReceivedAlert, RecoveryPlan, RecoveryRun, RunPhase,
-    StepPhase,
-};
+use lifeboat_api::{ReceivedAlert, RecoveryPlan, RecoveryRun, RunPhase, StepPhase};
 use lifeboat_operator::naming;
 use lifeboat_sim::SimCluster;
 use serde_json::{Value, json};
@@ -68,13 +65,12 @@ pub async fn client_of(sim: &SimCluster) -> Client {
 
 /// The cluster Secret registering `cluster` under `name`.
 pub fn cluster_secret(name: &str, cluster: &SimCluster) -> Secret {
-    serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": format!("cluster-{name}"), "namespace": LIFEBOAT_NS,
-            "labels": {LABEL_CLUSTER_SECRET: CLUSTER_SECRET_TYPE}},
-        "stringData": {"name": name, "kubeconfig": cluster.kubeconfig_yaml()}
-    }))
-    .unwrap()
+    lifeboat_api::cluster_secret(
+        &format!("cluster-{name}"),
+        LIFEBOAT_NS,
+        name,
+        &cluster.kubeconfig_yaml(),
+    )
 }
 
 /// Registers `cluster` (its kubeconfig) with lifeboat on `home` under `name`.

@@ -3,14 +3,12 @@
 use anyhow::Context;
 
 use crate::commands::KubeContext;
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client};
-use lifeboat_api::{CLUSTER_SECRET_TYPE, LABEL_CLUSTER_SECRET};
 use serde_json::{Value, json};
 
 use lifeboat_sim::SimCluster;
@@ -165,27 +163,11 @@ pub async fn prepare_mgmt(mgmt: &Cluster) -> anyhow::Result<()> {
 /// cluster Secret, carrying the cluster's name and kubeconfig.
 pub async fn register(mgmt: &Cluster, cluster: &Cluster) -> anyhow::Result<String> {
     let secret_name = format!("cluster-{}", cluster.name());
-    let mut secret = Secret::default();
-    secret.metadata.name = Some(secret_name.clone());
-    secret.metadata.labels = Some(
-        [(
-            LABEL_CLUSTER_SECRET.to_string(),
-            CLUSTER_SECRET_TYPE.to_string(),
-        )]
-        .into(),
-    );
-    secret.data = Some(
-        [
-            (
-                "name".to_string(),
-                ByteString(cluster.name().as_bytes().to_vec()),
-            ),
-            (
-                "kubeconfig".to_string(),
-                ByteString(cluster.sim.kubeconfig_yaml().into_bytes()),
-            ),
-        ]
-        .into(),
+    let secret = lifeboat_api::cluster_secret(
+        &secret_name,
+        LIFEBOAT_NS,
+        cluster.name(),
+        &cluster.sim.kubeconfig_yaml(),
     );
     let api: Api<Secret> = Api::namespaced(mgmt.client.clone(), LIFEBOAT_NS);
     api.create(&PostParams::default(), &secret)

@@ -339,7 +339,23 @@ async fn renew_loop(
         if stop.is_cancelled() {
             return;
         }
-        match elector.renew(&mut lease).await {
+        // A renewal that hangs (slow or unresponsive API server) must not outlive the renew
+        // deadline: past it, another replica may take the lease over, so this one has to have
+        // stopped executing by then. Shutdown does not wait for it either.
+        let budget = elector
+            .timings
+            .renew_deadline
+            .saturating_sub(last_renewed.elapsed());
+        let outcome = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = tokio::time::timeout(budget, elector.renew(&mut lease)) => r,
+        };
+        let Ok(outcome) = outcome else {
+            tracing::error!(lease = %elector.name, "leadership lost: the lease renewal did not finish in time");
+            lost.cancel();
+            return;
+        };
+        match outcome {
             Ok(true) => last_renewed = Instant::now(),
             Ok(false) => {
                 tracing::error!(lease = %elector.name, "leadership lost: another replica holds the lease");
@@ -567,6 +583,33 @@ mod tests {
         assert_eq!(
             lease(&client).await.holder_identity.as_deref(),
             Some("replica-z")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_renewal_hanging_past_the_deadline_loses_leadership_before_the_lease_expires() {
+        let (sim, client) = cluster().await;
+        let a = elector(&client, "replica-a", 2);
+        let ga = a.acquire(CancellationToken::new()).await.unwrap();
+        let lost = ga.lost();
+        // Every request now takes far longer than the lease: renewals hang.
+        sim.faults().set_latency(Duration::from_secs(600));
+        tokio::time::timeout(Duration::from_secs(60), lost.cancelled())
+            .await
+            .expect("a leader whose renewal hangs kept leading");
+        sim.faults().set_latency(Duration::ZERO);
+        // The lease, not renewed since, expires: another replica may take over safely.
+        let b = elector(&client, "replica-b", 2);
+        let gb = tokio::time::timeout(Duration::from_secs(60), b.acquire(CancellationToken::new()))
+            .await
+            .expect("B did not take over")
+            .unwrap();
+        assert!(!gb.lost().is_cancelled());
+        ga.release().await.unwrap();
+        assert_eq!(
+            lease(&client).await.holder_identity.as_deref(),
+            Some("replica-b"),
+            "A, having lost, must not clear B's lease"
         );
     }
 

@@ -51,7 +51,7 @@ async fn a_new_kubeconfig_in_the_cluster_secret_rebuilds_the_client() {
         .patch(
             secret.metadata.name.as_deref().unwrap(),
             &PatchParams::default(),
-            &Patch::Merge(json!({"stringData": secret.string_data})),
+            &Patch::Merge(json!({"data": secret.data})),
         )
         .await
         .unwrap();

@@ -188,6 +188,7 @@ pub async fn run_controllers(
         Api::<RecoveryPlan>::all(client.clone()),
         watch_config.clone(),
         plans_writer,
+        stream::trim,
         move |ev| plan_index.plans.apply(ev),
     )
     .predicate_filter(predicates::generation, Default::default());
@@ -197,6 +198,7 @@ pub async fn run_controllers(
         Api::<RecoveryRun>::all(client.clone()),
         watch_config.clone(),
         runs_writer,
+        stream::trim_run,
         move |ev| run_index.runs.apply(ev),
     )
     .predicate_filter(predicates::generation, Default::default());
@@ -250,6 +252,7 @@ pub async fn run_controllers(
         Api::<ReceivedAlert>::all(client.clone()),
         watch_config,
         alerts_writer,
+        stream::trim_alert,
         |_| {},
     );
     let alert_controller = Controller::for_stream(alerts_stream, alerts_reader)

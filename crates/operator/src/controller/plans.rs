@@ -11,10 +11,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::Store;
-use kube::{Client, ResourceExt};
+use kube::runtime::reflector::ObjectRef;
 use lifeboat_api::conditions::{
     self, Condition, REASON_INVALID, REASON_VALID, STATUS_FALSE, STATUS_TRUE, TYPE_VALID,
 };
@@ -112,7 +112,7 @@ pub async fn reconcile(plan: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Act
             );
         }
     }
-    enforce_history(&ctx.client, &ctx.runs, &plan).await?;
+    enforce_history(&ctx, &plan).await?;
     Ok(Action::requeue(REVALIDATE_EVERY))
 }
 
@@ -162,18 +162,23 @@ pub fn runs_beyond_history(plan: &RecoveryPlan, runs: &[Arc<RecoveryRun>]) -> Ve
     out
 }
 
-/// Deletes the runs of `plan` beyond its history limits.
-pub async fn enforce_history(
-    client: &Client,
-    runs: &Store<RecoveryRun>,
-    plan: &RecoveryPlan,
-) -> Result<(), PlanError> {
-    let doomed = runs_beyond_history(plan, &runs.state());
+/// Deletes the runs of `plan` beyond its history limits (its runs found through the
+/// by-plan index, not a pass over every cached run).
+pub async fn enforce_history(ctx: &Context, plan: &RecoveryPlan) -> Result<(), PlanError> {
+    let namespace = plan.namespace().unwrap_or_default();
+    let plan_name = plan.name_any();
+    let runs: Vec<Arc<RecoveryRun>> = ctx
+        .indexes
+        .runs
+        .read(|idx| idx.runs_of(&namespace, &plan_name))
+        .iter()
+        .filter_map(|name| ctx.runs.get(&ObjectRef::new(name).within(&namespace)))
+        .collect();
+    let doomed = runs_beyond_history(plan, &runs);
     if doomed.is_empty() {
         return Ok(());
     }
-    let namespace = plan.namespace().unwrap_or_default();
-    let api: Api<RecoveryRun> = Api::namespaced(client.clone(), &namespace);
+    let api: Api<RecoveryRun> = Api::namespaced(ctx.client.clone(), &namespace);
     let dp = DeleteParams::default();
     for name in doomed {
         match with_api_retries(|| api.delete(&name, &dp)).await {

@@ -16,12 +16,17 @@
 //! **Caches hold only what the controllers read.** `managedFields` and the
 //! `last-applied-configuration` annotation are dropped before an object is cached
 //! ([`trim`]): they are most of a small object's size and nothing in lifeboat reads them.
+//! Finished runs and processed alerts, which make up most of a busy cluster's objects, keep
+//! only the few fields still read ([`trim_run`], [`trim_alert`]).
 
 use futures::{Stream, StreamExt, TryStreamExt};
 use kube::Resource;
 use kube::api::Api;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
+use lifeboat_api::{
+    ReceivedAlert, ReceivedAlertSpec, ReceivedAlertStatus, RecoveryRun, RecoveryRunStatus,
+};
 use serde::de::DeserializeOwned;
 
 /// Annotation `kubectl apply` keeps the whole previous object in.
@@ -37,6 +42,57 @@ pub fn trim<K: Resource>(obj: &mut K) {
             meta.annotations = None;
         }
     }
+}
+
+/// [`trim`], and for a finished run everything but what the alert controller (concurrency
+/// policy, cooldown) and the plan controller (history limits) read: name, namespace,
+/// creation time, plan, phase and finish time. A finished run is never executed again, so
+/// its steps, outputs and rendered patches need not stay in memory.
+pub fn trim_run(run: &mut RecoveryRun) {
+    trim(run);
+    let Some(status) = run.status.as_mut() else {
+        return;
+    };
+    if !status.phase.is_finished() {
+        return;
+    }
+    run.metadata.labels = None;
+    run.metadata.annotations = None;
+    run.spec.steps = Vec::new();
+    run.spec.alert_spec = Default::default();
+    *status = RecoveryRunStatus {
+        phase: status.phase,
+        started_at: status.started_at.take(),
+        finished_at: status.finished_at.take(),
+        ..Default::default()
+    };
+}
+
+/// [`trim`], and for a processed alert everything but its name and `processed`: the alert
+/// controller does nothing more with it.
+pub fn trim_alert(alert: &mut ReceivedAlert) {
+    trim(alert);
+    let Some(status) = alert.status.as_ref() else {
+        return;
+    };
+    if !status.processed {
+        return;
+    }
+    alert.metadata.labels = None;
+    alert.metadata.annotations = None;
+    alert.spec = ReceivedAlertSpec {
+        labels: Default::default(),
+        annotations: Default::default(),
+        starts_at: None,
+        ends_at: None,
+        fingerprint: None,
+        generator_url: None,
+        source: None,
+    };
+    alert.status = Some(ReceivedAlertStatus {
+        processed: true,
+        ..Default::default()
+    });
 }
 
 /// The objects to reconcile, from a watcher's (or reflector's) events: each applied object
@@ -70,20 +126,22 @@ where
         .flatten()
 }
 
-/// Watches every `K` of `api` into `writer`'s cache (trimmed), calls `on_event` with every
+/// Watches every `K` of `api` into `writer`'s cache (through `modify`, e.g. [`trim`]), calls
+/// `on_event` with every
 /// event once the cache has it (indexes), and yields the objects to reconcile
 /// ([`reconcile_triggers`]), retrying the watch with backoff.
 pub fn cached_watch<K>(
     api: Api<K>,
     config: watcher::Config,
     writer: Writer<K>,
+    modify: impl FnMut(&mut K) + Send + 'static,
     on_event: impl Fn(&watcher::Event<K>) + Send + 'static,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone + Default,
 {
-    let events = reflector::reflector(writer, watcher(api, config).modify(trim))
+    let events = reflector::reflector(writer, watcher(api, config).modify(modify))
         .inspect_ok(move |ev| on_event(ev))
         .default_backoff();
     reconcile_triggers(events)
@@ -173,6 +231,80 @@ mod tests {
         let mut bare = cm("b");
         trim(&mut bare);
         assert!(bare.metadata.annotations.is_none());
+    }
+
+    #[test]
+    fn finished_runs_and_processed_alerts_keep_only_what_is_read() {
+        use lifeboat_api::{AlertSpec, RecoveryRunSpec, RunPhase};
+        let mut run = RecoveryRun::new(
+            "r",
+            RecoveryRunSpec {
+                alert_spec: AlertSpec {
+                    name: "a".into(),
+                    labels: [("app".to_string(), "db".to_string())].into(),
+                    annotations: Default::default(),
+                },
+                steps: serde_json::from_value(json!([{"type": "readField",
+                    "readField": {"apiVersion": "v1", "resource": "configmaps",
+                        "namespace": "default", "name": "x", "fieldPath": "data",
+                        "outputKey": "x"}}]))
+                .unwrap(),
+                plan_name: Some("p".into()),
+                dry_run: None,
+                service_account_name: None,
+            },
+        );
+        run.status = Some(RecoveryRunStatus {
+            phase: RunPhase::Running,
+            message: Some("executing step 1 of 1".into()),
+            ..Default::default()
+        });
+        let running = run.clone();
+        trim_run(&mut run);
+        assert_eq!(
+            serde_json::to_value(&run).unwrap(),
+            serde_json::to_value(&running).unwrap(),
+            "a run still executing is cached whole"
+        );
+        run.status.as_mut().unwrap().phase = RunPhase::Completed;
+        trim_run(&mut run);
+        assert!(
+            run.spec.steps.is_empty(),
+            "a finished run's steps are dropped"
+        );
+        assert_eq!(run.spec.plan_name.as_deref(), Some("p"), "its plan is kept");
+        let status = run.status.unwrap();
+        assert_eq!(status.phase, RunPhase::Completed);
+        assert!(status.message.is_none());
+
+        let mut alert = ReceivedAlert::new(
+            "a",
+            ReceivedAlertSpec {
+                labels: [("app".to_string(), "db".to_string())].into(),
+                annotations: Default::default(),
+                starts_at: None,
+                ends_at: None,
+                fingerprint: None,
+                generator_url: None,
+                source: None,
+            },
+        );
+        let fresh = alert.clone();
+        trim_alert(&mut alert);
+        assert_eq!(
+            serde_json::to_value(&alert).unwrap(),
+            serde_json::to_value(&fresh).unwrap(),
+            "an unprocessed alert is cached whole"
+        );
+        alert.status = Some(ReceivedAlertStatus {
+            processed: true,
+            matched_plans: vec!["p".into()],
+            ..Default::default()
+        });
+        trim_alert(&mut alert);
+        assert!(alert.spec.labels.is_empty());
+        assert!(alert.status.as_ref().unwrap().processed);
+        assert!(alert.status.unwrap().matched_plans.is_empty());
     }
 
     /// More than one list page (kube's watcher lists 500 at a time), so the re-list reaches

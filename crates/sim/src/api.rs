@@ -269,18 +269,34 @@ fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
 }
 
 /// Everything but metadata and status: what `generation` tracks.
-fn spec_part(obj: &Value, has_status: bool) -> Value {
-    let mut v = obj.clone();
-    if let Some(m) = v.as_object_mut() {
-        m.remove("metadata");
-        // Without a status subresource, status is part of what generation tracks.
-        if has_status {
-            m.remove("status");
+/// Whether `a` and `b` have the same spec part: everything but metadata, type meta and
+/// (with a status subresource) status. Compared in place: objects can be large.
+fn same_spec(a: &Value, b: &Value, has_status: bool) -> bool {
+    let skip =
+        |k: &str| matches!(k, "metadata" | "apiVersion" | "kind") || (has_status && k == "status");
+    match (a.as_object(), b.as_object()) {
+        (Some(a), Some(b)) => {
+            a.iter()
+                .filter(|(k, _)| !skip(k))
+                .all(|(k, v)| b.get(k) == Some(v))
+                && b.keys().filter(|k| !skip(k)).count() == a.keys().filter(|k| !skip(k)).count()
         }
-        m.remove("apiVersion");
-        m.remove("kind");
+        _ => a == b,
     }
-    v
+}
+
+/// Whether `a` equals `b` apart from `apiVersion`.
+fn same_but_api_version(a: &Value, b: &Value) -> bool {
+    match (a.as_object(), b.as_object()) {
+        (Some(ma), Some(mb)) => {
+            ma.iter()
+                .filter(|(k, _)| *k != "apiVersion")
+                .all(|(k, v)| mb.get(k) == Some(v))
+                && ma.keys().filter(|k| *k != "apiVersion").count()
+                    == mb.keys().filter(|k| *k != "apiVersion").count()
+        }
+        _ => a == b,
+    }
 }
 
 impl State {
@@ -598,10 +614,10 @@ impl State {
                 ),
             ));
         }
-        let mut base = current.clone();
-        base["apiVersion"] = Value::String(res.api_version());
+        let mut current = current;
+        current["apiVersion"] = Value::String(res.api_version());
         let patched =
-            patch::apply_patch(kind, &base, &req.body, &res.merge_keys()).map_err(|e| {
+            patch::apply_patch(kind, &current, &req.body, &res.merge_keys()).map_err(|e| {
                 let reason = match e.http_code() {
                     400 => Reason::BadRequest,
                     415 => Reason::UnsupportedMediaType,
@@ -707,15 +723,11 @@ impl State {
         }
         self.prepare(req, &mut obj, Some(&current))?;
         record_manager(req, &mut obj);
-        if res.has_generation
-            && spec_part(&obj, res.has_status) != spec_part(&current, res.has_status)
-        {
+        if res.has_generation && !same_spec(&obj, &current, res.has_status) {
             let g = current["metadata"]["generation"].as_i64().unwrap_or(0);
             obj["metadata"]["generation"] = json!(g + 1);
         }
-        let mut cur_cmp = current.clone();
-        cur_cmp["apiVersion"] = obj["apiVersion"].clone();
-        if obj == cur_cmp {
+        if same_but_api_version(&obj, &current) {
             // No-op writes change nothing, not even the resourceVersion.
             return Ok((200, current));
         }
@@ -997,16 +1009,24 @@ impl State {
             .get("fieldValidation")
             .map_or("Warn", String::as_str);
         let mut unknown = Vec::new();
+        // Unknown fields are reported for spec writes only; status writes are pruned silently.
+        let report = validation != "Ignore" && !req.is_status();
         if res.custom {
             if let Some(schema) = &res.schema {
-                let before = obj.clone();
-                schema.prune(obj);
-                unknown_fields(&before, obj, "", &mut unknown);
+                if report {
+                    let before = obj.clone();
+                    schema.prune(obj);
+                    if before != *obj {
+                        unknown_fields(&before, obj, "", &mut unknown);
+                    }
+                } else {
+                    schema.prune(obj);
+                }
             }
         } else if let Some(node) = crate::builtin_schema::schema(&res.group, &res.plural) {
             crate::builtin_schema::prune(node, obj, "", &mut unknown);
         }
-        if validation != "Ignore" && !req.is_status() && !unknown.is_empty() {
+        if report && !unknown.is_empty() {
             let list: Vec<String> = unknown
                 .iter()
                 .map(|f| format!("unknown field \"{f}\""))

@@ -62,8 +62,21 @@ impl Filter {
     }
 
     fn render(&self, type_: &str, obj: &Value, first: &mut bool) -> Bytes {
+        let api_version = self.res.api_version();
+        if !self.table
+            && obj.get("apiVersion").and_then(Value::as_str) == Some(api_version.as_str())
+        {
+            // The common case: serialize the stored object as it is, without a copy.
+            let mut line = Vec::with_capacity(256);
+            line.extend_from_slice(b"{\"type\":");
+            let _ = serde_json::to_writer(&mut line, type_);
+            line.extend_from_slice(b",\"object\":");
+            let _ = serde_json::to_writer(&mut line, obj);
+            line.extend_from_slice(b"}\n");
+            return Bytes::from(line);
+        }
         let mut o = obj.clone();
-        o["apiVersion"] = Value::String(self.res.api_version());
+        o["apiVersion"] = Value::String(api_version);
         let object = if self.table && type_ != "BOOKMARK" && type_ != "ERROR" {
             let t = table::table(&self.res, std::slice::from_ref(&o), !*first, None);
             *first = false;

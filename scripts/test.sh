@@ -19,7 +19,7 @@ step "Deploy manifests render"
 kubectl kustomize deploy >/dev/null
 
 step "Tests"
-cargo nextest run --workspace --locked --no-fail-fast
+cargo nextest run --workspace --locked --no-fail-fast --profile "${NEXTEST_PROFILE:-ci}"
 
 step "Doc tests"
 cargo test --workspace --doc --locked

@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use kube::Client;
 use kube::api::Api;
-use kube::runtime::controller::Controller;
+use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector;
 use kube::runtime::{WatchStreamExt, predicates, watcher};
 use lifeboat_api::{ReceivedAlert, RecoveryPlan, RecoveryRun};
@@ -38,6 +38,12 @@ const READY_WEBHOOK: &str = "webhook";
 /// How long the controllers' caches may take to sync before the alert controller starts
 /// anyway (it then re-checks nothing it already processed; better late than never).
 const CACHE_SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Alerts (and plans) reconciled at once. Each reconcile is a few API round trips; more in
+/// flight only queues requests at the API server and holds their buffers in memory. Runs are
+/// not bounded: a run waiting on a Job or a field must not hold others back.
+const ALERT_CONCURRENCY: u16 = 64;
+const PLAN_CONCURRENCY: u16 = 32;
 
 /// How long the controllers may take to stop once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -220,6 +226,7 @@ pub async fn run_controllers(
     // Plans are validated against the registered clusters: validate them all again when
     // that set changes.
     let plan_controller = Controller::for_stream(plans_stream, plans_reader.clone())
+        .with_config(controller::Config::default().concurrency(PLAN_CONCURRENCY))
         .reconcile_all_on(clusters_changed)
         .graceful_shutdown_on(work.clone().cancelled_owned())
         .run(plans::reconcile, plans::error_policy, ctx.clone())
@@ -256,6 +263,7 @@ pub async fn run_controllers(
         |_| {},
     );
     let alert_controller = Controller::for_stream(alerts_stream, alerts_reader)
+        .with_config(controller::Config::default().concurrency(ALERT_CONCURRENCY))
         .graceful_shutdown_on(work.clone().cancelled_owned())
         .run(alerts::reconcile, alerts::error_policy, ctx.clone())
         .for_each(|_| async {});

@@ -23,6 +23,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use kube::Resource;
 use kube::api::Api;
 use kube::runtime::reflector::store::Writer;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use lifeboat_api::{
     ReceivedAlert, ReceivedAlertSpec, ReceivedAlertStatus, RecoveryRun, RecoveryRunStatus,
@@ -95,35 +96,55 @@ pub fn trim_alert(alert: &mut ReceivedAlert) {
     });
 }
 
-/// The objects to reconcile, from a watcher's (or reflector's) events: each applied object
-/// as it comes, and a (re-)list's objects all at once when the list is complete — by then
-/// the reflector has swapped them into the cache, so the controller finds every one of them.
-/// Deletions trigger nothing (the controllers clean up with finalizers or not at all).
-pub fn reconcile_triggers<K, S>(events: S) -> impl Stream<Item = Result<K, watcher::Error>>
+/// The objects to reconcile, from a reflector's events (the cache `store` is fed by that
+/// reflector): each applied object as it comes, and a (re-)list's objects all at once when
+/// the list is complete, read from the cache — which by then has swapped them in, so the
+/// controller finds every one of them. Only their references are held while the list
+/// arrives. Deletions trigger nothing (the controllers clean up without finalizers).
+pub fn reconcile_triggers<K, S>(
+    events: S,
+    store: Store<K>,
+) -> impl Stream<Item = Result<K, watcher::Error>>
 where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Default,
     S: Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
 {
+    enum Trigger<K: Resource> {
+        Object(K),
+        Listed(ObjectRef<K>),
+        Failed(watcher::Error),
+    }
     events
-        .scan(Vec::<K>::new(), |listing, ev| {
-            let out: Vec<Result<K, watcher::Error>> = match ev {
-                Ok(watcher::Event::Apply(obj)) => vec![Ok(obj)],
+        .scan(Vec::<ObjectRef<K>>::new(), |listing, ev| {
+            let out: Vec<Trigger<K>> = match ev {
+                Ok(watcher::Event::Apply(obj)) => vec![Trigger::Object(obj)],
                 Ok(watcher::Event::Delete(_)) => Vec::new(),
                 Ok(watcher::Event::Init) => {
                     listing.clear();
                     Vec::new()
                 }
                 Ok(watcher::Event::InitApply(obj)) => {
-                    listing.push(obj);
+                    listing.push(ObjectRef::from_obj(&obj));
                     Vec::new()
                 }
-                Ok(watcher::Event::InitDone) => {
-                    std::mem::take(listing).into_iter().map(Ok).collect()
-                }
-                Err(e) => vec![Err(e)],
+                Ok(watcher::Event::InitDone) => std::mem::take(listing)
+                    .into_iter()
+                    .map(Trigger::Listed)
+                    .collect(),
+                Err(e) => vec![Trigger::Failed(e)],
             };
             futures::future::ready(Some(futures::stream::iter(out)))
         })
         .flatten()
+        .filter_map(move |t| {
+            futures::future::ready(match t {
+                Trigger::Object(obj) => Some(Ok(obj)),
+                // Gone from the cache: deleted since it was listed.
+                Trigger::Listed(r) => store.get(&r).map(|obj| Ok((*obj).clone())),
+                Trigger::Failed(e) => Some(Err(e)),
+            })
+        })
 }
 
 /// Watches every `K` of `api` into `writer`'s cache (through `modify`, e.g. [`trim`]), calls
@@ -141,10 +162,11 @@ where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone + Default,
 {
+    let store = writer.as_reader();
     let events = reflector::reflector(writer, watcher(api, config).modify(modify))
         .inspect_ok(move |ev| on_event(ev))
         .default_backoff();
-    reconcile_triggers(events)
+    reconcile_triggers(events, store)
 }
 
 #[cfg(test)]
@@ -189,7 +211,8 @@ mod tests {
     #[tokio::test]
     async fn a_relists_objects_are_released_only_when_the_list_is_complete() {
         let (tx, rx) = futures::channel::mpsc::unbounded();
-        let mut out = Box::pin(reconcile_triggers(rx));
+        let (store, writer) = reflector::store();
+        let mut out = Box::pin(reconcile_triggers(reflector::reflector(writer, rx), store));
         let send = |ev| tx.unbounded_send(Ok(ev)).unwrap();
         send(watcher::Event::Apply(cm("a")));
         assert_eq!(names(vec![out.next().await.unwrap()]), vec!["a"]);

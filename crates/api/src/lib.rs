@@ -41,6 +41,10 @@ pub const LABEL_PLAN: &str = "recovery.elotl.co/plan";
 pub const LABEL_ALERT: &str = "recovery.elotl.co/alert";
 /// Label put on every object (Job, Event…) that lifeboat creates for a run.
 pub const LABEL_RUN: &str = "recovery.elotl.co/run";
+/// Annotation on ReceivedAlerts (set by the webhook) and RecoveryRuns (copied from their
+/// alert): when lifeboat received the alert, RFC 3339 with sub-second precision.
+/// `creationTimestamp` has whole seconds only, too coarse for alert-to-run latency.
+pub const ANNOTATION_RECEIVED_AT: &str = "recovery.elotl.co/received-at";
 /// Label marking a Secret as a cluster registration (the Argo CD convention).
 pub const LABEL_CLUSTER_SECRET: &str = "recovery.elotl.co/secret-type";
 /// Value of [`LABEL_CLUSTER_SECRET`] on cluster Secrets.

@@ -99,6 +99,16 @@ async fn firing_alerts_are_recorded_once_whatever_the_grouping() {
     );
     assert_eq!(a.spec.fingerprint.as_deref(), Some("aaaa000000000001"));
     assert_eq!(a.spec.source.as_deref(), Some("alertmanager/lifeboat"));
+    let received_at = a
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|m| m.get(lifeboat_api::ANNOTATION_RECEIVED_AT))
+        .expect("the receive time is recorded");
+    assert!(
+        received_at.parse::<jiff::Timestamp>().is_ok() && received_at.contains('.'),
+        "received-at is an RFC 3339 time with sub-second precision, got {received_at}"
+    );
     assert_eq!(
         a.spec.generator_url.as_deref(),
         Some("http://prometheus.example/graph?g0.expr=up")

@@ -24,8 +24,8 @@ use lifeboat_api::conditions::{
     self, Condition, REASON_MATCHED, REASON_NO_MATCH, REASON_RESOLVED, STATUS_TRUE, TYPE_PROCESSED,
 };
 use lifeboat_api::{
-    AlertSpec, ConcurrencyPolicy, LABEL_ALERT, LABEL_PLAN, ReceivedAlert, ReceivedAlertStatus,
-    RecoveryPlan, RecoveryRun, RecoveryRunSpec, SkippedPlan,
+    ANNOTATION_RECEIVED_AT, AlertSpec, ConcurrencyPolicy, LABEL_ALERT, LABEL_PLAN, ReceivedAlert,
+    ReceivedAlertStatus, RecoveryPlan, RecoveryRun, RecoveryRunSpec, SkippedPlan,
 };
 use serde_json::json;
 
@@ -208,11 +208,26 @@ pub fn build_run(alert: &ReceivedAlert, plan: &RecoveryPlan, name: &str) -> Reco
     let mut labels = BTreeMap::new();
     labels.insert(LABEL_PLAN.to_string(), naming::sanitize(&plan_name, 63));
     labels.insert(LABEL_ALERT.to_string(), naming::sanitize(&alert_name, 63));
+    // When the alert arrived: the webhook's sub-second stamp, else the alert's creation.
+    let received_at = alert
+        .annotations()
+        .get(ANNOTATION_RECEIVED_AT)
+        .cloned()
+        .or_else(|| {
+            alert
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0.to_string())
+        });
+    let annotations =
+        received_at.map(|t| BTreeMap::from([(ANNOTATION_RECEIVED_AT.to_string(), t)]));
     RecoveryRun {
         metadata: ObjectMeta {
             name: Some(name.to_string()),
             namespace: alert.namespace(),
             labels: Some(labels),
+            annotations,
             ..Default::default()
         },
         spec: RecoveryRunSpec {
@@ -541,8 +556,22 @@ mod tests {
             },
         );
         alert.metadata.namespace = Some("team".into());
+        alert.metadata.annotations = Some(
+            [(
+                ANNOTATION_RECEIVED_AT.to_string(),
+                "2026-11-22T10:00:00.123456Z".to_string(),
+            )]
+            .into(),
+        );
         let name = naming::run_name("failover", "db-down");
         let run = build_run(&alert, &p, &name);
+        assert_eq!(
+            run.annotations()
+                .get(ANNOTATION_RECEIVED_AT)
+                .map(String::as_str),
+            Some("2026-11-22T10:00:00.123456Z"),
+            "the run carries the sub-second time its alert was received"
+        );
         assert_eq!(run.metadata.namespace.as_deref(), Some("team"));
         assert!(run.metadata.owner_references.is_none());
         let labels = run.metadata.labels.unwrap();

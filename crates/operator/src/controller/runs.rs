@@ -348,15 +348,11 @@ impl Execution<'_> {
             self.run_started = Some(Instant::now());
         }
         if first_start {
-            let since_created = self
-                .run
-                .metadata
-                .creation_timestamp
-                .as_ref()
-                .map(|t| self.ctx.clock.now().duration_since(t.0))
+            let since_alert = alert_received_at(&self.run)
+                .map(|t| self.ctx.clock.now().duration_since(t))
                 .and_then(|d| Duration::try_from(d).ok())
                 .unwrap_or_default();
-            self.ctx.metrics.run_started(since_created);
+            self.ctx.metrics.run_started(since_alert);
             self.event(
                 false,
                 "RunStarted",
@@ -622,6 +618,15 @@ impl Execution<'_> {
             let _ = h.await;
         }
     }
+}
+
+/// When the run's alert was received: the sub-second stamp the webhook put on the alert
+/// (copied onto the run), else the run's creation (whole seconds).
+fn alert_received_at(run: &RecoveryRun) -> Option<jiff::Timestamp> {
+    run.annotations()
+        .get(lifeboat_api::ANNOTATION_RECEIVED_AT)
+        .and_then(|t| t.parse().ok())
+        .or_else(|| run.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 
 /// The outputs recorded so far (for tests and the CLI).

@@ -115,6 +115,11 @@ pub fn received_alert(alert: &ValidAlert, namespace: &str, source: &str) -> Rece
         name: Some(alert.object_name()),
         namespace: Some(namespace.to_string()),
         labels: Some(labels),
+        annotations: Some(BTreeMap::from([(
+            lifeboat_api::ANNOTATION_RECEIVED_AT.to_string(),
+            // Always six fractional digits, so the precision is visible even at .000000.
+            format!("{:.6}", Timestamp::now()),
+        )])),
         ..ObjectMeta::default()
     };
     obj

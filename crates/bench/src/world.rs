@@ -187,45 +187,12 @@ pub fn haproxy_cfg(host: &str) -> String {
     )
 }
 
-/// A trimmed-down PerconaPGCluster CRD keeping what the failover touches.
+/// A trimmed-down PerconaPGCluster CRD keeping what the failover touches (examples/crds/).
+const PG_CRD: &str = include_str!("../../../examples/crds/perconapgclusters.pgv2.percona.com.yaml");
+
+/// [`PG_CRD`] as JSON (a YAML error surfaces as null, which `decode` then reports).
 fn pg_crd() -> Value {
-    json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "perconapgclusters.pgv2.percona.com"},
-        "spec": {
-            "group": "pgv2.percona.com",
-            "scope": "Namespaced",
-            "names": {
-                "plural": "perconapgclusters",
-                "singular": "perconapgcluster",
-                "kind": "PerconaPGCluster",
-                "listKind": "PerconaPGClusterList",
-                "shortNames": ["pg"]
-            },
-            "versions": [{
-                "name": "v2",
-                "served": true,
-                "storage": true,
-                "subresources": {"status": {}},
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "properties": {
-                        "spec": {"type": "object", "properties": {
-                            "postgresVersion": {"type": "integer"},
-                            "standby": {"type": "object", "properties": {
-                                "enabled": {"type": "boolean"}
-                            }}
-                        }},
-                        "status": {"type": "object", "properties": {
-                            "host": {"type": "string"},
-                            "state": {"type": "string"}
-                        }}
-                    }
-                }}
-            }]
-        }
-    })
+    serde_yaml::from_str(PG_CRD).unwrap_or(Value::Null)
 }
 
 /// The three clusters of the scenario.

@@ -71,51 +71,10 @@ pub fn pg_api(client: &Client) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), DB_NS, &pg_resource())
 }
 
-/// A trimmed-down PerconaPGCluster CRD: the schema keeps `spec.standby.enabled` and
-/// `status.host`, which is what the failover touches.
-fn pg_crd() -> Value {
-    json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "perconapgclusters.pgv2.percona.com"},
-        "spec": {
-            "group": "pgv2.percona.com",
-            "scope": "Namespaced",
-            "names": {
-                "plural": "perconapgclusters",
-                "singular": "perconapgcluster",
-                "kind": "PerconaPGCluster",
-                "listKind": "PerconaPGClusterList",
-                "shortNames": ["pg"]
-            },
-            "versions": [{
-                "name": "v2",
-                "served": true,
-                "storage": true,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": [
-                    {"name": "Standby", "type": "boolean", "jsonPath": ".spec.standby.enabled"},
-                    {"name": "Host", "type": "string", "jsonPath": ".status.host"}
-                ],
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "properties": {
-                        "spec": {"type": "object", "properties": {
-                            "postgresVersion": {"type": "integer"},
-                            "standby": {"type": "object", "properties": {
-                                "enabled": {"type": "boolean"}
-                            }}
-                        }},
-                        "status": {"type": "object", "properties": {
-                            "host": {"type": "string"},
-                            "state": {"type": "string"}
-                        }}
-                    }
-                }}
-            }]
-        }
-    })
-}
+/// A trimmed-down PerconaPGCluster CRD (examples/crds/): the schema keeps
+/// `spec.standby.enabled` and `status.host`, which is what the failover touches.
+const PG_CRD: &str =
+    include_str!("../../../../../examples/crds/perconapgclusters.pgv2.percona.com.yaml");
 
 /// The HAProxy configuration, sending database traffic to `host`.
 pub fn haproxy_cfg(host: &str) -> String {
@@ -179,7 +138,8 @@ pub async fn register(mgmt: &Cluster, cluster: &Cluster) -> anyhow::Result<Strin
 /// The db cluster: the PerconaPGCluster CRD, `cluster1` (primary, serving at its host) and
 /// `cluster2` (standby, no host yet).
 pub async fn prepare_db(db: &Cluster) -> anyhow::Result<()> {
-    let crd: CustomResourceDefinition = serde_json::from_value(pg_crd())?;
+    let crd: CustomResourceDefinition = serde_yaml::from_str(PG_CRD)
+        .context("the PerconaPGCluster CRD in examples/crds/ does not parse")?;
     install_crds(&db.client, vec![crd]).await?;
     create_namespace(&db.client, DB_NS).await?;
     let api = pg_api(&db.client);

@@ -75,7 +75,10 @@ async fn runs_complete_through_api_faults_and_record_the_plans_last_run() {
     sim.faults().set_error_rate(None, 0.1);
     sim.faults().set_throttle_rate(0.05, 1);
     sim.faults().set_status_conflict_rate(0.1);
-    create(&client, yaml(SEED_ALERT), "default").await;
+    // Written straight into the store: the faults are for the controller, not for this setup.
+    let mut alert = yaml(SEED_ALERT);
+    alert["metadata"]["namespace"] = "default".into();
+    sim.apply_object(alert).unwrap();
     let run_name = naming::run_name("example-recoveryplan", "example-received-alert");
     let r = wait_run_finished(&client, "default", &run_name).await;
     sim.faults().clear();

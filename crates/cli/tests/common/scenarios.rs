@@ -184,6 +184,37 @@ where
     }
 }
 
+/// Waits until `cond` holds for the object and returns it; panics with the object's current
+/// state and `diag()` when it does not within [`DEADLINE`].
+async fn wait_for_state<K>(
+    api: Api<K>,
+    name: &str,
+    what: &str,
+    cond: impl Fn(Option<&K>) -> bool + Clone,
+    diag: Diag<'_>,
+) -> K
+where
+    K: kube::Resource
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + Send
+        + 'static,
+{
+    match await_object(api.clone(), name, cond).await {
+        Some(obj) => obj,
+        None => {
+            let current = api.get_opt(name).await.ok().flatten();
+            panic!(
+                "{name}: {what} within {DEADLINE:?}; current state: {}\n{}",
+                serde_json::to_string_pretty(&current).unwrap(),
+                diag()
+            )
+        }
+    }
+}
+
 /// Waits until the run has finished (Completed or Failed) and returns it.
 pub async fn wait_run_finished(
     client: &Client,
@@ -191,22 +222,12 @@ pub async fn wait_run_finished(
     name: &str,
     diag: Diag<'_>,
 ) -> RecoveryRun {
-    let api: Api<RecoveryRun> = Api::namespaced(client.clone(), namespace);
     let cond = |r: Option<&RecoveryRun>| {
         r.and_then(|r| r.status.as_ref())
             .is_some_and(|s| s.phase.is_finished())
     };
-    match await_object(api.clone(), name, cond).await {
-        Some(run) => run,
-        None => {
-            let current = api.get_opt(name).await.ok().flatten();
-            panic!(
-                "run {namespace}/{name} did not finish within {DEADLINE:?}; current state: {}\n{}",
-                serde_json::to_string_pretty(&current).unwrap(),
-                diag()
-            )
-        }
-    }
+    let api = Api::namespaced(client.clone(), namespace);
+    wait_for_state(api, name, "run did not finish", cond, diag).await
 }
 
 /// Waits until the alert has been processed and returns it.
@@ -216,22 +237,12 @@ pub async fn wait_alert_processed(
     name: &str,
     diag: Diag<'_>,
 ) -> ReceivedAlert {
-    let api: Api<ReceivedAlert> = Api::namespaced(client.clone(), namespace);
     let cond = |a: Option<&ReceivedAlert>| {
         a.and_then(|a| a.status.as_ref())
             .is_some_and(|s| s.processed)
     };
-    match await_object(api.clone(), name, cond).await {
-        Some(alert) => alert,
-        None => {
-            let current = api.get_opt(name).await.ok().flatten();
-            panic!(
-                "alert {namespace}/{name} not processed within {DEADLINE:?}; current state: {}\n{}",
-                serde_json::to_string_pretty(&current).unwrap(),
-                diag()
-            )
-        }
-    }
+    let api = Api::namespaced(client.clone(), namespace);
+    wait_for_state(api, name, "alert not processed", cond, diag).await
 }
 
 /// Waits until the plan's status has a validation result for its current generation.
@@ -241,7 +252,6 @@ pub async fn wait_plan_validated(
     name: &str,
     diag: Diag<'_>,
 ) -> RecoveryPlan {
-    let api: Api<RecoveryPlan> = Api::namespaced(client.clone(), namespace);
     let cond = |p: Option<&RecoveryPlan>| {
         p.is_some_and(|p| {
             p.status.as_ref().is_some_and(|s| {
@@ -249,13 +259,8 @@ pub async fn wait_plan_validated(
             })
         })
     };
-    match await_object(api, name, cond).await {
-        Some(plan) => plan,
-        None => panic!(
-            "plan {namespace}/{name} not validated within {DEADLINE:?}\n{}",
-            diag()
-        ),
-    }
+    let api = Api::namespaced(client.clone(), namespace);
+    wait_for_state(api, name, "plan not validated", cond, diag).await
 }
 
 /// Waits until step `index` of the run is Running.
@@ -266,9 +271,8 @@ pub async fn wait_step_running(client: &Client, name: &str, index: usize, diag: 
             .and_then(|s| s.steps.get(index))
             .is_some_and(|s| s.phase == StepPhase::Running)
     };
-    if await_object(api, name, cond).await.is_none() {
-        panic!("step {index} of run {name} never started\n{}", diag());
-    }
+    let what = format!("step {index} never started");
+    wait_for_state(api, name, &what, cond, diag).await;
 }
 
 /// The clusters of the FerretDB failover: the database cluster's primary, standby and its

@@ -3,7 +3,9 @@
 #  - Debian's prometheus-alertmanager (the real Alertmanager, with amtool) for
 #    crates/cli/tests/alertmanager.rs;
 #  - openssl (command line), with which the webhook TLS tests make certificates;
-#  - cargo-nextest, the test runner of scripts/test.sh.
+#  - cargo-nextest, the test runner of scripts/test.sh;
+#  - Go (1.26 or newer) must be on the machine: it builds the real control plane from
+#    Kubernetes' Go modules (checked here, not installed: Debian's Go is too old).
 # Idempotent: a second run changes nothing.
 set -euo pipefail
 
@@ -45,4 +47,11 @@ if command -v cargo-nextest >/dev/null 2>&1 || cargo nextest --version >/dev/nul
 else
     echo "cargo-nextest: installing"
     cargo install --locked cargo-nextest
+fi
+
+if command -v go >/dev/null 2>&1; then
+    echo "go: present ($(go version))"
+else
+    echo "install-test-deps: Go 1.26 or newer is needed to build the real control plane (testing/kube)" >&2
+    exit 1
 fi

@@ -21,6 +21,8 @@ var controllers = []string{
 	names.ServiceAccountController,
 	names.TTLAfterFinishedController,
 	names.RootCACertificatePublisherController,
+	// Aggregated ClusterRoles (lifeboat-step-executor is one) are filled in by this one.
+	names.ClusterRoleAggregationController,
 }
 
 // startControllerManager runs kube-controller-manager, configured through its

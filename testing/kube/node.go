@@ -32,7 +32,14 @@ import (
 // its "containers" stop, immediately. Everything else about pods is the real
 // API server's and controllers' business.
 
-const maxRun = 10 * time.Minute
+const (
+	maxRun = 10 * time.Minute
+	// forever is the run time of a container without a command.
+	forever = time.Duration(1<<63 - 1)
+	// restartDelay is the least a restarted container runs before it can end again, so a
+	// crash-looping container does not turn into a loop of status writes.
+	restartDelay = time.Second
+)
 
 var (
 	exitPattern  = regexp.MustCompile(`\bexit\s+(\d+)`)
@@ -56,8 +63,14 @@ func exitCode(c corev1.Container) int32 {
 	return int32(code)
 }
 
+// runTime is how long the container runs: forever (until its pod is deleted) when it
+// has no command, like a server image; else the command's `sleep N`, else no time.
 func runTime(c corev1.Container) time.Duration {
-	m := sleepPattern.FindStringSubmatch(containerScript(c))
+	script := containerScript(c)
+	if script == "" {
+		return forever
+	}
+	m := sleepPattern.FindStringSubmatch(script)
 	if m == nil {
 		return 0
 	}
@@ -256,7 +269,7 @@ func (a *nodeAgent) nextDeadline(pod *corev1.Pod) time.Duration {
 		if s.State.Running == nil || i >= len(pod.Spec.Containers) {
 			continue
 		}
-		left := max(time.Until(s.State.Running.StartedAt.Add(runTime(pod.Spec.Containers[i]))), time.Millisecond)
+		left := max(time.Until(endsAt(s, pod.Spec.Containers[i])), time.Millisecond)
 		if next < 0 || left < next {
 			next = left
 		}
@@ -275,7 +288,7 @@ func (a *nodeAgent) advance(ctx context.Context, pod *corev1.Pod) (time.Duration
 			continue
 		}
 		c := pod.Spec.Containers[i]
-		if now.Before(ptr(metav1.NewTime(s.State.Running.StartedAt.Add(runTime(c))))) {
+		if now.Time.Before(endsAt(*s, c)) {
 			continue
 		}
 		changed = true
@@ -325,6 +338,18 @@ func (a *nodeAgent) advance(ctx context.Context, pod *corev1.Pod) (time.Duration
 		return a.nextDeadline(pod), nil
 	}
 	return 0, nil
+}
+
+// endsAt is when a running container ends; far in the future for one that runs forever.
+func endsAt(s corev1.ContainerStatus, c corev1.Container) time.Time {
+	run := runTime(c)
+	if run == forever {
+		return time.Now().Add(24 * time.Hour)
+	}
+	if s.RestartCount > 0 {
+		run = max(run, restartDelay)
+	}
+	return s.State.Running.StartedAt.Add(run)
 }
 
 func podConditions(now metav1.Time, ready corev1.ConditionStatus) []corev1.PodCondition {

@@ -1,24 +1,23 @@
-//! `lifeboat trigger`, `runs` and `drill` against a simulated cluster with the real
-//! `lifeboat controller` binary running.
+//! `lifeboat trigger`, `runs` and `drill` with the real `lifeboat controller` binary
+//! running, on the backend that `LIFEBOAT_TEST_CLUSTER` chooses.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
+use lifeboat_testkit::{ControllerProcess, TestCluster};
 use serde_json::json;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 const NS: &str = "ops";
 
-/// A simulated cluster with lifeboat's CRDs, a ConfigMap and a plan, and the controller
-/// binary running against it.
+/// A cluster with lifeboat's CRDs, a ConfigMap and a plan, and the controller binary
+/// running against it.
 struct Env {
-    sim: lifeboat_sim::SimCluster,
-    kubeconfig: PathBuf,
-    _controller: Option<Child>,
-    _dir: tempfile::TempDir,
+    cluster: TestCluster,
+    _controller: Option<ControllerProcess>,
 }
 
 impl Env {
@@ -28,104 +27,80 @@ impl Env {
 
     /// The cluster, and the controller only when `controller` is true.
     async fn start_with(controller: bool) -> Env {
-        let sim = lifeboat_sim::SimCluster::start("mgmt").await.unwrap();
-        for crd in lifeboat_api::crds::all() {
-            sim.apply_object(serde_json::to_value(crd).unwrap())
-                .unwrap();
-        }
-        for ns in [NS, "lifeboat-system"] {
-            sim.apply_object(json!({"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": ns}}))
-                .unwrap();
-        }
-        sim.apply_object(json!({
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "app-config", "namespace": NS},
-            "data": {"color": "blue"}
-        }))
-        .unwrap();
-        sim.apply_object(json!({
-            "apiVersion": "recovery.elotl.co/v1alpha1", "kind": "RecoveryPlan",
-            "metadata": {"name": "recolor", "namespace": NS},
-            "spec": {
-                "alertLabels": {"alertname": "Recolor"},
-                "steps": [
-                    {"type": "readField", "title": "Read the color", "readField": {
-                        "apiVersion": "v1", "resource": "configmaps", "namespace": NS,
-                        "name": "app-config", "fieldPath": "data.color", "outputKey": "color"}},
-                    {"type": "patch", "title": "Remember the color", "patch": {
-                        "apiVersion": "v1", "resource": "configmaps", "namespace": NS,
-                        "name": "app-config",
-                        "override": {"fieldPath": "data.previous",
-                                     "value": {"raw": "was {{ .Values.color }}"}},
-                        "patchType": "application/merge-patch+json"}}
-                ]
-            }
-        }))
-        .unwrap();
-        sim.apply_object(json!({
-            "apiVersion": "recovery.elotl.co/v1alpha1", "kind": "RecoveryPlan",
-            "metadata": {"name": "read-missing", "namespace": NS},
-            "spec": {
-                "alertLabels": {"alertname": "ReadMissing"},
-                "steps": [
-                    {"type": "readField", "title": "Read a missing key", "readField": {
-                        "apiVersion": "v1", "resource": "configmaps", "namespace": NS,
-                        "name": "app-config", "fieldPath": "data.missing",
-                        "outputKey": "missing"}}
-                ]
-            }
-        }))
-        .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("mgmt.kubeconfig");
-        sim.write_kubeconfig(&kubeconfig).unwrap();
-        if !controller {
-            return Env {
-                sim,
-                kubeconfig,
-                _controller: None,
-                _dir: dir,
-            };
-        }
-        let addr_file = dir.path().join("addrs.json");
-        let controller = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
-            .args([
-                "controller",
-                "--log-level",
-                "warn",
-                "--no-leader-election",
-                "--webhook-addr",
-                "127.0.0.1:0",
-                "--health-addr",
-                "127.0.0.1:0",
-                "--addr-file",
-            ])
-            .arg(&addr_file)
-            .env("KUBECONFIG", &kubeconfig)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !addr_file.exists() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the controller did not write its addresses within 30s"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let cluster = TestCluster::start("mgmt").await;
+        cluster.create_namespaces(&[NS]).await;
+        cluster
+            .apply(json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "app-config", "namespace": NS},
+                "data": {"color": "blue"}
+            }))
+            .await;
+        cluster
+            .apply(json!({
+                "apiVersion": "recovery.elotl.co/v1alpha1", "kind": "RecoveryPlan",
+                "metadata": {"name": "recolor", "namespace": NS},
+                "spec": {
+                    "alertLabels": {"alertname": "Recolor"},
+                    "steps": [
+                        {"type": "readField", "title": "Read the color", "readField": {
+                            "apiVersion": "v1", "resource": "configmaps", "namespace": NS,
+                            "name": "app-config", "fieldPath": "data.color", "outputKey": "color"}},
+                        {"type": "patch", "title": "Remember the color", "patch": {
+                            "apiVersion": "v1", "resource": "configmaps", "namespace": NS,
+                            "name": "app-config",
+                            "override": {"fieldPath": "data.previous",
+                                         "value": {"raw": "was {{ .Values.color }}"}},
+                            "patchType": "application/merge-patch+json"}}
+                    ]
+                }
+            }))
+            .await;
+        cluster
+            .apply(json!({
+                "apiVersion": "recovery.elotl.co/v1alpha1", "kind": "RecoveryPlan",
+                "metadata": {"name": "read-missing", "namespace": NS},
+                "spec": {
+                    "alertLabels": {"alertname": "ReadMissing"},
+                    "steps": [
+                        {"type": "readField", "title": "Read a missing key", "readField": {
+                            "apiVersion": "v1", "resource": "configmaps", "namespace": NS,
+                            "name": "app-config", "fieldPath": "data.missing",
+                            "outputKey": "missing"}}
+                    ]
+                }
+            }))
+            .await;
+        let controller = if controller {
+            Some(
+                ControllerProcess::start(
+                    Path::new(env!("CARGO_BIN_EXE_lifeboat")),
+                    cluster.kubeconfig(),
+                    cluster.dir(),
+                    "lifeboat-0",
+                    &[
+                        "--log-level",
+                        "warn",
+                        "--no-leader-election",
+                        "--webhook-addr",
+                        "127.0.0.1:0",
+                    ],
+                )
+                .await,
+            )
+        } else {
+            None
+        };
         Env {
-            sim,
-            kubeconfig,
-            _controller: Some(controller),
-            _dir: dir,
+            cluster,
+            _controller: controller,
         }
     }
 
     async fn lifeboat(&self, args: &[&str]) -> Output {
         let run = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
             .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECONFIG", self.cluster.kubeconfig())
             .kill_on_drop(true)
             .output();
         tokio::time::timeout(Duration::from_secs(150), run)
@@ -134,9 +109,10 @@ impl Env {
             .unwrap()
     }
 
-    fn color_config(&self) -> serde_json::Value {
-        self.sim
-            .get_object("v1", "configmaps", Some(NS), "app-config")
+    async fn color_config(&self) -> serde_json::Value {
+        self.cluster
+            .get("v1", "configmaps", Some(NS), "app-config")
+            .await
             .expect("app-config exists")
     }
 }
@@ -175,7 +151,7 @@ async fn trigger_runs_the_plan_and_runs_shows_it() {
     );
     assert!(stdout.contains("run Completed"), "{}", text(&out));
     assert_eq!(
-        env.color_config()["data"]["previous"],
+        env.color_config().await["data"]["previous"],
         "was blue",
         "the patch step wrote the rendered value"
     );
@@ -229,7 +205,7 @@ async fn trigger_runs_the_plan_and_runs_shows_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drill_shows_rendered_patches_and_changes_nothing() {
     let env = Env::start().await;
-    let before = env.color_config();
+    let before = env.color_config().await;
     let out = env.lifeboat(&["drill", "-n", NS, "recolor"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -247,7 +223,7 @@ async fn drill_shows_rendered_patches_and_changes_nothing() {
         );
     }
     assert_eq!(
-        env.color_config()["data"],
+        env.color_config().await["data"],
         before["data"],
         "a drill must not change the object"
     );

@@ -73,7 +73,7 @@ async fn assert_recovered(cluster: &Cluster, run_name: &str, ctl: &Controller) -
 async fn killed_while_the_job_runs_resumes_and_adopts_the_job() {
     let cluster = Cluster::start("local").await;
     cluster.sim.apply_object(seed_pod()).unwrap();
-    let ctl = Controller::start(&cluster, 0).await;
+    let ctl = controller(&cluster, 0).await;
     cluster.create(plan("3s")).await;
     cluster.create(alert()).await;
     let run_name = naming::run_name("crashy", "boom");
@@ -93,7 +93,7 @@ async fn killed_while_the_job_runs_resumes_and_adopts_the_job() {
     .await;
     ctl.kill().await;
 
-    let ctl = Controller::start(&cluster, 1).await;
+    let ctl = controller(&cluster, 1).await;
     let attempts = assert_recovered(&cluster, &run_name, &ctl).await;
     assert_eq!(
         attempts,
@@ -107,7 +107,7 @@ async fn killed_while_the_job_runs_resumes_and_adopts_the_job() {
 async fn killed_between_a_patch_and_its_status_write_replays_the_patch() {
     let cluster = Cluster::start("local").await;
     cluster.sim.apply_object(seed_pod()).unwrap();
-    let ctl = Controller::start(&cluster, 0).await;
+    let ctl = controller(&cluster, 0).await;
     cluster.create(plan("100ms")).await;
     let run_name = naming::run_name("crashy", "boom");
     // Slow every request down, so the window between the patch landing and the status write
@@ -135,7 +135,7 @@ async fn killed_between_a_patch_and_its_status_write_replays_the_patch() {
     );
     cluster.sim.faults().set_latency(Duration::ZERO);
 
-    let ctl = Controller::start(&cluster, 1).await;
+    let ctl = controller(&cluster, 1).await;
     let attempts = assert_recovered(&cluster, &run_name, &ctl).await;
     assert_eq!(
         attempts,

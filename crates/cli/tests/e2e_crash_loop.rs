@@ -81,7 +81,7 @@ async fn killed_at_random_points_every_run_completes_exactly_once() {
                 alerts += 1;
             }
         }
-        let ctl = Controller::start(&cluster, life).await;
+        let ctl = controller(&cluster, life).await;
         let lifetime = Duration::from_millis(rng.between(LIFETIME_MS.0, LIFETIME_MS.1));
         // The kill point itself: not a wait for anything.
         tokio::time::sleep(lifetime).await;
@@ -101,7 +101,7 @@ async fn killed_at_random_points_every_run_completes_exactly_once() {
 
     // One last life, left alone: everything must finish.
     cluster.sim.faults().set_latency(Duration::ZERO);
-    let ctl = Controller::start(&cluster, life).await;
+    let ctl = controller(&cluster, life).await;
     wait_until("every alert processed and every run finished", || {
         workload::all_done(&cluster, alerts).then_some(())
     })

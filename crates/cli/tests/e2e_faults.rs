@@ -24,7 +24,7 @@ async fn runs_complete_once_through_5xx_429_conflicts_dropped_and_expired_watche
     faults.set_status_conflict_rate(0.10);
     faults.set_latency(Duration::from_millis(5));
     faults.drop_watches_after(Duration::from_millis(1500));
-    let ctl = Controller::start(&cluster, 0).await;
+    let ctl = controller(&cluster, 0).await;
 
     // Every watch is also expired (410 Gone on resume) now and then, forcing re-lists.
     let sim = cluster.sim.clone();

@@ -89,7 +89,7 @@ fn set_gate(cluster: &Cluster, target: &str, open: bool) {
 }
 
 /// Sends one firing alert about `target` to `replica`'s webhook; returns the run's name.
-async fn send_alert(replica: &Replica, target: &str) -> String {
+async fn send_alert(replica: &Controller, target: &str) -> String {
     let fingerprint = format!("feed{target}");
     let starts_at = "2024-05-01T10:00:00Z";
     let body = json!({
@@ -133,7 +133,7 @@ fn lease(cluster: &Cluster) -> Value {
 }
 
 /// Waits until `identity` holds the Lease.
-async fn wait_holder(cluster: &Cluster, identity: &str, logs: &[&Replica]) {
+async fn wait_holder(cluster: &Cluster, identity: &str, logs: &[&Controller]) {
     let deadline = std::time::Instant::now() + DEADLINE;
     while lease_holder(cluster, LEASE).as_deref() != Some(identity) {
         assert!(
@@ -146,7 +146,7 @@ async fn wait_holder(cluster: &Cluster, identity: &str, logs: &[&Replica]) {
     }
 }
 
-fn logs_of(replicas: &[&Replica]) -> String {
+fn logs_of(replicas: &[&Controller]) -> String {
     replicas
         .iter()
         .map(|r| format!("--- log of {}:\n{}", r.identity, r.log_text()))
@@ -291,10 +291,7 @@ async fn two_replicas_elect_one_leader_both_take_alerts_and_each_run_executes_on
     }
     let f = flags(&SHORT_LEASE);
     // Both start together and race for the Lease.
-    let (r0, r1) = tokio::join!(
-        Replica::start(&cluster, 0, &f),
-        Replica::start(&cluster, 1, &f)
-    );
+    let (r0, r1) = tokio::join!(replica(&cluster, 0, &f), replica(&cluster, 1, &f));
     let leader_id = wait_until("a replica to hold the Lease", || {
         lease_holder(&cluster, LEASE)
     })
@@ -311,7 +308,7 @@ async fn two_replicas_elect_one_leader_both_take_alerts_and_each_run_executes_on
     let run_a = send_alert(&leader, "t0").await;
     let run_b = send_alert(&standby, "t1").await;
     for (run, target) in [(&run_a, "t0"), (&run_b, "t1")] {
-        let done = cluster.wait_run_finished(run, &leader.ctl).await;
+        let done = cluster.wait_run_finished(run, &leader).await;
         assert_run_completed(&done, &cluster, target, &[], &logs());
     }
     assert_jobs_once(&cluster, &[&run_a, &run_b], &logs()).await;
@@ -374,8 +371,8 @@ async fn two_replicas_elect_one_leader_both_take_alerts_and_each_run_executes_on
     for r in [&leader, &standby] {
         assert_eq!(r.health_get("/readyz").await.0, 200, "{}", r.identity);
     }
-    standby.ctl.terminate().await;
-    leader.ctl.terminate().await;
+    standby.terminate().await;
+    leader.terminate().await;
 }
 
 #[tokio::test]
@@ -384,16 +381,16 @@ async fn a_killed_leader_is_replaced_after_lease_expiry_and_its_run_completes() 
     cluster.sim.apply_object(plan()).unwrap();
     add_target(&cluster, "t0", false);
     let f = flags(&SHORT_LEASE);
-    let first = Replica::start(&cluster, 0, &f).await;
+    let first = replica(&cluster, 0, &f).await;
     wait_holder(&cluster, &first.identity, &[&first]).await;
-    let second = Replica::start(&cluster, 1, &f).await;
+    let second = replica(&cluster, 1, &f).await;
 
     let run = send_alert(&second, "t0").await;
     // The leader has run the Job and waits on the closed gate.
     wait_step_running(&cluster, &run, GATE_STEP, 1).await;
     let before = lease(&cluster);
     let first_log = first.log_text();
-    first.ctl.kill().await;
+    first.kill().await;
 
     wait_holder(&cluster, &second.identity, &[&second]).await;
     let spec = lease(&cluster);
@@ -405,7 +402,7 @@ async fn a_killed_leader_is_replaced_after_lease_expiry_and_its_run_completes() 
     // The new leader picks up the step in flight; then the gate opens.
     wait_step_running(&cluster, &run, GATE_STEP, 2).await;
     set_gate(&cluster, "t0", true);
-    let done = cluster.wait_run_finished(&run, &second.ctl).await;
+    let done = cluster.wait_run_finished(&run, &second).await;
     let logs = format!(
         "--- log of the killed leader:\n{first_log}\n{}",
         logs_of(&[&second])
@@ -418,8 +415,8 @@ async fn a_killed_leader_is_replaced_after_lease_expiry_and_its_run_completes() 
         Some(1.0),
         "the new leader finished the run:\n{m}"
     );
-    second.ctl.assert_no_panic();
-    second.ctl.terminate().await;
+    second.assert_no_panic();
+    second.terminate().await;
 }
 
 #[tokio::test]
@@ -429,9 +426,9 @@ async fn a_terminated_leader_releases_the_lease_and_the_standby_takes_over_at_on
     add_target(&cluster, "t0", false);
     // A lease far longer than the test's deadline: only a release explains a takeover.
     let f = flags(&["--lease-duration", "3600"]);
-    let first = Replica::start(&cluster, 0, &f).await;
+    let first = replica(&cluster, 0, &f).await;
     wait_holder(&cluster, &first.identity, &[&first]).await;
-    let second = Replica::start(&cluster, 1, &f).await;
+    let second = replica(&cluster, 1, &f).await;
 
     let run = send_alert(&first, "t0").await;
     wait_step_running(&cluster, &run, GATE_STEP, 1).await;
@@ -472,9 +469,10 @@ async fn a_terminated_leader_releases_the_lease_and_the_standby_takes_over_at_on
     let before = lease(&cluster);
     assert_eq!(before["holderIdentity"], first.identity.as_str());
 
-    let first_log_path = first.ctl.log.clone();
+    let first_log_path = first.log.clone();
+    let first_identity = first.identity.clone();
     // Exits 0 (asserted by `terminate`).
-    first.ctl.terminate().await;
+    first.terminate().await;
     let first_log = std::fs::read_to_string(&first_log_path).unwrap_or_default();
     let logs = format!(
         "--- log of the terminated leader:\n{first_log}\n{}",
@@ -496,11 +494,7 @@ async fn a_terminated_leader_releases_the_lease_and_the_standby_takes_over_at_on
         .unwrap();
     assert_eq!(
         holders,
-        vec![
-            Some(first.identity.clone()),
-            None,
-            Some(second.identity.clone())
-        ],
+        vec![Some(first_identity), None, Some(second.identity.clone())],
         "the Lease must go from the leader to nobody (released) to the standby\n{logs}"
     );
     let spec = lease(&cluster);
@@ -512,8 +506,8 @@ async fn a_terminated_leader_releases_the_lease_and_the_standby_takes_over_at_on
     // The standby resumes the step the leader abandoned, then completes the run.
     wait_step_running(&cluster, &run, GATE_STEP, 2).await;
     set_gate(&cluster, "t0", true);
-    let done = cluster.wait_run_finished(&run, &second.ctl).await;
+    let done = cluster.wait_run_finished(&run, &second).await;
     assert_run_completed(&done, &cluster, "t0", &[GATE_STEP], &logs);
     assert_jobs_once(&cluster, &[&run], &logs).await;
-    second.ctl.terminate().await;
+    second.terminate().await;
 }

@@ -45,7 +45,7 @@ fn run_of(plan: &str) -> String {
 
 /// Scrapes until `sample` has `value` (metrics are updated just after the status write a
 /// test waits for); returns that scrape.
-async fn scrape_until(r: &Replica, sample: &str, value: f64) -> String {
+async fn scrape_until(r: &Controller, sample: &str, value: f64) -> String {
     let deadline = std::time::Instant::now() + DEADLINE;
     loop {
         let text = r.metrics().await;
@@ -82,7 +82,7 @@ async fn metrics_count_alerts_runs_steps_and_latency_of_a_completed_and_a_failed
         .sim
         .apply_object(plan("bad", json!([job("Fail")])))
         .unwrap();
-    let ctl = Replica::start(
+    let ctl = replica(
         &cluster,
         0,
         &["--alert-namespace", "default", "--no-leader-election"],
@@ -114,8 +114,8 @@ async fn metrics_count_alerts_runs_steps_and_latency_of_a_completed_and_a_failed
         .unwrap();
     assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
 
-    let good = cluster.wait_run_finished(&run_of("good"), &ctl.ctl).await;
-    let bad = cluster.wait_run_finished(&run_of("bad"), &ctl.ctl).await;
+    let good = cluster.wait_run_finished(&run_of("good"), &ctl).await;
+    let bad = cluster.wait_run_finished(&run_of("bad"), &ctl).await;
     assert_eq!(good.status.unwrap().phase, RunPhase::Completed);
     assert_eq!(bad.status.unwrap().phase, RunPhase::Failed);
 
@@ -184,7 +184,7 @@ async fn metrics_count_alerts_runs_steps_and_latency_of_a_completed_and_a_failed
     let (status, body) = ctl.health_get("/readyz").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(ctl.health_get("/healthz").await.0, 200);
-    ctl.ctl.terminate().await;
+    ctl.terminate().await;
 }
 
 #[tokio::test]
@@ -192,7 +192,7 @@ async fn readyz_is_503_until_the_controllers_caches_sync() {
     let cluster = Cluster::start("local").await;
     // The API server refuses connections: the caches cannot sync.
     cluster.sim.faults().set_unreachable(true);
-    let ctl = Replica::start(&cluster, 0, &["--no-leader-election"]).await;
+    let ctl = replica(&cluster, 0, &["--no-leader-election"]).await;
     assert_eq!(
         ctl.health_get("/healthz").await.0,
         200,
@@ -221,5 +221,5 @@ async fn readyz_is_503_until_the_controllers_caches_sync() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(ctl.metrics().await.contains("lifeboat_runs_started_total"));
-    ctl.ctl.terminate().await;
+    ctl.terminate().await;
 }

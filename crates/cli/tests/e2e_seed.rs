@@ -14,7 +14,7 @@ use lifeboat_operator::naming;
 async fn seed_plan_and_alert_applied_verbatim_complete() {
     let cluster = Cluster::start("local").await;
     cluster.sim.apply_object(seed_pod()).unwrap();
-    let ctl = Controller::start(&cluster, 0).await;
+    let ctl = controller(&cluster, 0).await;
     cluster.create(yaml(SEED_PLAN)).await;
     cluster.create(yaml(SEED_ALERT)).await;
 
@@ -76,7 +76,7 @@ async fn seed_plan_and_alert_applied_verbatim_complete() {
 async fn hand_written_seed_run_executes() {
     let cluster = Cluster::start("local").await;
     cluster.sim.apply_object(seed_pod()).unwrap();
-    let ctl = Controller::start(&cluster, 0).await;
+    let ctl = controller(&cluster, 0).await;
     let mut run = yaml(SEED_RUN);
     run.as_object_mut().unwrap().remove("status");
     cluster.create(run).await;

@@ -9,11 +9,14 @@
 //! (new resourceVersion). Impersonating clients (a plan's `serviceAccountName`) are cached per
 //! (cluster, namespace, service account):
 //! - for registered clusters the client is built from the kubeconfig with
-//!   `auth_info.impersonate = system:serviceaccount:<ns>:<sa>` and the groups
-//!   `system:serviceaccounts` and `system:serviceaccounts:<ns>`;
+//!   `auth_info.impersonate = system:serviceaccount:<ns>:<sa>`;
 //! - for the local cluster, whose `kube::Config` lifeboat was not given, the same
-//!   `Impersonate-User` / `Impersonate-Group` headers are added to every request on top of
-//!   the local client, so the connection pool is shared.
+//!   `Impersonate-User` header is added to every request on top of the local client, so
+//!   the connection pool is shared.
+//!
+//! No `Impersonate-Group` is sent: for a ServiceAccount user kube-apiserver adds the
+//! account's groups (`system:serviceaccounts`, `system:serviceaccounts:<ns>`) itself, and
+//! every group header would need its own `impersonate` permission on `groups`.
 //!
 //! API discovery (apiVersion + plural resource → `ApiResource`) is cached per cluster and
 //! apiVersion.
@@ -381,18 +384,18 @@ impl ClusterRegistry {
         if let Some(c) = entry.impersonated.get(&ikey) {
             return Ok(c.clone());
         }
-        let (user, groups) = impersonation_identity(ns, sa)?;
+        let user = impersonation_user(ns, sa)?;
         let client = match &entry.config {
             Some(config) => {
                 let mut config = config.clone();
                 config.auth_info.impersonate = Some(user);
-                config.auth_info.impersonate_groups = Some(groups);
+                config.auth_info.impersonate_groups = None;
                 Client::try_from(config).map_err(|source| ClusterError::Client {
                     cluster: key.clone(),
                     source,
                 })?
             }
-            None => impersonating(entry.client.clone(), &user, &groups)?,
+            None => impersonating(entry.client.clone(), &user)?,
         };
         entry.impersonated.insert(ikey, client.clone());
         Ok(client)
@@ -487,11 +490,8 @@ fn secret_data(secret: &Secret, key: &str) -> Option<Vec<u8>> {
         .map(|s| s.as_bytes().to_vec())
 }
 
-/// The user and groups a service account is impersonated as.
-pub fn impersonation_identity(
-    namespace: &str,
-    service_account: &str,
-) -> Result<(String, Vec<String>), ClusterError> {
+/// The user a service account is impersonated as.
+pub fn impersonation_user(namespace: &str, service_account: &str) -> Result<String, ClusterError> {
     let valid = |s: &str| {
         !s.is_empty()
             && s.chars()
@@ -502,31 +502,20 @@ pub fn impersonation_identity(
             "{namespace}/{service_account}"
         )));
     }
-    Ok((
-        format!("system:serviceaccount:{namespace}:{service_account}"),
-        vec![
-            "system:serviceaccounts".to_string(),
-            format!("system:serviceaccounts:{namespace}"),
-        ],
+    Ok(format!(
+        "system:serviceaccount:{namespace}:{service_account}"
     ))
 }
 
-/// A client sending every request of `base` with impersonation headers.
-fn impersonating(base: Client, user: &str, groups: &[String]) -> Result<Client, ClusterError> {
+/// A client sending every request of `base` with an `Impersonate-User` header.
+fn impersonating(base: Client, user: &str) -> Result<Client, ClusterError> {
     let bad = |_| ClusterError::InvalidServiceAccount(user.to_string());
     let user = HeaderValue::from_str(user).map_err(bad)?;
-    let groups = groups
-        .iter()
-        .map(|g| HeaderValue::from_str(g).map_err(bad))
-        .collect::<Result<Vec<_>, _>>()?;
     let default_ns = base.default_namespace().to_string();
     let service = tower::service_fn(move |mut req: Request<kube::client::Body>| {
         let base = base.clone();
         let headers = req.headers_mut();
         headers.insert(HeaderName::from_static("impersonate-user"), user.clone());
-        for g in &groups {
-            headers.append(HeaderName::from_static("impersonate-group"), g.clone());
-        }
         async move { base.send(req).await }
     });
     Ok(Client::new(service, default_ns))
@@ -568,15 +557,11 @@ mod tests {
     }
 
     #[test]
-    fn impersonation_identity_of_a_service_account() {
-        let (user, groups) = impersonation_identity("team-a", "recovery").unwrap();
+    fn impersonation_user_of_a_service_account() {
+        let user = impersonation_user("team-a", "recovery").unwrap();
         assert_eq!(user, "system:serviceaccount:team-a:recovery");
-        assert_eq!(
-            groups,
-            vec!["system:serviceaccounts", "system:serviceaccounts:team-a"]
-        );
-        assert!(impersonation_identity("team-a", "bad\nname").is_err());
-        assert!(impersonation_identity("", "sa").is_err());
+        assert!(impersonation_user("team-a", "bad\nname").is_err());
+        assert!(impersonation_user("", "sa").is_err());
     }
 
     #[test]

@@ -28,11 +28,15 @@ fn read_where(name: &str) -> serde_json::Value {
 #[tokio::test]
 async fn a_new_kubeconfig_in_the_cluster_secret_rebuilds_the_client() {
     let (_home_sim, home) = start_cluster("home").await;
-    let old = scenarios::sim_cluster("old-far").await;
-    let new = scenarios::sim_cluster("new-far").await;
-    old.apply_object(configmap("site", json!({"where": "old"})))
+    let old = TestCluster::start_on("old-far", Backend::Sim).await;
+    let new = TestCluster::start_on("new-far", Backend::Sim).await;
+    old.sim()
+        .unwrap()
+        .apply_object(configmap("site", json!({"where": "old"})))
         .unwrap();
-    new.apply_object(configmap("site", json!({"where": "new"})))
+    new.sim()
+        .unwrap()
+        .apply_object(configmap("site", json!({"where": "new"})))
         .unwrap();
     register_cluster(&home, "far", &old).await;
     let ctl = Controller::start(home.clone());
@@ -55,7 +59,7 @@ async fn a_new_kubeconfig_in_the_cluster_secret_rebuilds_the_client() {
         )
         .await
         .unwrap();
-    old.faults().set_unreachable(true);
+    old.sim().unwrap().faults().set_unreachable(true);
 
     create(&home, read_where("after"), "default").await;
     let rs = wait_run_finished(&home, "default", "after")
@@ -74,7 +78,7 @@ async fn a_new_kubeconfig_in_the_cluster_secret_rebuilds_the_client() {
 #[tokio::test]
 async fn plans_are_validated_again_when_clusters_are_registered_or_removed() {
     let (_home_sim, home) = start_cluster("home").await;
-    let far = scenarios::sim_cluster("far").await;
+    let far = TestCluster::start_on("far", Backend::Sim).await;
     let ctl = Controller::start(home.clone());
     let steps = json!([{"type": "readField", "cluster": "far",
         "readField": {"apiVersion": "v1", "resource": "configmaps", "namespace": "default",

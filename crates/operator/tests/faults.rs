@@ -47,9 +47,9 @@ async fn failed_job_reports_its_reason_and_skips_later_steps() {
 #[tokio::test]
 async fn unreachable_cluster_is_named_in_the_failure() {
     let (_home_sim, home) = start_cluster("home").await;
-    let (far_sim, _far) = start_cluster("far").await;
-    register_cluster(&home, "far", &far_sim).await;
-    far_sim.faults().set_unreachable(true);
+    let far = TestCluster::start_on("far", Backend::Sim).await;
+    register_cluster(&home, "far", &far).await;
+    far.sim().unwrap().faults().set_unreachable(true);
     let ctl = Controller::start(home.clone());
     let steps = json!([{"type": "readField", "cluster": "far", "timeout": "5s",
         "readField": {"apiVersion": "v1", "resource": "configmaps", "namespace": "default",

@@ -1,6 +1,6 @@
-//! Recovery scenarios against simulated clusters, with the controller in-process. The
-//! scenarios themselves are shared with the end-to-end tests of the binary
-//! (`common::scenarios`).
+//! Recovery scenarios with the controller in-process, on the backend that
+//! `LIFEBOAT_TEST_CLUSTER` chooses (the simulator by default). The scenarios themselves
+//! are shared with the end-to-end tests of the binary (`lifeboat_testkit::scenarios`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -12,9 +12,10 @@ use serde_json::json;
 
 #[tokio::test]
 async fn ferretdb_failover_across_three_clusters() {
-    let (_mgmt_sim, mgmt) = start_cluster("mgmt").await;
-    let db = scenarios::sim_cluster("db").await;
-    let proxy = scenarios::sim_cluster("proxy").await;
+    let home = TestCluster::start("mgmt").await;
+    let mgmt = home.client();
+    let db = TestCluster::start("db").await;
+    let proxy = TestCluster::start("proxy").await;
     scenarios::ferretdb_clusters(&mgmt, &db, &proxy).await;
     let ctl = Controller::start(mgmt.clone());
     scenarios::ferretdb_failover(&mgmt, &db, &proxy, &no_diag).await;
@@ -23,7 +24,8 @@ async fn ferretdb_failover_across_three_clusters() {
 
 #[tokio::test]
 async fn unknown_cluster_fails_the_step_with_a_clear_message() {
-    let (_sim, client) = start_cluster("local").await;
+    let cluster = TestCluster::start("local").await;
+    let client = cluster.client();
     let ctl = Controller::start(client.clone());
     let steps = json!([{"type": "readField", "cluster": "atlantis",
         "readField": {"apiVersion": "v1", "resource": "configmaps", "namespace": "default",
@@ -44,23 +46,26 @@ async fn unknown_cluster_fails_the_step_with_a_clear_message() {
 
 #[tokio::test]
 async fn dry_run_records_rendered_patches_and_changes_nothing() {
-    let (sim, client) = start_cluster("local").await;
+    let cluster = TestCluster::start("local").await;
+    let client = cluster.client();
     let ctl = Controller::start(client.clone());
-    scenarios::dry_run(&sim, &client, &no_diag).await;
+    scenarios::dry_run(&cluster, &client, &no_diag).await;
     ctl.stop().await;
 }
 
 #[tokio::test]
 async fn steps_impersonate_the_plans_service_account() {
-    let (sim, client) = start_cluster("local").await;
+    let cluster = TestCluster::start("local").await;
+    let client = cluster.client();
     let ctl = Controller::start(client.clone());
-    scenarios::impersonation(&sim, &client, &no_diag).await;
+    scenarios::impersonation(&cluster, &client, &no_diag).await;
     ctl.stop().await;
 }
 
 #[tokio::test]
 async fn invalid_plan_is_reported_and_never_runs() {
-    let (_sim, client) = start_cluster("local").await;
+    let cluster = TestCluster::start("local").await;
+    let client = cluster.client();
     let ctl = Controller::start(client.clone());
     scenarios::invalid_plan(&client, &no_diag).await;
     ctl.stop().await;
@@ -68,15 +73,17 @@ async fn invalid_plan_is_reported_and_never_runs() {
 
 #[tokio::test]
 async fn missing_field_and_missing_template_key_fail_the_run() {
-    let (sim, client) = start_cluster("local").await;
+    let cluster = TestCluster::start("local").await;
+    let client = cluster.client();
     let ctl = Controller::start(client.clone());
-    scenarios::missing_field_and_key(&sim, &client, &no_diag).await;
+    scenarios::missing_field_and_key(&cluster, &client, &no_diag).await;
     ctl.stop().await;
 }
 
 #[tokio::test]
 async fn forbid_policy_records_a_skip_and_suspend_starts_nothing() {
-    let (_sim, client) = start_cluster("local").await;
+    let cluster = TestCluster::start("local").await;
+    let client = cluster.client();
     let ctl = Controller::start(client.clone());
     scenarios::forbid_and_suspend(&client, &no_diag).await;
     ctl.stop().await;

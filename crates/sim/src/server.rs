@@ -416,12 +416,25 @@ fn impersonation(h: &HeaderMap) -> Option<UserInfo> {
     if user.is_empty() {
         return None;
     }
-    let groups = h
+    let mut groups: Vec<String> = h
         .get_all("impersonate-group")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .map(str::to_string)
         .collect();
+    // Like kube-apiserver: a ServiceAccount impersonated without groups gets its groups.
+    if groups.is_empty()
+        && let Some(namespace) = user
+            .strip_prefix("system:serviceaccount:")
+            .and_then(|rest| rest.split_once(':'))
+            .map(|(ns, _)| ns)
+    {
+        groups = vec![
+            "system:serviceaccounts".to_string(),
+            format!("system:serviceaccounts:{namespace}"),
+            "system:authenticated".to_string(),
+        ];
+    }
     Some(UserInfo {
         user: user.to_string(),
         groups,

@@ -11,27 +11,22 @@ use lifeboat_sim::SimCluster;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Setup and scenarios shared with the end-to-end tests of the `lifeboat` binary.
-#[path = "../../../cli/tests/common/scenarios.rs"]
-pub mod scenarios;
-
 #[allow(unused_imports)] // each test file uses a different subset
-pub use scenarios::{
-    LIFEBOAT_NS, SEED_RUN, await_object, create, register_cluster, seed_pod, yaml,
+pub use lifeboat_testkit::scenarios::{
+    self, SEED_ALERT, SEED_PLAN, SEED_RUN, create, register_cluster, seed_pod, yaml,
 };
+#[allow(unused_imports)]
+pub use lifeboat_testkit::wait::await_object;
+pub use lifeboat_testkit::{Backend, LIFEBOAT_NS, TestCluster};
 
 /// How long any wait in a test may take before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
-/// The seed examples (verbatim copies of /work/shared/seed-examples).
-pub const SEED_PLAN: &str = include_str!("../fixtures/recovery-plan-003.yaml");
-pub const SEED_ALERT: &str = include_str!("../fixtures/received-alert-003.yaml");
-
-/// A simulated cluster with lifeboat's CRDs and namespaces.
+/// A simulated cluster with lifeboat's CRDs and namespaces, for tests that read the
+/// simulator's store or inject its faults.
 pub async fn start_cluster(name: &str) -> (SimCluster, Client) {
-    let sim = scenarios::sim_cluster(name).await;
-    let client = scenarios::client_of(&sim).await;
-    (sim, client)
+    let cluster = TestCluster::start_on(name, Backend::Sim).await;
+    (cluster.sim().unwrap().clone(), cluster.client())
 }
 
 /// The controller running in-process against `client`.

@@ -1,80 +1,44 @@
-//! Recovery scenarios shared by the operator's in-process tests
-//! (`crates/operator/tests/scenarios.rs`, which includes this file by path) and the
-//! end-to-end tests through the real `lifeboat controller` binary
-//! (`crates/cli/tests/e2e_scenarios.rs`).
+//! Recovery scenarios shared by the operator's in-process tests and the end-to-end tests
+//! of the `lifeboat controller` binary, on either backend (`LIFEBOAT_TEST_CLUSTER`).
 //!
-//! A scenario gets simulated clusters with a controller already running against the home
-//! cluster (in-process or as a process: the scenario cannot tell), creates what it needs,
-//! and asserts the outcome. `diag` describes the controller for failure messages (its log,
+//! A scenario gets clusters with a controller already running against the home cluster
+//! (in-process or as a process: the scenario cannot tell), creates what it needs, and
+//! asserts the outcome. `diag` describes the controller for failure messages (its log,
 //! for a process).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
-
-use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Secret, Service};
+use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::discovery::ApiResource;
-use kube::runtime::wait::await_condition;
-use kube::{Client, Config};
 use lifeboat_api::conditions::{STATUS_FALSE, TYPE_VALID, find_condition};
-use lifeboat_api::{ReceivedAlert, RecoveryPlan, RecoveryRun, RunPhase, StepPhase};
+use lifeboat_api::{RecoveryPlan, RecoveryRun, RunPhase, StepPhase};
 use lifeboat_operator::naming;
-use lifeboat_sim::SimCluster;
 use serde_json::{Value, json};
 
-/// lifeboat's own namespace in the tests.
-pub const LIFEBOAT_NS: &str = "lifeboat-system";
-/// How long any wait of a scenario may take before it fails.
-pub const DEADLINE: Duration = Duration::from_secs(60);
+use crate::cluster::{LIFEBOAT_NS, TestCluster};
+pub use crate::wait::{
+    Diag, no_diag, wait_alert_processed, wait_plan_validated, wait_run_finished, wait_step_running,
+};
 
-/// The seed's hand-written run (a verbatim copy of /work/shared/seed-examples).
+/// The seed's hand-written run (a verbatim copy of `../shared/seed-examples`).
 pub const SEED_RUN: &str = include_str!("../fixtures/recovery-run-003.yaml");
-
-/// Describes the controller under test for failure messages.
-pub type Diag<'a> = &'a dyn Fn() -> String;
-
-/// No description (an in-process controller logs to the test's output).
-pub fn no_diag() -> String {
-    String::new()
-}
-
-/// A simulated cluster with lifeboat's CRDs and the namespaces the tests use.
-pub async fn sim_cluster(name: &str) -> SimCluster {
-    let sim = SimCluster::start(name).await.unwrap();
-    for crd in lifeboat_api::crds::all() {
-        sim.apply_object(serde_json::to_value(&crd).unwrap())
-            .unwrap();
-    }
-    for ns in [LIFEBOAT_NS, "default", "team-a"] {
-        let _ = sim.apply_object(json!({"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": ns}}));
-    }
-    sim
-}
-
-/// A client of `sim` (cluster-admin).
-pub async fn client_of(sim: &SimCluster) -> Client {
-    let kc = Kubeconfig::from_yaml(&sim.kubeconfig_yaml()).unwrap();
-    let cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    Client::try_from(cfg).unwrap()
-}
+/// The seed's plan and alert, verbatim.
+pub const SEED_PLAN: &str = include_str!("../fixtures/recovery-plan-003.yaml");
+pub const SEED_ALERT: &str = include_str!("../fixtures/received-alert-003.yaml");
 
 /// The cluster Secret registering `cluster` under `name`.
-pub fn cluster_secret(name: &str, cluster: &SimCluster) -> Secret {
+pub fn cluster_secret(name: &str, cluster: &TestCluster) -> Secret {
     lifeboat_api::cluster_secret(
         &format!("cluster-{name}"),
         LIFEBOAT_NS,
         name,
-        &cluster.kubeconfig_yaml(),
+        cluster.kubeconfig_yaml(),
     )
 }
 
-/// Registers `cluster` (its kubeconfig) with lifeboat on `home` under `name`.
-pub async fn register_cluster(home: &Client, name: &str, cluster: &SimCluster) {
+/// Registers `cluster` (its admin kubeconfig) with lifeboat on `home` under `name`.
+pub async fn register_cluster(home: &Client, name: &str, cluster: &TestCluster) {
     Api::<Secret>::namespaced(home.clone(), LIFEBOAT_NS)
         .create(&PostParams::default(), &cluster_secret(name, cluster))
         .await
@@ -82,9 +46,7 @@ pub async fn register_cluster(home: &Client, name: &str, cluster: &SimCluster) {
 }
 
 /// Parses a YAML document into JSON.
-pub fn yaml(text: &str) -> Value {
-    serde_yaml::from_str(text).unwrap()
-}
+pub use crate::yaml;
 
 /// Creates an object through the API, in `namespace` unless it names one.
 pub async fn create(client: &Client, obj: Value, namespace: &str) -> Value {
@@ -162,136 +124,23 @@ pub fn pod_steps() -> Value {
     ])
 }
 
-/// Waits (until [`DEADLINE`]) for `cond` to hold on object `name`; watch errors (injected
-/// faults) restart the watch. `None` on timeout.
-pub async fn await_object<K>(
-    api: Api<K>,
-    name: &str,
-    cond: impl Fn(Option<&K>) -> bool + Clone,
-) -> Option<K>
-where
-    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match tokio::time::timeout(left, await_condition(api.clone(), name, cond.clone())).await {
-            Ok(Ok(Some(obj))) => return Some(obj),
-            Ok(Ok(None)) => return None,
-            Ok(Err(_)) => continue,
-            Err(_) => return None,
-        }
-    }
-}
-
-/// Waits until `cond` holds for the object and returns it; panics with the object's current
-/// state and `diag()` when it does not within [`DEADLINE`].
-async fn wait_for_state<K>(
-    api: Api<K>,
-    name: &str,
-    what: &str,
-    cond: impl Fn(Option<&K>) -> bool + Clone,
-    diag: Diag<'_>,
-) -> K
-where
-    K: kube::Resource
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + Send
-        + 'static,
-{
-    match await_object(api.clone(), name, cond).await {
-        Some(obj) => obj,
-        None => {
-            let current = api.get_opt(name).await.ok().flatten();
-            panic!(
-                "{name}: {what} within {DEADLINE:?}; current state: {}\n{}",
-                serde_json::to_string_pretty(&current).unwrap(),
-                diag()
-            )
-        }
-    }
-}
-
-/// Waits until the run has finished (Completed or Failed) and returns it.
-pub async fn wait_run_finished(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    diag: Diag<'_>,
-) -> RecoveryRun {
-    let cond = |r: Option<&RecoveryRun>| {
-        r.and_then(|r| r.status.as_ref())
-            .is_some_and(|s| s.phase.is_finished())
-    };
-    let api = Api::namespaced(client.clone(), namespace);
-    wait_for_state(api, name, "run did not finish", cond, diag).await
-}
-
-/// Waits until the alert has been processed and returns it.
-pub async fn wait_alert_processed(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    diag: Diag<'_>,
-) -> ReceivedAlert {
-    let cond = |a: Option<&ReceivedAlert>| {
-        a.and_then(|a| a.status.as_ref())
-            .is_some_and(|s| s.processed)
-    };
-    let api = Api::namespaced(client.clone(), namespace);
-    wait_for_state(api, name, "alert not processed", cond, diag).await
-}
-
-/// Waits until the plan's status has a validation result for its current generation.
-pub async fn wait_plan_validated(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    diag: Diag<'_>,
-) -> RecoveryPlan {
-    let cond = |p: Option<&RecoveryPlan>| {
-        p.is_some_and(|p| {
-            p.status.as_ref().is_some_and(|s| {
-                s.validation.is_some() && s.observed_generation == p.metadata.generation
-            })
-        })
-    };
-    let api = Api::namespaced(client.clone(), namespace);
-    wait_for_state(api, name, "plan not validated", cond, diag).await
-}
-
-/// Waits until step `index` of the run is Running.
-pub async fn wait_step_running(client: &Client, name: &str, index: usize, diag: Diag<'_>) {
-    let api: Api<RecoveryRun> = Api::namespaced(client.clone(), "default");
-    let cond = move |r: Option<&RecoveryRun>| {
-        r.and_then(|r| r.status.as_ref())
-            .and_then(|s| s.steps.get(index))
-            .is_some_and(|s| s.phase == StepPhase::Running)
-    };
-    let what = format!("step {index} never started");
-    wait_for_state(api, name, &what, cond, diag).await;
-}
-
 /// The clusters of the FerretDB failover: the database cluster's primary, standby and its
 /// load balancer Service, the proxy cluster's HAProxy config. Registers both with `home`.
-pub async fn ferretdb_clusters(home: &Client, db: &SimCluster, proxy: &SimCluster) {
-    db.apply_object(configmap("postgres-a", json!({"role": "primary"})))
-        .unwrap();
-    db.apply_object(configmap("postgres-b", json!({"role": "replica"})))
-        .unwrap();
-    db.apply_object(json!({"apiVersion": "v1", "kind": "Service",
+pub async fn ferretdb_clusters(home: &Client, db: &TestCluster, proxy: &TestCluster) {
+    db.apply(configmap("postgres-a", json!({"role": "primary"})))
+        .await;
+    db.apply(configmap("postgres-b", json!({"role": "replica"})))
+        .await;
+    db.apply(json!({"apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "postgres-b-lb", "namespace": "default"},
         "spec": {"type": "LoadBalancer", "ports": [{"port": 5432}]}}))
-        .unwrap();
+        .await;
     proxy
-        .apply_object(configmap(
+        .apply(configmap(
             "haproxy",
             json!({"haproxy.cfg": "backend db\n  server primary 10.0.0.1:5432\n"}),
         ))
-        .unwrap();
+        .await;
     register_cluster(home, "db", db).await;
     register_cluster(home, "proxy", proxy).await;
 }
@@ -299,7 +148,12 @@ pub async fn ferretdb_clusters(home: &Client, db: &SimCluster, proxy: &SimCluste
 /// FerretDB-style failover across three clusters (SPEC acceptance 3): demote, promote, wait
 /// for the load balancer address, read it, point HAProxy at it. Needs
 /// [`ferretdb_clusters`] first.
-pub async fn ferretdb_failover(home: &Client, db: &SimCluster, proxy: &SimCluster, diag: Diag<'_>) {
+pub async fn ferretdb_failover(
+    home: &Client,
+    db: &TestCluster,
+    proxy: &TestCluster,
+    diag: Diag<'_>,
+) {
     let steps = json!([
         {"type": "patch", "title": "Demote the old primary", "cluster": "db",
          "patch": {"apiVersion": "v1", "resource": "configmaps", "namespace": "default",
@@ -346,7 +200,7 @@ pub async fn ferretdb_failover(home: &Client, db: &SimCluster, proxy: &SimCluste
     let run_name = naming::run_name("ferretdb-failover", "pg-down");
     wait_step_running(home, &run_name, 2, diag).await;
     // The cloud assigns the load balancer address while the run waits.
-    Api::<Service>::namespaced(client_of(db).await, "default")
+    Api::<Service>::namespaced(db.client(), "default")
         .patch_status(
             "postgres-b-lb",
             &PatchParams::default(),
@@ -371,10 +225,12 @@ pub async fn ferretdb_failover(home: &Client, db: &SimCluster, proxy: &SimCluste
         .collect();
     assert_eq!(clusters, ["db", "db", "db", "db", "proxy"]);
     let a = db
-        .get_object("v1", "configmaps", Some("default"), "postgres-a")
+        .get("v1", "configmaps", Some("default"), "postgres-a")
+        .await
         .unwrap();
     let b = db
-        .get_object("v1", "configmaps", Some("default"), "postgres-b")
+        .get("v1", "configmaps", Some("default"), "postgres-b")
+        .await
         .unwrap();
     assert_eq!(
         a["data"]["role"], "replica",
@@ -382,7 +238,8 @@ pub async fn ferretdb_failover(home: &Client, db: &SimCluster, proxy: &SimCluste
     );
     assert_eq!(b["data"]["role"], "primary", "the standby must be promoted");
     let cfg = proxy
-        .get_object("v1", "configmaps", Some("default"), "haproxy")
+        .get("v1", "configmaps", Some("default"), "haproxy")
+        .await
         .unwrap();
     assert_eq!(
         cfg["data"]["haproxy.cfg"], "backend db\n  server primary 10.0.0.42:5432\n",
@@ -392,8 +249,8 @@ pub async fn ferretdb_failover(home: &Client, db: &SimCluster, proxy: &SimCluste
 
 /// A dry run (SPEC acceptance 6) reads for real, records the rendered patch and Job, and
 /// changes nothing.
-pub async fn dry_run(sim: &SimCluster, client: &Client, diag: Diag<'_>) {
-    sim.apply_object(seed_pod()).unwrap();
+pub async fn dry_run(cluster: &TestCluster, client: &Client, diag: Diag<'_>) {
+    cluster.apply(seed_pod()).await;
     let mut run = yaml(SEED_RUN);
     run.as_object_mut().unwrap().remove("status");
     run["metadata"]["name"] = json!("drill");
@@ -427,8 +284,9 @@ pub async fn dry_run(sim: &SimCluster, client: &Client, diag: Diag<'_>) {
         "the rendered Job is recorded"
     );
 
-    let pod = sim
-        .get_object("v1", "pods", Some("default"), "my-pod")
+    let pod = cluster
+        .get("v1", "pods", Some("default"), "my-pod")
+        .await
         .unwrap();
     assert_eq!(
         pod["spec"]["containers"][1]["image"], "sidecar:old",
@@ -443,16 +301,18 @@ pub async fn dry_run(sim: &SimCluster, client: &Client, diag: Diag<'_>) {
 
 /// Steps impersonate the plan's service account (SPEC acceptance 7): what the account may
 /// not do fails with a Forbidden naming it; once allowed, the run completes.
-pub async fn impersonation(sim: &SimCluster, client: &Client, diag: Diag<'_>) {
-    sim.apply_object(seed_pod()).unwrap();
+pub async fn impersonation(cluster: &TestCluster, client: &Client, diag: Diag<'_>) {
+    cluster.apply(seed_pod()).await;
     let sa_user = "system:serviceaccount:default:recovery";
-    sim.authz().allow(
-        sa_user,
-        &["get", "list", "watch"],
-        "",
-        "pods",
-        Some("default"),
-    );
+    cluster
+        .allow(
+            sa_user,
+            &["get", "list", "watch"],
+            "",
+            "pods",
+            Some("default"),
+        )
+        .await;
     let mut p = plan("guarded", json!({"app": "db"}), pod_steps());
     p["spec"]["serviceAccountName"] = json!("recovery");
     create(client, p, "default").await;
@@ -474,13 +334,15 @@ pub async fn impersonation(sim: &SimCluster, client: &Client, diag: Diag<'_>) {
     );
     let msg = rs.steps[1].message.clone().unwrap();
     assert!(msg.contains("forbidden") && msg.contains(sa_user), "{msg}");
-    let pod = sim
-        .get_object("v1", "pods", Some("default"), "my-pod")
+    let pod = cluster
+        .get("v1", "pods", Some("default"), "my-pod")
+        .await
         .unwrap();
     assert_eq!(pod["spec"]["containers"][1]["image"], "sidecar:old");
 
-    sim.authz()
-        .allow(sa_user, &["patch"], "", "pods", Some("default"));
+    cluster
+        .allow(sa_user, &["patch"], "", "pods", Some("default"))
+        .await;
     create(client, alert("second", json!({"app": "db"})), "default").await;
     let name = naming::run_name("guarded", "second");
     let run = wait_run_finished(client, "default", &name, diag).await;
@@ -491,8 +353,9 @@ pub async fn impersonation(sim: &SimCluster, client: &Client, diag: Diag<'_>) {
         "run status: {rs:#?}\n{}",
         diag()
     );
-    let pod = sim
-        .get_object("v1", "pods", Some("default"), "my-pod")
+    let pod = cluster
+        .get("v1", "pods", Some("default"), "my-pod")
+        .await
         .unwrap();
     assert_eq!(pod["spec"]["containers"][1]["image"], "example-image:v1");
 }
@@ -531,10 +394,10 @@ pub async fn invalid_plan(client: &Client, diag: Diag<'_>) {
 
 /// A missing field and a missing template key (SPEC acceptance 8) fail the run with a
 /// message naming them; later steps are skipped and nothing is patched.
-pub async fn missing_field_and_key(sim: &SimCluster, client: &Client, diag: Diag<'_>) {
-    sim.apply_object(seed_pod()).unwrap();
+pub async fn missing_field_and_key(cluster: &TestCluster, client: &Client, diag: Diag<'_>) {
+    cluster.apply(seed_pod()).await;
     let mut steps = pod_steps();
-    steps[0]["readField"]["fieldPath"] = json!("spec.nodeName");
+    steps[0]["readField"]["fieldPath"] = json!("spec.subdomain");
     create(client, run("missing-field", steps), "default").await;
     let r = wait_run_finished(client, "default", "missing-field", diag).await;
     let rs = r.status.unwrap();
@@ -546,14 +409,14 @@ pub async fn missing_field_and_key(sim: &SimCluster, client: &Client, diag: Diag
     );
     assert_eq!(
         rs.steps[0].message.as_deref(),
-        Some("field spec.nodeName not found in pods default/my-pod")
+        Some("field spec.subdomain not found in pods default/my-pod")
     );
     assert_eq!(
         rs.steps[1].phase,
         StepPhase::Skipped,
         "later steps must not run"
     );
-    assert!(rs.message.unwrap().contains("spec.nodeName"));
+    assert!(rs.message.unwrap().contains("spec.subdomain"));
 
     let mut steps = pod_steps();
     steps[1]["patch"]["override"]["value"]["raw"] = json!("{{ .Alert.Labels.team }}");
@@ -570,8 +433,9 @@ pub async fn missing_field_and_key(sim: &SimCluster, client: &Client, diag: Diag
     );
     let msg = rs.steps[1].message.clone().unwrap();
     assert!(msg.contains("missing key") && msg.contains("team"), "{msg}");
-    let pod = sim
-        .get_object("v1", "pods", Some("default"), "my-pod")
+    let pod = cluster
+        .get("v1", "pods", Some("default"), "my-pod")
+        .await
         .unwrap();
     assert_eq!(
         pod["spec"]["containers"][1]["image"], "sidecar:old",
@@ -584,7 +448,8 @@ pub async fn missing_field_and_key(sim: &SimCluster, client: &Client, diag: Diag
 pub async fn forbid_and_suspend(client: &Client, diag: Diag<'_>) {
     let steps = json!([{"type": "job", "job": {"template": {
         "metadata": {"annotations": {"sim.lifeboat.dev/duration": "3s"}},
-        "spec": {"containers": [{"name": "c", "image": "busybox"}], "restartPolicy": "Never"}}}}]);
+        "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", "sleep 3"]}],
+                 "restartPolicy": "Never"}}}}]);
     create(client, plan("slow", json!({"app": "db"}), steps), "default").await;
     create(client, alert("one", json!({"app": "db"})), "default").await;
     let first = wait_alert_processed(client, "default", "one", diag)

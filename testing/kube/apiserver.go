@@ -58,6 +58,17 @@ func newCredentials(state string) (*credentials, error) {
 	return c, nil
 }
 
+// auditPolicy records every request's metadata (who, verb, resource, response code), so
+// tests can count what a client really did, e.g. how often a Job was created.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: None
+    users: ["system:apiserver"]
+  - level: Metadata
+`
+
 type apiServer struct {
 	port   int
 	caFile string
@@ -81,6 +92,10 @@ func startAPIServer(ctx context.Context, state, etcdURL string, creds *credentia
 	s.SecureServing.BindPort = port
 	s.SecureServing.ExternalAddress = net.ParseIP("127.0.0.1")
 	certDir := filepath.Join(state, "pki")
+	policy := filepath.Join(state, "audit-policy.yaml")
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+		return nil, err
+	}
 	err = fs.Parse([]string{
 		"--etcd-servers=" + etcdURL,
 		"--cert-dir=" + certDir,
@@ -92,6 +107,10 @@ func startAPIServer(ctx context.Context, state, etcdURL string, creds *credentia
 		"--service-cluster-ip-range=10.96.0.0/16",
 		// The only address is loopback: there is no kubernetes Service endpoint to keep.
 		"--endpoint-reconciler-type=none",
+		"--audit-policy-file=" + policy,
+		"--audit-log-path=" + filepath.Join(state, "audit.log"),
+		// Written as requests complete, so a reader sees every finished request.
+		"--audit-log-mode=blocking",
 	})
 	if err != nil {
 		return nil, err

@@ -5,7 +5,8 @@
 // It writes an admin kubeconfig to DIR/NAME.kubeconfig once the cluster is ready
 // (RBAC bootstrapped, the default ServiceAccount created, the node Ready) and
 // serves until SIGINT or SIGTERM, then stops every component and removes its
-// state. scripts/kube-up.sh starts one of these per named cluster.
+// state. The API server audits the metadata of every request to
+// DIR/NAME.state/audit.log. scripts/kube-up.sh starts one of these per named cluster.
 package main
 
 import (

@@ -143,9 +143,10 @@ async fn real_alertmanager_alert_runs_once_and_resolves() {
         NS,
         "failover",
         &[("app", "ferretdb"), ("severity", "critical")],
-    );
+    )
+    .await;
     let ctl = Controller::start(&env, &Opts::with_token()).await;
-    let am = Alertmanager::start(env.dir.path(), &ctl.url("/webhook")).await;
+    let am = Alertmanager::start(env.dir(), &ctl.url("/webhook")).await;
 
     // Whole seconds: Kubernetes stores timestamps to the second.
     let starts_at = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() - 5).unwrap();

@@ -419,7 +419,7 @@ fn webhook_cases() -> Vec<WebhookCase> {
 async fn malformed_webhook_bodies_get_a_4xx_naming_the_problem_and_create_nothing() {
     let env = Env::start(&[]).await;
     // A plan that would run for the test's alert, were any of them recorded.
-    apply_plan(&env, NS, "catch-bad-input", &[("alertname", "BadInput")]);
+    apply_plan(&env, NS, "catch-bad-input", &[("alertname", "BadInput")]).await;
     let ctl = Controller::start(&env, &Opts::with_token()).await;
     let http = reqwest::Client::new();
 
@@ -604,7 +604,8 @@ async fn malformed_plans_are_rejected_or_invalid_and_never_run() {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "bad-input", "namespace": NS},
         "data": {"primary": "db-0"},
-    }));
+    }))
+    .await;
     let ctl = Controller::start(&env, &Opts::with_token()).await;
     let cases = plan_cases();
     assert!(cases.len() >= 40, "the catalogue has {} plans", cases.len());
@@ -832,7 +833,8 @@ async fn runs_fail_with_a_message_naming_the_missing_key_or_field() {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "bad-input", "namespace": NS},
         "data": {"primary": "db-0", "target": "unchanged"},
-    }));
+    }))
+    .await;
     let ctl = Controller::start(&env, &Opts::default()).await;
     let runs: Api<RecoveryRun> = Api::namespaced(env.client.clone(), NS);
     let cases = runtime_cases();
@@ -884,8 +886,9 @@ async fn runs_fail_with_a_message_naming_the_missing_key_or_field() {
     }
     // The failed patches changed nothing.
     let cm = env
-        .sim
-        .get_object("v1", "configmaps", Some(NS), "bad-input")
+        .cluster
+        .get("v1", "configmaps", Some(NS), "bad-input")
+        .await
         .unwrap();
     assert_eq!(cm["data"]["target"], "unchanged", "a failed step patched");
     assert!(

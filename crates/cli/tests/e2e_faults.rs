@@ -17,7 +17,7 @@ const ALERTS: usize = 6;
 #[tokio::test]
 async fn runs_complete_once_through_5xx_429_conflicts_dropped_and_expired_watches() {
     let cluster = Cluster::start("local").await;
-    workload::apply_plans(&cluster);
+    workload::apply_plans(&cluster).await;
     let faults = cluster.sim.faults();
     faults.set_error_rate(None, 0.10);
     faults.set_throttle_rate(0.05, 1);
@@ -36,11 +36,11 @@ async fn runs_complete_once_through_5xx_429_conflicts_dropped_and_expired_watche
     });
 
     for i in 0..ALERTS {
-        workload::add_alert(&cluster, i);
+        workload::add_alert(&cluster, i).await;
     }
-    wait_until("every alert processed and every run finished", || {
+    eventually("every alert processed and every run finished", || async {
         ctl.assert_no_panic();
-        workload::all_done(&cluster, ALERTS).then_some(())
+        workload::all_done(&cluster, ALERTS).await.then_some(())
     })
     .await;
     expiring.abort();

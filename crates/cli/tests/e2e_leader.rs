@@ -1,4 +1,6 @@
-//! Leader election through real `lifeboat controller` replicas sharing one simulated cluster:
+//! Leader election through real `lifeboat controller` replicas sharing one cluster (the
+//! backend `LIFEBOAT_TEST_CLUSTER` chooses: a real Lease on a real control plane with
+//! `kube`):
 //! one leader executes while every replica serves the webhook; a SIGKILLed leader is
 //! replaced once its Lease expires; a SIGTERMed leader hands the Lease over at once. In
 //! every case each run completes exactly once, no step skipped, each Job created once.
@@ -18,6 +20,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use lifeboat_api::{RecoveryRun, RunPhase, StepPhase};
 use lifeboat_operator::naming;
 use lifeboat_operator::run::REPORTER;
+use lifeboat_testkit::TestCluster;
+use lifeboat_testkit::scenarios::wait_run_finished;
 use serde_json::{Value, json};
 
 /// The Lease `lifeboat controller` elects on by default.
@@ -52,7 +56,7 @@ fn plan() -> Value {
         {"type": "job", "job": {"template": {
             "metadata": {"annotations": {"sim.lifeboat.dev/duration": "100ms"}},
             "spec": {"containers": [{"name": "c", "image": "busybox",
-                "command": ["echo", "{{ .Values.podImage }}"]}]}}}},
+                "command": ["sh", "-c", "sleep 0.1; echo {{ .Values.podImage }}"]}]}}}},
         {"type": "wait", "timeout": "10m", "wait": {"apiVersion": "v1", "resource": "configmaps",
             "namespace": "default", "name": "gate-{{ .Alert.Labels.target }}",
             "fieldPath": "data.open", "condition": "Equals", "value": "yes"}},
@@ -66,26 +70,24 @@ fn image(target: &str) -> String {
     format!("registry/app:{target}")
 }
 
-/// The pod of `target` and its gate, open or closed, straight into the store.
-fn add_target(cluster: &Cluster, target: &str, gate_open: bool) {
+/// The pod of `target` and its gate, open or closed.
+async fn add_target(cluster: &TestCluster, target: &str, gate_open: bool) {
     cluster
-        .sim
-        .apply_object(json!({"apiVersion": "v1", "kind": "Pod",
+        .apply(json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": format!("app-{target}"), "namespace": "default"},
             "spec": {"containers": [
                 {"name": "app", "image": image(target)},
                 {"name": "sidecar", "image": "sidecar:old"}]}}))
-        .unwrap();
-    set_gate(cluster, target, gate_open);
+        .await;
+    set_gate(cluster, target, gate_open).await;
 }
 
-fn set_gate(cluster: &Cluster, target: &str, open: bool) {
+async fn set_gate(cluster: &TestCluster, target: &str, open: bool) {
     cluster
-        .sim
-        .apply_object(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        .apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": format!("gate-{target}"), "namespace": "default"},
             "data": {"open": if open { "yes" } else { "no" }}}))
-        .unwrap();
+        .await;
 }
 
 /// Sends one firing alert about `target` to `replica`'s webhook; returns the run's name.
@@ -124,26 +126,39 @@ async fn send_alert(replica: &Controller, target: &str) -> String {
 }
 
 /// The Lease's spec as stored right now.
-fn lease(cluster: &Cluster) -> Value {
+async fn lease(cluster: &TestCluster) -> Value {
     cluster
-        .sim
-        .get_object("coordination.k8s.io/v1", "leases", Some(LIFEBOAT_NS), LEASE)
+        .get("coordination.k8s.io/v1", "leases", Some(LIFEBOAT_NS), LEASE)
+        .await
         .map(|l| l["spec"].clone())
         .unwrap_or(Value::Null)
 }
 
+/// The Lease's holder right now, `None` when it does not exist or has no holder.
+async fn lease_holder(cluster: &TestCluster) -> Option<String> {
+    lease(cluster).await["holderIdentity"]
+        .as_str()
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+}
+
 /// Waits until `identity` holds the Lease.
-async fn wait_holder(cluster: &Cluster, identity: &str, logs: &[&Controller]) {
+async fn wait_holder(cluster: &TestCluster, identity: &str, logs: &[&Controller]) {
     let deadline = std::time::Instant::now() + DEADLINE;
-    while lease_holder(cluster, LEASE).as_deref() != Some(identity) {
+    while lease_holder(cluster).await.as_deref() != Some(identity) {
         assert!(
             std::time::Instant::now() < deadline,
             "{identity} did not acquire the Lease; lease: {}\n{}",
-            lease(cluster),
+            lease(cluster).await,
             logs_of(logs)
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+}
+
+/// Waits until run `name` has finished; `ctl`'s log in the failure message.
+async fn wait_run_done(cluster: &TestCluster, name: &str, ctl: &Controller) -> RecoveryRun {
+    wait_run_finished(&cluster.client(), "default", name, &|| ctl.diag()).await
 }
 
 fn logs_of(replicas: &[&Controller]) -> String {
@@ -153,25 +168,11 @@ fn logs_of(replicas: &[&Controller]) -> String {
         .collect()
 }
 
-/// Job creations the API server accepted, from its request counters.
-fn jobs_created(cluster: &Cluster) -> u64 {
-    cluster
-        .sim
-        .stats()
-        .counts
-        .iter()
-        .filter(|((verb, resource, code), _)| {
-            verb == "create" && resource == "jobs" && *code == 201
-        })
-        .map(|(_, n)| *n)
-        .sum()
-}
-
 /// Checks that run `name` about `target` completed with every step done once, except the
 /// steps in `repeated` (a step in flight when its executor stopped), done twice.
-fn assert_run_completed(
+async fn assert_run_completed(
     run: &RecoveryRun,
-    cluster: &Cluster,
+    cluster: &TestCluster,
     target: &str,
     repeated: &[usize],
     logs: &str,
@@ -196,8 +197,8 @@ fn assert_run_completed(
     );
     assert_eq!(rs.values["podImage"], image(target).as_str(), "run {name}");
     let pod = cluster
-        .sim
-        .get_object("v1", "pods", Some("default"), &format!("app-{target}"))
+        .get("v1", "pods", Some("default"), &format!("app-{target}"))
+        .await
         .unwrap();
     assert_eq!(
         pod["spec"]["containers"][1]["image"],
@@ -213,8 +214,8 @@ fn assert_run_completed(
 
 /// Every run, and every Job, exactly once: the runs are exactly `runs`, the Jobs exactly
 /// one per run with its deterministic name, and the API server accepted as many creates.
-async fn assert_jobs_once(cluster: &Cluster, runs: &[&str], logs: &str) {
-    let all: BTreeSet<String> = Api::<RecoveryRun>::namespaced(cluster.client.clone(), "default")
+async fn assert_jobs_once(cluster: &TestCluster, runs: &[&str], logs: &str) {
+    let all: BTreeSet<String> = Api::<RecoveryRun>::namespaced(cluster.client(), "default")
         .list(&ListParams::default())
         .await
         .unwrap()
@@ -224,7 +225,7 @@ async fn assert_jobs_once(cluster: &Cluster, runs: &[&str], logs: &str) {
         .collect();
     let want: BTreeSet<String> = runs.iter().map(|r| r.to_string()).collect();
     assert_eq!(all, want, "exactly one run per alert\n{logs}");
-    let jobs: BTreeSet<String> = Api::<Job>::namespaced(cluster.client.clone(), "default")
+    let jobs: BTreeSet<String> = Api::<Job>::namespaced(cluster.client(), "default")
         .list(&ListParams::default())
         .await
         .unwrap()
@@ -235,17 +236,17 @@ async fn assert_jobs_once(cluster: &Cluster, runs: &[&str], logs: &str) {
     let want_jobs: BTreeSet<String> = runs.iter().map(|r| naming::job_name(r, JOB_STEP)).collect();
     assert_eq!(jobs, want_jobs, "one Job per run\n{logs}");
     assert_eq!(
-        jobs_created(cluster),
+        cluster.accepted_creates("jobs"),
         runs.len() as u64,
-        "Job creations accepted by the API server:\n{}\n{logs}",
-        cluster.sim.stats()
+        "Job creations accepted by the API server: {:#?}\n{logs}",
+        cluster.audited_creates("jobs")
     );
 }
 
 /// lifeboat's Events in `default`, once at least one reported by `leader` has arrived (they
 /// are published in the background).
-async fn wait_for_events(cluster: &Cluster, leader: &str) -> Vec<Event> {
-    let api: Api<Event> = Api::namespaced(cluster.client.clone(), "default");
+async fn wait_for_events(cluster: &TestCluster, leader: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(cluster.client(), "default");
     let deadline = std::time::Instant::now() + DEADLINE;
     loop {
         let ours: Vec<Event> = api
@@ -271,11 +272,12 @@ async fn wait_for_events(cluster: &Cluster, leader: &str) -> Vec<Event> {
 }
 
 /// Waits until step `index` of run `name` is Running with `attempts` attempts.
-async fn wait_step_running(cluster: &Cluster, name: &str, index: usize, attempts: u32) {
-    wait_until(
+async fn wait_step_running(cluster: &TestCluster, name: &str, index: usize, attempts: u32) {
+    eventually(
         &format!("step {index} of run {name} to run (attempt {attempts})"),
-        || {
-            let s = cluster.run_now(name)?.status?.steps.get(index)?.clone();
+        || async {
+            let run = workload::run_now(cluster, name).await?;
+            let s = run.status?.steps.get(index)?.clone();
             (s.phase == StepPhase::Running && s.attempts == attempts).then_some(())
         },
     )
@@ -284,18 +286,15 @@ async fn wait_step_running(cluster: &Cluster, name: &str, index: usize, attempts
 
 #[tokio::test]
 async fn two_replicas_elect_one_leader_both_take_alerts_and_each_run_executes_once() {
-    let cluster = Cluster::start("local").await;
-    cluster.sim.apply_object(plan()).unwrap();
+    let cluster = TestCluster::start("local").await;
+    cluster.apply(plan()).await;
     for t in ["t0", "t1"] {
-        add_target(&cluster, t, true);
+        add_target(&cluster, t, true).await;
     }
     let f = flags(&SHORT_LEASE);
     // Both start together and race for the Lease.
     let (r0, r1) = tokio::join!(replica(&cluster, 0, &f), replica(&cluster, 1, &f));
-    let leader_id = wait_until("a replica to hold the Lease", || {
-        lease_holder(&cluster, LEASE)
-    })
-    .await;
+    let leader_id = eventually("a replica to hold the Lease", || lease_holder(&cluster)).await;
     let (leader, standby) = if leader_id == r0.identity {
         (r0, r1)
     } else {
@@ -308,13 +307,13 @@ async fn two_replicas_elect_one_leader_both_take_alerts_and_each_run_executes_on
     let run_a = send_alert(&leader, "t0").await;
     let run_b = send_alert(&standby, "t1").await;
     for (run, target) in [(&run_a, "t0"), (&run_b, "t1")] {
-        let done = cluster.wait_run_finished(run, &leader).await;
-        assert_run_completed(&done, &cluster, target, &[], &logs());
+        let done = wait_run_done(&cluster, run, &leader).await;
+        assert_run_completed(&done, &cluster, target, &[], &logs()).await;
     }
     assert_jobs_once(&cluster, &[&run_a, &run_b], &logs()).await;
 
     // The Lease never changed hands; the standby executed nothing.
-    let spec = lease(&cluster);
+    let spec = lease(&cluster).await;
     assert_eq!(
         spec["holderIdentity"],
         leader.identity.as_str(),
@@ -377,9 +376,9 @@ async fn two_replicas_elect_one_leader_both_take_alerts_and_each_run_executes_on
 
 #[tokio::test]
 async fn a_killed_leader_is_replaced_after_lease_expiry_and_its_run_completes() {
-    let cluster = Cluster::start("local").await;
-    cluster.sim.apply_object(plan()).unwrap();
-    add_target(&cluster, "t0", false);
+    let cluster = TestCluster::start("local").await;
+    cluster.apply(plan()).await;
+    add_target(&cluster, "t0", false).await;
     let f = flags(&SHORT_LEASE);
     let first = replica(&cluster, 0, &f).await;
     wait_holder(&cluster, &first.identity, &[&first]).await;
@@ -388,12 +387,12 @@ async fn a_killed_leader_is_replaced_after_lease_expiry_and_its_run_completes() 
     let run = send_alert(&second, "t0").await;
     // The leader has run the Job and waits on the closed gate.
     wait_step_running(&cluster, &run, GATE_STEP, 1).await;
-    let before = lease(&cluster);
+    let before = lease(&cluster).await;
     let first_log = first.log_text();
     first.kill().await;
 
     wait_holder(&cluster, &second.identity, &[&second]).await;
-    let spec = lease(&cluster);
+    let spec = lease(&cluster).await;
     assert_eq!(
         spec["leaseTransitions"].as_i64(),
         Some(before["leaseTransitions"].as_i64().unwrap_or(0) + 1),
@@ -401,13 +400,13 @@ async fn a_killed_leader_is_replaced_after_lease_expiry_and_its_run_completes() 
     );
     // The new leader picks up the step in flight; then the gate opens.
     wait_step_running(&cluster, &run, GATE_STEP, 2).await;
-    set_gate(&cluster, "t0", true);
-    let done = cluster.wait_run_finished(&run, &second).await;
+    set_gate(&cluster, "t0", true).await;
+    let done = wait_run_done(&cluster, &run, &second).await;
     let logs = format!(
         "--- log of the killed leader:\n{first_log}\n{}",
         logs_of(&[&second])
     );
-    assert_run_completed(&done, &cluster, "t0", &[GATE_STEP], &logs);
+    assert_run_completed(&done, &cluster, "t0", &[GATE_STEP], &logs).await;
     assert_jobs_once(&cluster, &[&run], &logs).await;
     let m = second.metrics().await;
     assert_eq!(
@@ -421,9 +420,9 @@ async fn a_killed_leader_is_replaced_after_lease_expiry_and_its_run_completes() 
 
 #[tokio::test]
 async fn a_terminated_leader_releases_the_lease_and_the_standby_takes_over_at_once() {
-    let cluster = Cluster::start("local").await;
-    cluster.sim.apply_object(plan()).unwrap();
-    add_target(&cluster, "t0", false);
+    let cluster = TestCluster::start("local").await;
+    cluster.apply(plan()).await;
+    add_target(&cluster, "t0", false).await;
     // A lease far longer than the test's deadline: only a release explains a takeover.
     let f = flags(&["--lease-duration", "3600"]);
     let first = replica(&cluster, 0, &f).await;
@@ -434,7 +433,7 @@ async fn a_terminated_leader_releases_the_lease_and_the_standby_takes_over_at_on
     wait_step_running(&cluster, &run, GATE_STEP, 1).await;
 
     // Record every version of the Lease from now on.
-    let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), LIFEBOAT_NS);
+    let leases: Api<Lease> = Api::namespaced(cluster.client(), LIFEBOAT_NS);
     let cfg = watcher::Config::default().fields(&format!("metadata.name={LEASE}"));
     let second_id = second.identity.clone();
     let (seen_tx, seen_rx) = tokio::sync::oneshot::channel();
@@ -466,7 +465,7 @@ async fn a_terminated_leader_releases_the_lease_and_the_standby_takes_over_at_on
         .await
         .expect("the Lease watch delivered nothing")
         .expect("the Lease watch ended");
-    let before = lease(&cluster);
+    let before = lease(&cluster).await;
     assert_eq!(before["holderIdentity"], first.identity.as_str());
 
     let first_log_path = first.log.clone();
@@ -483,21 +482,19 @@ async fn a_terminated_leader_releases_the_lease_and_the_standby_takes_over_at_on
         "the leader did not release the Lease:\n{logs}"
     );
 
-    let holders = tokio::time::timeout(DEADLINE, history)
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "the standby did not take over; lease {}\n{logs}",
-                lease(&cluster)
-            )
-        })
-        .unwrap();
+    let holders = match tokio::time::timeout(DEADLINE, history).await {
+        Ok(holders) => holders.unwrap(),
+        Err(_) => panic!(
+            "the standby did not take over; lease {}\n{logs}",
+            lease(&cluster).await
+        ),
+    };
     assert_eq!(
         holders,
         vec![Some(first_identity), None, Some(second.identity.clone())],
         "the Lease must go from the leader to nobody (released) to the standby\n{logs}"
     );
-    let spec = lease(&cluster);
+    let spec = lease(&cluster).await;
     assert_eq!(
         spec["leaseTransitions"], before["leaseTransitions"],
         "a released Lease is taken over, not stolen after expiry: {spec}\n{logs}"
@@ -505,9 +502,9 @@ async fn a_terminated_leader_releases_the_lease_and_the_standby_takes_over_at_on
 
     // The standby resumes the step the leader abandoned, then completes the run.
     wait_step_running(&cluster, &run, GATE_STEP, 2).await;
-    set_gate(&cluster, "t0", true);
-    let done = cluster.wait_run_finished(&run, &second).await;
-    assert_run_completed(&done, &cluster, "t0", &[GATE_STEP], &logs);
+    set_gate(&cluster, "t0", true).await;
+    let done = wait_run_done(&cluster, &run, &second).await;
+    assert_run_completed(&done, &cluster, "t0", &[GATE_STEP], &logs).await;
     assert_jobs_once(&cluster, &[&run], &logs).await;
     second.terminate().await;
 }

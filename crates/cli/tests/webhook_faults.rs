@@ -30,7 +30,7 @@ async fn api_failures_answer_5xx_and_retries_record_each_alert_once() {
         .collect();
     let payload = am_payload("lifeboat", alerts);
 
-    env.sim.faults().set_error_rate(Some("create"), 1.0);
+    env.sim().faults().set_error_rate(Some("create"), 1.0);
     let (status, body) = post(&http, &url, Some(TOKEN), &payload).await;
     assert!(
         (500..600).contains(&status),
@@ -39,7 +39,7 @@ async fn api_failures_answer_5xx_and_retries_record_each_alert_once() {
     assert!(env.alerts(NS).await.is_empty());
 
     // A third of the writes fail: Alertmanager keeps retrying until every alert is recorded.
-    env.sim.faults().set_error_rate(Some("create"), 0.3);
+    env.sim().faults().set_error_rate(Some("create"), 0.3);
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -61,7 +61,7 @@ async fn api_failures_answer_5xx_and_retries_record_each_alert_once() {
             "still failing after {attempts} attempts: {body}"
         );
     }
-    env.sim.faults().set_error_rate(Some("create"), 0.0);
+    env.sim().faults().set_error_rate(Some("create"), 0.0);
 
     let stored = env.alerts(NS).await;
     let names: BTreeSet<String> = stored

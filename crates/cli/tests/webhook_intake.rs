@@ -465,8 +465,8 @@ async fn enabled_tenant_namespaces_get_their_own_alerts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resolved_alert_starts_no_run() {
     let env = Env::start(&[]).await;
-    harness::apply_plan(&env, NS, "disk-full", &[("alertname", "DiskFull")]);
-    harness::apply_plan(&env, NS, "canary", &[("alertname", "Canary")]);
+    harness::apply_plan(&env, NS, "disk-full", &[("alertname", "DiskFull")]).await;
+    harness::apply_plan(&env, NS, "canary", &[("alertname", "Canary")]).await;
     let ctl = Controller::start(&env, &Opts::with_token()).await;
     let http = reqwest::Client::new();
 

@@ -160,7 +160,7 @@ fn payload(fp: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_serves_https() {
     let env = Env::start(&[]).await;
-    let pki = pki(env.dir.path());
+    let pki = pki(env.dir());
     let ctl = Controller::start(
         &env,
         &Opts {
@@ -199,7 +199,7 @@ async fn webhook_serves_https() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mtls_rejects_clients_without_a_certificate_from_the_ca() {
     let env = Env::start(&[]).await;
-    let pki = pki(env.dir.path());
+    let pki = pki(env.dir());
     let ctl = Controller::start(
         &env,
         &Opts {

@@ -131,6 +131,46 @@ impl TestCluster {
         }
     }
 
+    /// How many creates of `resource` (plural, e.g. `jobs`) the API server accepted (201),
+    /// dry runs excluded: the simulator's request counters, or the real server's audit log.
+    pub fn accepted_creates(&self, resource: &str) -> u64 {
+        match &self.server {
+            Server::Sim(sim) => sim
+                .stats()
+                .counts
+                .iter()
+                .filter(|((verb, r, code), _)| verb == "create" && r == resource && *code == 201)
+                .map(|(_, n)| *n)
+                .sum(),
+            Server::Kube(process) => process.accepted_creates(resource).len() as u64,
+        }
+    }
+
+    /// Every create of `resource` as the real server audited it (time, stage, code, name,
+    /// user, request URI), for failure messages; `None` on the simulator.
+    pub fn audited_creates(&self, resource: &str) -> Option<Vec<String>> {
+        match &self.server {
+            Server::Sim(_) => None,
+            Server::Kube(process) => Some(
+                process
+                    .create_events(resource)
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{} {} {} {} by {} {}",
+                            e["stageTimestamp"].as_str().unwrap_or(""),
+                            e["stage"].as_str().unwrap_or(""),
+                            e["responseStatus"]["code"],
+                            e["objectRef"]["name"].as_str().unwrap_or("?"),
+                            e["user"]["username"].as_str().unwrap_or("?"),
+                            e["requestURI"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
     /// `kubectl` with this cluster's admin kubeconfig.
     pub fn kubectl(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new("kubectl");

@@ -29,6 +29,7 @@ pub fn binary() -> PathBuf {
 pub struct KubeProcess {
     child: Child,
     log: PathBuf,
+    audit_log: PathBuf,
 }
 
 impl KubeProcess {
@@ -45,7 +46,12 @@ impl KubeProcess {
             .stderr(log_file)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", binary().display()));
-        let mut process = KubeProcess { child, log };
+        let audit_log = dir.join(format!("{name}.state/audit.log"));
+        let mut process = KubeProcess {
+            child,
+            log,
+            audit_log,
+        };
         let kubeconfig = dir.join(format!("{name}.kubeconfig"));
         let deadline = Instant::now() + START_DEADLINE;
         loop {
@@ -65,6 +71,40 @@ impl KubeProcess {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Requests the API server completed, as its audit log records them (one JSON
+    /// `audit.k8s.io/v1` Event per line, metadata level).
+    pub fn audit_events(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(&self.audit_log)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.audit_log.display()));
+        text.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The audit events of the creates of `resource` the server accepted (201), dry runs
+    /// excluded.
+    pub fn accepted_creates(&self, resource: &str) -> Vec<serde_json::Value> {
+        self.audit_events()
+            .into_iter()
+            .filter(|e| {
+                e["stage"] == "ResponseComplete"
+                    && e["verb"] == "create"
+                    && e["objectRef"]["resource"] == resource
+                    && e["objectRef"]["subresource"].is_null()
+                    && e["responseStatus"]["code"] == 201
+                    && !e["requestURI"].as_str().unwrap_or("").contains("dryRun")
+            })
+            .collect()
+    }
+
+    /// Every audit event of a create of `resource`, whatever its stage and outcome.
+    pub fn create_events(&self, resource: &str) -> Vec<serde_json::Value> {
+        self.audit_events()
+            .into_iter()
+            .filter(|e| e["verb"] == "create" && e["objectRef"]["resource"] == resource)
+            .collect()
     }
 
     /// The last lines of the control plane's log, for failure messages.

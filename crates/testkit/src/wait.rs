@@ -19,6 +19,26 @@ pub fn no_diag() -> String {
     String::new()
 }
 
+/// Polls `check` until it returns `Some`, or fails after [`DEADLINE`] naming `what`.
+/// For conditions over several objects that no single watch covers.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {DEADLINE:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Waits (until [`DEADLINE`]) for `cond` to hold on object `name`; watch errors (injected
 /// faults) restart the watch. `None` on timeout.
 pub async fn await_object<K>(

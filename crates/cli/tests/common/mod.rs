@@ -19,7 +19,10 @@ pub mod workload;
 #[allow(unused_imports)] // each test file uses a different subset
 pub use lifeboat_testkit::scenarios::{self, SEED_ALERT, SEED_PLAN, SEED_RUN, seed_pod};
 #[allow(unused_imports)]
+pub use lifeboat_testkit::wait::eventually;
+#[allow(unused_imports)]
 pub use lifeboat_testkit::yaml;
+#[allow(unused_imports)]
 pub use lifeboat_testkit::{DEADLINE, LIFEBOAT_NS};
 
 /// A simulated cluster with lifeboat's CRDs, its kubeconfig on disk, and a client. The
@@ -30,6 +33,14 @@ pub struct Cluster {
     pub client: Client,
     pub kubeconfig: PathBuf,
     pub cluster: TestCluster,
+}
+
+impl std::ops::Deref for Cluster {
+    type Target = TestCluster;
+
+    fn deref(&self) -> &TestCluster {
+        &self.cluster
+    }
 }
 
 impl Cluster {
@@ -95,22 +106,22 @@ pub type Controller = ControllerProcess;
 
 /// Starts the real binary against `cluster` as replica `n` (no webhook, no leader
 /// election) and waits until it listens.
-pub async fn controller(cluster: &Cluster, n: usize) -> Controller {
+pub async fn controller(cluster: &TestCluster, n: usize) -> Controller {
     replica(cluster, n, &["--no-webhook", "--no-leader-election"]).await
 }
 
 /// Starts the real binary against `cluster` as replica `n` (identity `replica-<n>`), with
 /// `extra` flags (e.g. `--webhook-addr 127.0.0.1:0`, `--lease-duration 2`); waits until
 /// it has written its bound addresses (before leader election, so a standby starts too).
-pub async fn replica(cluster: &Cluster, n: usize, extra: &[&str]) -> Controller {
+pub async fn replica(cluster: &TestCluster, n: usize, extra: &[&str]) -> Controller {
     let mut args = extra.to_vec();
     if !args.contains(&"--no-webhook") {
         args.extend(["--webhook-addr", "127.0.0.1:0"]);
     }
     ControllerProcess::start(
         std::path::Path::new(env!("CARGO_BIN_EXE_lifeboat")),
-        &cluster.kubeconfig,
-        cluster.cluster.dir(),
+        cluster.kubeconfig(),
+        cluster.dir(),
         &format!("replica-{n}"),
         &args,
     )
@@ -125,16 +136,4 @@ pub fn metric_value(text: &str, sample: &str) -> Option<f64> {
         let value = rest.strip_prefix(' ')?;
         value.split_whitespace().next()?.parse().ok()
     })
-}
-
-/// The holder of lifeboat's leader Lease as stored right now (store read), `None` when the
-/// Lease does not exist or has no holder.
-pub fn lease_holder(cluster: &Cluster, lease: &str) -> Option<String> {
-    cluster
-        .sim
-        .get_object("coordination.k8s.io/v1", "leases", Some(LIFEBOAT_NS), lease)?
-        .pointer("/spec/holderIdentity")?
-        .as_str()
-        .filter(|h| !h.is_empty())
-        .map(str::to_string)
 }

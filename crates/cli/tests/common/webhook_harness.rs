@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use kube::Api;
 use kube::api::ListParams;
 use lifeboat_api::{ReceivedAlert, RecoveryRun};
+use lifeboat_testkit::TestCluster;
 use serde_json::{Value, json};
 
 /// Namespace the controller runs in (and the webhook's default namespace).
@@ -21,41 +22,37 @@ pub const NS: &str = "lifeboat-system";
 /// Bearer token the tests configure.
 pub const TOKEN: &str = "s3cret-token-for-tests";
 
-/// A simulator cluster with lifeboat's CRDs and some namespaces, plus a client for it.
+/// A cluster with lifeboat's CRDs and some namespaces (the backend
+/// `LIFEBOAT_TEST_CLUSTER` chooses), plus a client for it.
 pub struct Env {
-    pub sim: lifeboat_sim::SimCluster,
-    pub dir: tempfile::TempDir,
+    pub cluster: TestCluster,
     pub kubeconfig: PathBuf,
     pub client: kube::Client,
 }
 
 impl Env {
     pub async fn start(namespaces: &[&str]) -> Env {
-        let sim = lifeboat_sim::SimCluster::start("webhook").await.unwrap();
-        for crd in lifeboat_api::crds::all() {
-            sim.apply_object(serde_json::to_value(&crd).unwrap())
-                .unwrap_or_else(|e| panic!("cannot apply CRD: {e:?}"));
-        }
-        for ns in std::iter::once(&NS).chain(namespaces) {
-            sim.apply_object(json!({
-                "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}
-            }))
-            .unwrap_or_else(|e| panic!("cannot create namespace {ns}: {e:?}"));
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("kubeconfig");
-        sim.write_kubeconfig(&kubeconfig).unwrap();
-        let kc = kube::config::Kubeconfig::from_yaml(&sim.kubeconfig_yaml()).unwrap();
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-            .await
-            .unwrap();
-        let client = kube::Client::try_from(cfg).unwrap();
+        let cluster = TestCluster::start("webhook").await;
+        let mut all = vec![NS];
+        all.extend(namespaces);
+        cluster.create_namespaces(&all).await;
         Env {
-            sim,
-            dir,
-            kubeconfig,
-            client,
+            kubeconfig: cluster.kubeconfig().to_path_buf(),
+            client: cluster.client(),
+            cluster,
         }
+    }
+
+    /// The simulator, for tests that inject its faults.
+    pub fn sim(&self) -> &lifeboat_sim::SimCluster {
+        self.cluster
+            .sim()
+            .expect("this test injects the simulator's faults: it needs LIFEBOAT_TEST_CLUSTER=sim")
+    }
+
+    /// A directory that lives as long as the cluster.
+    pub fn dir(&self) -> &Path {
+        self.cluster.dir()
     }
 
     pub fn alerts_api(&self, ns: &str) -> Api<ReceivedAlert> {
@@ -78,11 +75,9 @@ impl Env {
             .items
     }
 
-    /// Applies a manifest (JSON) straight into the simulator's store.
-    pub fn apply(&self, obj: Value) {
-        self.sim
-            .apply_object(obj.clone())
-            .unwrap_or_else(|e| panic!("cannot apply {obj}: {e:?}"));
+    /// Applies a manifest (JSON): straight into the simulator's store, or through the API.
+    pub async fn apply(&self, obj: Value) {
+        self.cluster.apply(obj).await;
     }
 }
 
@@ -120,7 +115,7 @@ impl Controller {
     /// and waits until it has written its bound addresses.
     pub async fn start(env: &Env, opts: &Opts) -> Controller {
         let n = STARTED.fetch_add(1, Ordering::SeqCst);
-        let dir = env.dir.path();
+        let dir = env.dir();
         let addr_file = dir.join(format!("addr-{n}.json"));
         let log = dir.join(format!("controller-{n}.log"));
         let mut args: Vec<String> = [
@@ -318,13 +313,14 @@ pub fn write_file(dir: &Path, name: &str, content: &str) -> PathBuf {
 
 /// A ConfigMap `name` in `ns` and a RecoveryPlan `name` matching `alert_labels` whose one step
 /// reads `data.primary` from it (quick to complete, no Job).
-pub fn apply_plan(env: &Env, ns: &str, name: &str, alert_labels: &[(&str, &str)]) {
+pub async fn apply_plan(env: &Env, ns: &str, name: &str, alert_labels: &[(&str, &str)]) {
     env.apply(json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": name, "namespace": ns},
         "data": {"primary": "db-0"},
-    }));
+    }))
+    .await;
     let labels: BTreeMap<&str, &str> = alert_labels.iter().copied().collect();
     env.apply(json!({
         "apiVersion": "recovery.elotl.co/v1alpha1",
@@ -345,7 +341,8 @@ pub fn apply_plan(env: &Env, ns: &str, name: &str, alert_labels: &[(&str, &str)]
                 },
             }],
         },
-    }));
+    }))
+    .await;
 }
 
 /// RecoveryRuns of `ns` started for the ReceivedAlert `alert`.

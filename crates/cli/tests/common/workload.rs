@@ -1,7 +1,9 @@
 //! A recovery workload for the robustness tests (crash loop, API faults): two plans that
 //! both match every alert of the suite, each reading a pod, patching it (JSON Patch and merge
-//! patch), running a Job and reading back what it wrote; alerts added straight into the
-//! simulator's store; and the checks that every run did all of it exactly once.
+//! patch), running a Job and reading back what it wrote; and the checks that every run did
+//! all of it exactly once. On the simulator, the workload's own reads and writes go
+//! straight to its store (never slowed down or failed by injected faults); on a real
+//! control plane they go through the API.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -12,7 +14,7 @@ use lifeboat_api::{RecoveryRun, RunPhase, StepPhase};
 use lifeboat_operator::naming;
 use serde_json::{Value, json};
 
-use super::Cluster;
+use lifeboat_testkit::TestCluster;
 
 /// The plans of the workload; every alert matches both.
 pub const PLANS: [&str; 2] = ["crash-a", "crash-b"];
@@ -42,7 +44,7 @@ pub fn plan(name: &str) -> Value {
         {"type": "job", "job": {"template": {
             "metadata": {"annotations": {"sim.lifeboat.dev/duration": "300ms"}},
             "spec": {"containers": [{"name": "c", "image": "busybox",
-                "command": ["echo", "{{ .Values.podImage }}"]}]}}}},
+                "command": ["sh", "-c", "sleep 0.3; echo {{ .Values.podImage }}"]}]}}}},
         {"type": "patch", "patch": {"apiVersion": "v1", "resource": "pods", "namespace": "default",
             "name": "app-{{ .Alert.Labels.target }}", "override": {"fieldPath": mark,
             "value": {"raw": "{{ .Run.Name }}"}}, "patchType": "application/merge-patch+json"}},
@@ -52,10 +54,10 @@ pub fn plan(name: &str) -> Value {
     ]}})
 }
 
-/// Applies the workload's plans straight into the store.
-pub fn apply_plans(cluster: &Cluster) {
+/// Applies the workload's plans.
+pub async fn apply_plans(cluster: &TestCluster) {
     for p in PLANS {
-        cluster.sim.apply_object(plan(p)).unwrap();
+        cluster.apply(plan(p)).await;
     }
 }
 
@@ -71,57 +73,83 @@ fn image(i: usize) -> String {
     format!("registry/app:{i}")
 }
 
-/// Adds alert `i` and the pod it is about, straight into the store (no API request, so the
-/// test's own setup is never slowed down or failed by injected faults).
-pub fn add_alert(cluster: &Cluster, i: usize) {
+/// Adds alert `i` and the pod it is about.
+pub async fn add_alert(cluster: &TestCluster, i: usize) {
     cluster
-        .sim
-        .apply_object(json!({"apiVersion": "v1", "kind": "Pod",
+        .apply(json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": pod_name(i), "namespace": "default"},
             "spec": {"containers": [
                 {"name": "app", "image": image(i)},
                 {"name": "sidecar", "image": "sidecar:old"}]}}))
-        .unwrap();
+        .await;
     cluster
-        .sim
-        .apply_object(
+        .apply(
             json!({"apiVersion": "recovery.elotl.co/v1alpha1", "kind": "ReceivedAlert",
             "metadata": {"name": alert_name(i), "namespace": "default"},
             "spec": {"labels": {"suite": "crash", "target": format!("t{i}")}}}),
         )
-        .unwrap();
+        .await;
 }
 
-fn stored_alert(cluster: &Cluster, i: usize) -> Option<Value> {
-    cluster.sim.get_object(
-        "recovery.elotl.co/v1alpha1",
-        "receivedalerts",
-        Some("default"),
-        &alert_name(i),
-    )
+async fn stored_alert(cluster: &TestCluster, i: usize) -> Option<Value> {
+    cluster
+        .get(
+            "recovery.elotl.co/v1alpha1",
+            "receivedalerts",
+            Some("default"),
+            &alert_name(i),
+        )
+        .await
 }
 
-/// Whether alert `i` has been processed and all of its runs have finished (store read).
-pub fn alert_done(cluster: &Cluster, i: usize) -> bool {
-    stored_alert(cluster, i).is_some_and(|a| a["status"]["processed"] == true)
-        && PLANS.iter().all(|p| {
-            cluster
-                .run_now(&naming::run_name(p, &alert_name(i)))
-                .and_then(|r| r.status)
-                .is_some_and(|s| s.phase.is_finished())
-        })
+/// The run as stored right now.
+pub async fn run_now(cluster: &TestCluster, name: &str) -> Option<RecoveryRun> {
+    cluster
+        .get(
+            "recovery.elotl.co/v1alpha1",
+            "recoveryruns",
+            Some("default"),
+            name,
+        )
+        .await
+        .map(|v| serde_json::from_value(v).unwrap())
+}
+
+/// Whether alert `i` has been processed and all of its runs have finished.
+pub async fn alert_done(cluster: &TestCluster, i: usize) -> bool {
+    if !stored_alert(cluster, i)
+        .await
+        .is_some_and(|a| a["status"]["processed"] == true)
+    {
+        return false;
+    }
+    for p in PLANS {
+        let finished = run_now(cluster, &naming::run_name(p, &alert_name(i)))
+            .await
+            .and_then(|r| r.status)
+            .is_some_and(|s| s.phase.is_finished());
+        if !finished {
+            return false;
+        }
+    }
+    true
 }
 
 /// Whether alerts `0..alerts` are all done.
-pub fn all_done(cluster: &Cluster, alerts: usize) -> bool {
-    (0..alerts).all(|i| alert_done(cluster, i))
+pub async fn all_done(cluster: &TestCluster, alerts: usize) -> bool {
+    for i in 0..alerts {
+        if !alert_done(cluster, i).await {
+            return false;
+        }
+    }
+    true
 }
 
 /// The type of a step some run of alerts `0..alerts` is executing right now, if any.
-pub fn step_in_flight(cluster: &Cluster, alerts: usize) -> Option<String> {
+pub async fn step_in_flight(cluster: &TestCluster, alerts: usize) -> Option<String> {
     for i in 0..alerts {
         for p in PLANS {
-            let Some(run) = cluster.run_now(&naming::run_name(p, &alert_name(i))) else {
+            let Some(run) = run_now(cluster, &naming::run_name(p, &alert_name(i))).await else {
                 continue;
             };
             let Some(status) = run.status else { continue };
@@ -142,8 +170,8 @@ pub fn step_in_flight(cluster: &Cluster, alerts: usize) -> Option<String> {
 /// and its values; the pods patched; the alerts listing their runs; every Job created
 /// exactly once according to the API server's request log. `context` goes into every
 /// failure message (the seed, the controller log).
-pub async fn assert_all_recovered_once(cluster: &Cluster, alerts: usize, context: &str) {
-    let runs = Api::<RecoveryRun>::namespaced(cluster.client.clone(), "default")
+pub async fn assert_all_recovered_once(cluster: &TestCluster, alerts: usize, context: &str) {
+    let runs = Api::<RecoveryRun>::namespaced(cluster.client(), "default")
         .list(&ListParams::default())
         .await
         .unwrap()
@@ -167,8 +195,8 @@ pub async fn assert_all_recovered_once(cluster: &Cluster, alerts: usize, context
 
     for i in 0..alerts {
         let pod = cluster
-            .sim
-            .get_object("v1", "pods", Some("default"), &pod_name(i))
+            .get("v1", "pods", Some("default"), &pod_name(i))
+            .await
             .unwrap();
         assert_eq!(
             pod["spec"]["containers"][1]["image"],
@@ -176,7 +204,7 @@ pub async fn assert_all_recovered_once(cluster: &Cluster, alerts: usize, context
             "pod {} not patched\n{context}",
             pod_name(i)
         );
-        let alert = stored_alert(cluster, i).unwrap();
+        let alert = stored_alert(cluster, i).await.unwrap();
         for p in PLANS {
             let name = naming::run_name(p, &alert_name(i));
             let run = runs
@@ -213,22 +241,16 @@ pub async fn assert_all_recovered_once(cluster: &Cluster, alerts: usize, context
         }
     }
 
-    // Every Job created exactly once: the simulator counted every accepted create.
-    let stats = cluster.sim.stats();
-    let created: u64 = stats
-        .counts
-        .iter()
-        .filter(|((verb, resource, code), _)| {
-            verb == "create" && resource == "jobs" && *code == 201
-        })
-        .map(|(_, n)| *n)
-        .sum();
+    // Every Job created exactly once: the API server counted every accepted create (the
+    // simulator's request counters, or the real server's audit log).
+    let created = cluster.accepted_creates("jobs");
     assert_eq!(
         created,
         (alerts * PLANS.len()) as u64,
-        "Job creations accepted by the API server:\n{stats}\n{context}"
+        "Job creations accepted by the API server: {:#?}\n{context}",
+        cluster.audited_creates("jobs")
     );
-    let jobs = Api::<Job>::namespaced(cluster.client.clone(), "default")
+    let jobs = Api::<Job>::namespaced(cluster.client(), "default")
         .list(&ListParams::default())
         .await
         .unwrap()

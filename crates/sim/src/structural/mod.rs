@@ -225,11 +225,12 @@ fn apply_defaults(node: &Node, value: &mut Value) {
     match value {
         Value::Object(map) => {
             for (key, child) in &node.properties {
-                let missing = match map.get(key) {
-                    None => true,
-                    Some(Value::Null) => !child.nullable,
-                    Some(_) => false,
-                };
+                // Like kube-apiserver, a null of a field that is not nullable is dropped
+                // before defaulting (and so a required one is then reported missing).
+                if !child.nullable && map.get(key).is_some_and(Value::is_null) {
+                    map.remove(key);
+                }
+                let missing = !map.contains_key(key);
                 if missing && let Some(d) = &child.default {
                     map.insert(key.clone(), d.clone());
                 }

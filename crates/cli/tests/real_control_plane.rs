@@ -346,3 +346,69 @@ async fn steps_impersonate_the_plans_service_account_with_only_the_shipped_rbac(
     );
     ctl.terminate().await;
 }
+
+#[tokio::test]
+async fn kube_up_serves_each_named_cluster_until_terminated() {
+    assert_eq!(
+        Backend::from_env(),
+        Backend::Kube,
+        "needs {}=kube",
+        Backend::ENV
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut up = tokio::process::Command::new("bash")
+        .arg(repo_root().join("scripts/kube-up.sh"))
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["east", "west"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // kube-up prints one line per ready cluster, then "serving 2 cluster(s)".
+    let stdout = up.stdout.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let mut printed = Vec::new();
+    let serving = tokio::time::timeout(std::time::Duration::from_secs(180), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            printed.push(line.clone());
+            if line.starts_with("serving 2 cluster(s)") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        serving,
+        Ok(true),
+        "kube-up did not report both clusters: {printed:?}"
+    );
+    for name in ["east", "west"] {
+        let kubeconfig = dir.path().join(format!("{name}.kubeconfig"));
+        let mut cmd = Command::new("kubectl");
+        cmd.arg("--kubeconfig").arg(&kubeconfig).args([
+            "get",
+            "node",
+            &format!("node-{name}"),
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ]);
+        assert_eq!(run(cmd), "True", "{name}'s node is Ready");
+    }
+    let pid = nix::unistd::Pid::from_raw(up.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(60), up.wait())
+        .await
+        .expect("kube-up did not stop within 60s of SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(143), "kube-up exits as terminated");
+    for name in ["east", "west"] {
+        assert!(
+            !dir.path().join(format!("{name}.kubeconfig")).exists()
+                && !dir.path().join(format!("{name}.state")).exists(),
+            "{name}'s kubeconfig and state are removed on stop"
+        );
+    }
+}

@@ -240,6 +240,9 @@ fn apply_defaults(node: &Node, value: &mut Value) {
             }
             if let Additional::Schema(child) = &node.additional {
                 let known: Vec<&str> = node.properties.iter().map(|(k, _)| k.as_str()).collect();
+                if !child.nullable && child.default.is_none() {
+                    map.retain(|k, v| known.contains(&k.as_str()) || !v.is_null());
+                }
                 for (k, v) in map.iter_mut() {
                     if !known.contains(&k.as_str()) {
                         apply_defaults(child, v);

@@ -235,12 +235,7 @@ async fn assert_jobs_once(cluster: &TestCluster, runs: &[&str], logs: &str) {
         .collect();
     let want_jobs: BTreeSet<String> = runs.iter().map(|r| naming::job_name(r, JOB_STEP)).collect();
     assert_eq!(jobs, want_jobs, "one Job per run\n{logs}");
-    assert_eq!(
-        cluster.accepted_creates("jobs"),
-        runs.len() as u64,
-        "Job creations accepted by the API server: {:#?}\n{logs}",
-        cluster.audited_creates("jobs")
-    );
+    cluster.assert_each_created_once("jobs", runs.len() as u64, logs);
 }
 
 /// lifeboat's Events in `default`, once at least one reported by `leader` has arrived (they

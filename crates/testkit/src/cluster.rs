@@ -146,6 +146,53 @@ impl TestCluster {
         }
     }
 
+    /// Checks that the `expected` objects of `resource` that exist now were each created
+    /// exactly once (the caller checks which exist). A name can be created again only after
+    /// a delete, so: no delete of `resource` was carried out, and the server accepted at
+    /// most `expected` creates — exactly `expected` on the simulator, whose counters see
+    /// every create. On a real server a create whose client was killed mid-request is
+    /// committed but audited as failed (504), so the audited count may be lower.
+    pub fn assert_each_created_once(&self, resource: &str, expected: u64, context: &str) {
+        let (created, deletes) = match &self.server {
+            Server::Sim(sim) => {
+                let stats = sim.stats();
+                let count = |verb: &str, codes: &[u16]| -> u64 {
+                    stats
+                        .counts
+                        .iter()
+                        .filter(|((v, r, code), _)| {
+                            v == verb && r == resource && codes.contains(code)
+                        })
+                        .map(|(_, n)| *n)
+                        .sum()
+                };
+                (count("create", &[201]), count("delete", &[200, 202]))
+            }
+            Server::Kube(process) => (
+                process.accepted_creates(resource).len() as u64,
+                process.accepted_deletes(resource).len() as u64,
+            ),
+        };
+        let audited = || format!("{:#?}", self.audited_creates(resource));
+        assert_eq!(
+            deletes,
+            0,
+            "{resource} were deleted (and so may have been created again): {}\n{context}",
+            audited()
+        );
+        match self.backend() {
+            Backend::Sim => assert_eq!(
+                created, expected,
+                "{resource} creations accepted\n{context}"
+            ),
+            Backend::Kube => assert!(
+                created <= expected,
+                "{created} creations of {resource} accepted, {expected} expected: {}\n{context}",
+                audited()
+            ),
+        }
+    }
+
     /// Every create of `resource` as the real server audited it (time, stage, code, name,
     /// user, request URI), for failure messages; `None` on the simulator.
     pub fn audited_creates(&self, resource: &str) -> Option<Vec<String>> {

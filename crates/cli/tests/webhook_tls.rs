@@ -169,7 +169,7 @@ async fn webhook_serves_https() {
         },
     )
     .await;
-    let url = format!("https://127.0.0.1:{}/webhook", ctl.webhook.port());
+    let url = format!("https://127.0.0.1:{}/webhook", ctl.webhook_addr().port());
     let resp = https_client(&pki, None)
         .post(&url)
         .bearer_auth(TOKEN)
@@ -184,7 +184,7 @@ async fn webhook_serves_https() {
     );
 
     let plain = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}/webhook", ctl.webhook.port()))
+        .post(format!("http://127.0.0.1:{}/webhook", ctl.webhook_addr().port()))
         .bearer_auth(TOKEN)
         .json(&payload("dddd000000000002"))
         .send()
@@ -209,7 +209,7 @@ async fn mtls_rejects_clients_without_a_certificate_from_the_ca() {
         },
     )
     .await;
-    let url = format!("https://127.0.0.1:{}/webhook", ctl.webhook.port());
+    let url = format!("https://127.0.0.1:{}/webhook", ctl.webhook_addr().port());
 
     let anonymous = https_client(&pki, None)
         .post(&url)

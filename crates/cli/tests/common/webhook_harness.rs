@@ -7,14 +7,13 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use kube::Api;
 use kube::api::ListParams;
 use lifeboat_api::{ReceivedAlert, RecoveryRun};
-use lifeboat_testkit::TestCluster;
+use lifeboat_testkit::{ControllerProcess, TestCluster};
 use serde_json::{Value, json};
 
 /// Namespace the controller runs in (and the webhook's default namespace).
@@ -100,12 +99,16 @@ impl Opts {
     }
 }
 
-/// A running `lifeboat controller`; killed when dropped.
-pub struct Controller {
-    pub child: tokio::process::Child,
-    pub webhook: SocketAddr,
-    pub health: SocketAddr,
-    pub log: PathBuf,
+/// A running `lifeboat controller` serving the webhook (no leader election); killed when
+/// dropped.
+pub struct Controller(pub ControllerProcess);
+
+impl std::ops::Deref for Controller {
+    type Target = ControllerProcess;
+
+    fn deref(&self) -> &ControllerProcess {
+        &self.0
+    }
 }
 
 static STARTED: AtomicUsize = AtomicUsize::new(0);
@@ -116,23 +119,10 @@ impl Controller {
     pub async fn start(env: &Env, opts: &Opts) -> Controller {
         let n = STARTED.fetch_add(1, Ordering::SeqCst);
         let dir = env.dir();
-        let addr_file = dir.join(format!("addr-{n}.json"));
-        let log = dir.join(format!("controller-{n}.log"));
-        let mut args: Vec<String> = [
-            "controller",
-            "--namespace",
-            NS,
-            "--webhook-addr",
-            "127.0.0.1:0",
-            "--health-addr",
-            "127.0.0.1:0",
-            "--no-leader-election",
-            "--addr-file",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.push(addr_file.display().to_string());
+        let mut args: Vec<String> = ["--webhook-addr", "127.0.0.1:0", "--no-leader-election"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         if let Some(token) = &opts.token {
             let f = dir.join(format!("token-{n}"));
             std::fs::write(&f, format!("{token}\n")).unwrap();
@@ -151,73 +141,27 @@ impl Controller {
         if let Some(max) = opts.max_body_bytes {
             args.extend(["--max-body-bytes".into(), max.to_string()]);
         }
-        let log_file = std::fs::File::create(&log).unwrap();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
-            .args(&args)
-            .env("KUBECONFIG", &env.kubeconfig)
-            .env(
-                "RUST_LOG",
-                std::env::var("LIFEBOAT_TEST_LOG").unwrap_or_else(|_| "info".into()),
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Controller(
+            ControllerProcess::start(
+                Path::new(env!("CARGO_BIN_EXE_lifeboat")),
+                &env.kubeconfig,
+                dir,
+                &format!("controller-{n}"),
+                &args,
             )
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let addrs: Value = loop {
-            if let Ok(text) = std::fs::read_to_string(&addr_file)
-                && let Ok(v) = serde_json::from_str::<Value>(&text)
-                && v.get("webhook").is_some()
-            {
-                break v;
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!(
-                    "lifeboat controller exited ({status}) before listening; log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "lifeboat controller did not write {} within 30s; log:\n{}",
-                addr_file.display(),
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        let parse = |key: &str| -> SocketAddr {
-            addrs[key]
-                .as_str()
-                .unwrap_or_else(|| panic!("no {key} address in {addrs}"))
-                .parse()
-                .unwrap()
-        };
-        Controller {
-            webhook: parse("webhook"),
-            health: parse("health"),
-            child,
-            log,
-        }
+            .await,
+        )
     }
 
+    /// URL of `path` on the webhook receiver.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.webhook)
+        self.0.webhook_url(path)
     }
 
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The controller's `/metrics` text.
-    pub async fn metrics(&self) -> String {
-        reqwest::get(format!("http://{}/metrics", self.health))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+    /// The webhook's address.
+    pub fn webhook_addr(&self) -> SocketAddr {
+        self.0.webhook.expect("the controller serves the webhook")
     }
 }
 

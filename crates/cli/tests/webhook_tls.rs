@@ -184,7 +184,10 @@ async fn webhook_serves_https() {
     );
 
     let plain = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}/webhook", ctl.webhook_addr().port()))
+        .post(format!(
+            "http://127.0.0.1:{}/webhook",
+            ctl.webhook_addr().port()
+        ))
         .bearer_auth(TOKEN)
         .json(&payload("dddd000000000002"))
         .send()

@@ -51,9 +51,13 @@ impl ApiRequest {
         match self.query.get("dryRun").map(String::as_str) {
             None | Some("") => Ok(false),
             Some("All") => Ok(true),
-            Some(other) => Err(SimError::bad_request(format!(
-                "Invalid dryRun value: \"{other}\": supported values: \"All\""
-            ))),
+            // kube-apiserver validates the options object: 422, like an invalid object.
+            Some(other) => Err(SimError::new(
+                Reason::Invalid,
+                format!(
+                    "dryRun: Unsupported value: []string{{\"{other}\"}}: supported values: \"All\""
+                ),
+            )),
         }
     }
 
@@ -94,8 +98,32 @@ fn is_dns_subdomain(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(is_dns_label)
 }
 
+fn path_segment_problems(name: &str) -> Vec<String> {
+    if name == "." || name == ".." {
+        return vec![format!("may not be '{name}'")];
+    }
+    ["/", "%"]
+        .iter()
+        .filter(|c| name.contains(**c))
+        .map(|c| format!("may not contain '{c}'"))
+        .collect()
+}
+
 /// Validate `metadata.name` of an object of this resource.
 fn name_causes(res: &ResourceInfo, name: &str) -> Vec<Cause> {
+    if res.group == "rbac.authorization.k8s.io" {
+        // RBAC names only have to be path segments (`system:controller:x` is fine).
+        return path_segment_problems(name)
+            .into_iter()
+            .map(|p| {
+                cause(
+                    "FieldValueInvalid",
+                    "metadata.name",
+                    format!("Invalid value: \"{name}\": {p}"),
+                )
+            })
+            .collect();
+    }
     let label_only = matches!(res.plural.as_str(), "namespaces" | "services");
     let ok = if label_only {
         is_dns_label(name)
@@ -435,6 +463,9 @@ impl State {
                 Value::String(encode_continue(rv, &ns, &name)),
             );
             metadata.insert("remainingItemCount".into(), json!(remaining));
+        } else if res.custom {
+            // Custom resources are listed as unstructured lists, which always have one.
+            metadata.insert("continue".into(), json!(""));
         }
         Ok(json!({
             "kind": format!("{}List", res.kind),
@@ -539,6 +570,7 @@ impl State {
                 meta.remove("generation");
             }
         }
+        drop_empty_metadata(&mut obj);
         self.prepare(req, &mut obj, None)?;
         record_manager(req, &mut obj);
         if self
@@ -581,7 +613,8 @@ impl State {
             )
         })?;
         if kind == PatchKind::Apply && req.query.get("fieldManager").is_none_or(String::is_empty) {
-            return Err(SimError::bad_request(
+            return Err(SimError::new(
+                Reason::Invalid,
                 "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
             ));
         }
@@ -721,6 +754,7 @@ impl State {
         if !causes.is_empty() {
             return Err(SimError::invalid(&res.group, &res.kind, &name, causes));
         }
+        drop_empty_metadata(&mut obj);
         self.prepare(req, &mut obj, Some(&current))?;
         record_manager(req, &mut obj);
         if res.has_generation && !same_spec(&obj, &current, res.has_status) {
@@ -823,8 +857,38 @@ impl State {
         Ok((code, to_scale(&obj)))
     }
 
-    /// DELETE one object.
+    /// DELETE one object. Like kube-apiserver, the answer for an object deleted at once is
+    /// a `Status` (Success, with the object's name, group, resource and uid), except for the
+    /// kinds whose storage returns the deleted object (pods, services, service accounts,
+    /// namespaces, CRDs); an object kept for its finalizers is returned as it is now.
     pub fn delete(&mut self, req: &ApiRequest) -> Result<(u16, Value), SimError> {
+        let (code, obj, gone) = self.delete_object(req)?;
+        let res = &req.res;
+        let returns_object = (res.group.is_empty()
+            && matches!(
+                res.plural.as_str(),
+                "pods" | "services" | "serviceaccounts" | "namespaces"
+            ))
+            || (res.group == "apiextensions.k8s.io" && res.plural == "customresourcedefinitions");
+        if !gone || returns_object {
+            return Ok((code, obj));
+        }
+        let mut details = json!({"name": meta_str(&obj, "name")});
+        if !res.group.is_empty() {
+            details["group"] = json!(res.group);
+        }
+        details["kind"] = json!(res.plural);
+        details["uid"] = json!(meta_str(&obj, "uid"));
+        Ok((
+            code,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                "details": details}),
+        ))
+    }
+
+    /// DELETE one object: (code, object, whether it is gone rather than kept for its
+    /// finalizers).
+    fn delete_object(&mut self, req: &ApiRequest) -> Result<(u16, Value, bool), SimError> {
         let res = &req.res;
         let dry_run = req.dry_run()?;
         let opts: Value = if req.body.is_empty() {
@@ -877,26 +941,26 @@ impl State {
             )
             .with_details(&req.name, &res.group, &res.plural));
         }
-        if dry_run || body_dry_run {
-            return Ok((200, current));
-        }
         let has_finalizers = current["metadata"]["finalizers"]
             .as_array()
             .is_some_and(|f| !f.is_empty());
+        if dry_run || body_dry_run {
+            return Ok((200, current, !has_finalizers));
+        }
         if has_finalizers {
             if !current["metadata"]["deletionTimestamp"].is_null() {
-                return Ok((200, current));
+                return Ok((200, current, false));
             }
             let mut obj = current;
             obj["metadata"]["deletionTimestamp"] = Value::String(now_rfc3339());
             obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
             let stored = self.store.put(&res.storage_key(), obj);
-            return Ok((200, stored));
+            return Ok((200, stored, false));
         }
         let removed = self
             .remove_with_dependents(res, &req.namespace, &req.name, orphan)
             .ok_or_else(|| SimError::not_found(&res.group, &res.plural, &req.name))?;
-        Ok((200, removed))
+        Ok((200, removed, true))
     }
 
     /// DELETE a collection (with selectors).
@@ -918,7 +982,7 @@ impl State {
                 body: bytes::Bytes::new(),
                 ..req.clone()
             };
-            if let Ok((_, obj)) = self.delete(&one) {
+            if let Ok((_, obj, _)) = self.delete_object(&one) {
                 deleted.push(obj);
             }
         }
@@ -1076,6 +1140,10 @@ impl State {
                 if obj["type"].is_null() {
                     obj["type"] = json!("Opaque");
                 }
+                let causes = data_key_causes(obj, &["data"]);
+                if !causes.is_empty() {
+                    return Err(invalid(causes));
+                }
             }
             ("", "configmaps") => {
                 if let Some(data) = obj["data"].as_object() {
@@ -1097,6 +1165,10 @@ impl State {
                         )));
                     }
                 }
+                let causes = data_key_causes(obj, &["data", "binaryData"]);
+                if !causes.is_empty() {
+                    return Err(invalid(causes));
+                }
             }
             ("", "namespaces") => {
                 if old.is_none() {
@@ -1109,6 +1181,43 @@ impl State {
             ("", "services") => {
                 if obj["spec"]["type"].is_null() {
                     obj["spec"]["type"] = json!("ClusterIP");
+                }
+                let svc_type = obj["spec"]["type"].as_str().unwrap_or_default().to_string();
+                let headless = obj["spec"]["clusterIP"] == "None";
+                let mut causes = Vec::new();
+                if svc_type != "ExternalName"
+                    && !headless
+                    && obj["spec"]["ports"].as_array().is_none_or(Vec::is_empty)
+                {
+                    causes.push(cause("FieldValueRequired", "spec.ports", "Required value"));
+                }
+                let ingress = obj["status"]["loadBalancer"]["ingress"]
+                    .as_array()
+                    .is_some_and(|i| !i.is_empty());
+                if req.is_status() && ingress && svc_type != "LoadBalancer" {
+                    causes.push(cause(
+                        "FieldValueForbidden",
+                        "status.loadBalancer.ingress",
+                        "Forbidden: may only be used when `spec.type` is 'LoadBalancer'",
+                    ));
+                }
+                if !causes.is_empty() {
+                    return Err(invalid(causes));
+                }
+                // kube-apiserver's defaults and its IP family allocation (IPv4 only here).
+                if obj["spec"]["sessionAffinity"].is_null() {
+                    obj["spec"]["sessionAffinity"] = json!("None");
+                }
+                if svc_type != "ExternalName" {
+                    for (k, d) in [
+                        ("internalTrafficPolicy", json!("Cluster")),
+                        ("ipFamilyPolicy", json!("SingleStack")),
+                        ("ipFamilies", json!(["IPv4"])),
+                    ] {
+                        if obj["spec"][k].is_null() {
+                            obj["spec"][k] = d;
+                        }
+                    }
                 }
                 // As kube-apiserver defaults them: protocol TCP, targetPort = port.
                 if let Some(ports) = obj["spec"]["ports"].as_array_mut() {
@@ -1140,12 +1249,25 @@ impl State {
                         }
                     }
                 }
-                if old.is_none() || obj["status"].is_null() {
+                if old.is_none() || !obj["status"].is_object() {
                     obj["status"] = json!({"loadBalancer": {}});
+                } else if obj["status"]["loadBalancer"].is_null() {
+                    // Not omitted when empty (a struct, not a pointer, in kube-apiserver).
+                    obj["status"]["loadBalancer"] = json!({});
                 }
             }
             ("", "pods") => {
-                let causes = pod_spec_causes(&obj["spec"], "spec");
+                default_pod_spec(&mut obj["spec"]);
+                // A pod's own default (`SetDefaults_Pod`), not its templates'.
+                if obj["spec"].is_object() && obj["spec"]["enableServiceLinks"].is_null() {
+                    obj["spec"]["enableServiceLinks"] = json!(true);
+                }
+                let mut causes = pod_spec_causes(&obj["spec"], "spec");
+                if let Some(o) = old
+                    && !req.is_status()
+                {
+                    causes.extend(pod_update_causes(&o["spec"], &obj["spec"]));
+                }
                 if !causes.is_empty() {
                     return Err(invalid(causes));
                 }
@@ -1184,11 +1306,9 @@ impl State {
                         });
                     }
                 }
-                if obj["spec"]["restartPolicy"].is_null() {
-                    obj["spec"]["restartPolicy"] = json!("Always");
-                }
             }
             ("batch", "jobs") => {
+                default_pod_spec(&mut obj["spec"]["template"]["spec"]);
                 let mut causes =
                     pod_spec_causes(&obj["spec"]["template"]["spec"], "spec.template.spec");
                 let rp = obj["spec"]["template"]["spec"]["restartPolicy"]
@@ -1252,9 +1372,28 @@ impl State {
                             spec["template"]["metadata"]["labels"][k.as_str()] = v.clone();
                         }
                     }
+                    if spec["manualSelector"].is_null() {
+                        spec["manualSelector"] = json!(false);
+                    }
+                    if spec["podReplacementPolicy"].is_null() && spec["podFailurePolicy"].is_null()
+                    {
+                        spec["podReplacementPolicy"] = json!("TerminatingOrFailed");
+                    }
+                    // A Job without labels gets its pod template's.
+                    if obj["metadata"]["labels"]
+                        .as_object()
+                        .is_none_or(Map::is_empty)
+                    {
+                        obj["metadata"]["labels"] =
+                            obj["spec"]["template"]["metadata"]["labels"].clone();
+                    }
+                    if obj["status"].is_null() {
+                        obj["status"] = json!({});
+                    }
                 }
             }
             ("apps", "deployments") => {
+                default_pod_spec(&mut obj["spec"]["template"]["spec"]);
                 let causes =
                     pod_spec_causes(&obj["spec"]["template"]["spec"], "spec.template.spec");
                 if !causes.is_empty() {
@@ -1274,7 +1413,30 @@ impl State {
                     });
                 }
             }
+            ("rbac.authorization.k8s.io", plural) => {
+                let causes = crate::rbac_validation::prepare(plural, obj, old);
+                if !causes.is_empty() {
+                    return Err(invalid(causes));
+                }
+            }
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
+                // kube-apiserver's defaults: the list kind, the singular name, no conversion.
+                let kind = obj["spec"]["names"]["kind"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                if !kind.is_empty() && obj["spec"]["names"].is_object() {
+                    let names = &mut obj["spec"]["names"];
+                    if names["listKind"].is_null() {
+                        names["listKind"] = json!(format!("{kind}List"));
+                    }
+                    if names["singular"].is_null() {
+                        names["singular"] = json!(kind.to_ascii_lowercase());
+                    }
+                }
+                if obj["spec"].is_object() && obj["spec"]["conversion"].is_null() {
+                    obj["spec"]["conversion"] = json!({"strategy": "None"});
+                }
                 // Validate the CRD (names, versions, structural schemas) before storing it.
                 registry::from_crd(obj).map_err(invalid)?;
                 if !req.is_status() {
@@ -1315,6 +1477,15 @@ impl State {
         {
             let group = obj["spec"]["group"].as_str().unwrap_or_default();
             let plural = obj["spec"]["names"]["plural"].as_str().unwrap_or_default();
+            let served_before = self
+                .resources
+                .iter()
+                .any(|r| r.custom && r.group == group && r.plural == plural);
+            if !served_before {
+                // kube-apiserver's watch cache of a new resource starts now: a watch from an
+                // older version is answered with 410 Expired.
+                self.store.start_history(&format!("{group}/{plural}"));
+            }
             self.resources
                 .retain(|r| !(r.custom && r.group == group && r.plural == plural));
             self.resources.extend(infos);
@@ -1380,6 +1551,137 @@ fn record_manager(req: &ApiRequest, obj: &mut Value) {
         }
         list.push(e);
     }
+}
+
+/// Empty labels, annotations, finalizers and owner references are not stored (they are
+/// `omitempty` in kube-apiserver's ObjectMeta): a merge patch that removes the last label
+/// leaves no `labels` map.
+fn drop_empty_metadata(obj: &mut Value) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        for f in ["labels", "annotations", "finalizers", "ownerReferences"] {
+            let empty = match meta.get(f) {
+                Some(Value::Object(m)) => m.is_empty(),
+                Some(Value::Array(a)) => a.is_empty(),
+                Some(Value::Null) => true,
+                _ => false,
+            };
+            if empty {
+                meta.remove(f);
+            }
+        }
+    }
+}
+
+/// kube-apiserver's defaults of a pod spec (`SetDefaults_PodSpec`, `SetDefaults_Container`),
+/// for pods and pod templates. Admission (ServiceAccount token volume, priority,
+/// tolerations) is not simulated.
+fn default_pod_spec(spec: &mut Value) {
+    let Some(s) = spec.as_object_mut() else {
+        return;
+    };
+    for (k, d) in [
+        ("restartPolicy", json!("Always")),
+        ("terminationGracePeriodSeconds", json!(30)),
+        ("dnsPolicy", json!("ClusterFirst")),
+        ("securityContext", json!({})),
+        ("schedulerName", json!("default-scheduler")),
+    ] {
+        if s.get(k).is_none_or(Value::is_null) {
+            s.insert(k.to_string(), d);
+        }
+    }
+    for list in ["initContainers", "containers"] {
+        let Some(cs) = s.get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for c in cs.iter_mut().filter_map(Value::as_object_mut) {
+            let image = c.get("image").and_then(Value::as_str).unwrap_or_default();
+            // `:latest` or no tag (a digest pins the image): pulled every time.
+            let last = image.rsplit('/').next().unwrap_or_default();
+            let pull = if !image.contains('@')
+                && last.split_once(':').is_none_or(|(_, t)| t == "latest")
+            {
+                "Always"
+            } else {
+                "IfNotPresent"
+            };
+            for (k, d) in [
+                ("terminationMessagePath", json!("/dev/termination-log")),
+                ("terminationMessagePolicy", json!("File")),
+                ("imagePullPolicy", json!(pull)),
+                ("resources", json!({})),
+            ] {
+                if c.get(k).is_none_or(Value::is_null) {
+                    c.insert(k.to_string(), d);
+                }
+            }
+            if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
+                for p in ports.iter_mut().filter_map(Value::as_object_mut) {
+                    p.entry("protocol").or_insert_with(|| json!("TCP"));
+                }
+            }
+        }
+    }
+}
+
+/// kube-apiserver's pod update rule: of a pod's spec only the container images,
+/// `activeDeadlineSeconds`, `tolerations` and `terminationGracePeriodSeconds` may change.
+fn pod_update_causes(old: &Value, new: &Value) -> Vec<Cause> {
+    let mutable_removed = |spec: &Value| {
+        let mut s = spec.clone();
+        if let Some(m) = s.as_object_mut() {
+            for f in [
+                "activeDeadlineSeconds",
+                "tolerations",
+                "terminationGracePeriodSeconds",
+            ] {
+                m.remove(f);
+            }
+            for list in ["containers", "initContainers"] {
+                if let Some(cs) = m.get_mut(list).and_then(Value::as_array_mut) {
+                    for c in cs.iter_mut().filter_map(Value::as_object_mut) {
+                        c.remove("image");
+                    }
+                }
+            }
+        }
+        s
+    };
+    if mutable_removed(old) == mutable_removed(new) {
+        return Vec::new();
+    }
+    vec![cause(
+        "FieldValueForbidden",
+        "spec",
+        "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
+    )]
+}
+
+/// The keys of a ConfigMap's or Secret's data maps must be valid config keys.
+fn data_key_causes(obj: &Value, fields: &[&str]) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    for field in fields {
+        let Some(m) = obj[*field].as_object() else {
+            continue;
+        };
+        for k in m.keys() {
+            let valid = !k.is_empty()
+                && k.len() <= 253
+                && k != "."
+                && k != ".."
+                && !k.starts_with("..")
+                && k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            if !valid {
+                causes.push(cause(
+                    "FieldValueInvalid",
+                    &format!("{field}[{k}]"),
+                    format!("Invalid value: \"{k}\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"),
+                ));
+            }
+        }
+    }
+    causes
 }
 
 fn pod_spec_causes(spec: &Value, path: &str) -> Vec<Cause> {

@@ -1,9 +1,15 @@
-//! Impersonation and a simple authorization table.
+//! Authorization of requests that do not act as cluster-admin: a simple allow-list table,
+//! or RBAC from the stored Roles and bindings (either allows), and kube-apiserver's 403.
 //!
-//! Requests without `Impersonate-User` are cluster-admin. Impersonated requests are allowed
-//! only by a rule naming the user (or one of its `Impersonate-Group`s).
+//! Cluster-admin requests (see [`crate::authn`]) never get here.
 
 use std::sync::Mutex;
+
+use crate::error::{Reason, SimError, qualified};
+use crate::store::Store;
+
+/// The group whose members may do anything, as on kube-apiserver.
+const MASTERS: &str = "system:masters";
 
 #[derive(Clone, Debug)]
 struct Rule {
@@ -14,19 +20,51 @@ struct Rule {
     namespace: Option<String>,
 }
 
-/// The authorization rules of one cluster.
+/// The allow-list table of one cluster.
 #[derive(Debug, Default)]
 pub struct Authz {
     rules: Mutex<Vec<Rule>>,
 }
 
 /// Who a request acts as.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserInfo {
-    /// `Impersonate-User`.
+    /// The user name.
     pub user: String,
-    /// `Impersonate-Group` headers.
+    /// The user's groups.
     pub groups: Vec<String>,
+}
+
+impl UserInfo {
+    /// The user of ServiceAccount `name` in `namespace`, with the groups kube-apiserver gives
+    /// it.
+    pub fn service_account(namespace: &str, name: &str) -> UserInfo {
+        UserInfo {
+            user: format!("system:serviceaccount:{namespace}:{name}"),
+            groups: vec![
+                "system:serviceaccounts".to_string(),
+                format!("system:serviceaccounts:{namespace}"),
+                "system:authenticated".to_string(),
+            ],
+        }
+    }
+}
+
+/// What a request asks to do, as an authorizer sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Attributes<'a> {
+    /// `get`, `list`, `create`, …, `impersonate`.
+    pub verb: &'a str,
+    /// API group ("" for core).
+    pub group: &'a str,
+    /// Plural resource.
+    pub resource: &'a str,
+    /// Subresource (`status`, `token`, …).
+    pub subresource: Option<&'a str>,
+    /// Namespace ("" at the cluster scope).
+    pub namespace: &'a str,
+    /// Object name ("" for collections).
+    pub name: &'a str,
 }
 
 fn matches(pattern: &str, value: &str) -> bool {
@@ -65,7 +103,8 @@ impl Authz {
             .clear();
     }
 
-    /// Whether `who` may do `verb` on `group`/`resource` in `namespace` ("" = cluster scope).
+    /// Whether the table lets `who` do `verb` on `group`/`resource` in `namespace` ("" =
+    /// cluster scope).
     pub fn allowed(
         &self,
         who: &UserInfo,
@@ -88,4 +127,59 @@ impl Authz {
                     .is_none_or(|ns| ns == namespace && !namespace.is_empty())
         })
     }
+
+    /// Whether `who` may do what `attrs` asks: as a member of `system:masters`, by the
+    /// table, or by RBAC objects in `store`. Otherwise kube-apiserver's 403.
+    pub fn authorize(
+        &self,
+        store: &Store,
+        who: &UserInfo,
+        attrs: &Attributes<'_>,
+    ) -> Result<(), SimError> {
+        if who.groups.iter().any(|g| g == MASTERS) {
+            return Ok(());
+        }
+        let resource = match attrs.subresource {
+            Some(s) => format!("{}/{s}", attrs.resource),
+            None => attrs.resource.to_string(),
+        };
+        if self.allowed(who, attrs.verb, attrs.group, &resource, attrs.namespace) {
+            return Ok(());
+        }
+        crate::rbac::authorize(store, who, attrs).map_err(|reason| forbidden(who, attrs, &reason))
+    }
+}
+
+/// kube-apiserver's 403 for `who` asking `attrs`, with the authorizer's `reason` (if any)
+/// appended.
+pub fn forbidden(who: &UserInfo, attrs: &Attributes<'_>, reason: &str) -> SimError {
+    let res_word = match attrs.subresource {
+        Some(s) => format!("{}/{s}", attrs.resource),
+        None => attrs.resource.to_string(),
+    };
+    let subject = qualified(attrs.group, attrs.resource);
+    let what = if attrs.name.is_empty() {
+        subject
+    } else {
+        format!("{subject} \"{}\"", attrs.name)
+    };
+    let scope = if attrs.namespace.is_empty() {
+        "at the cluster scope".to_string()
+    } else {
+        format!("in the namespace \"{}\"", attrs.namespace)
+    };
+    // kube-apiserver HTML-escapes this part (it echoes user input).
+    let denial = format!(
+        "User \"{}\" cannot {} resource \"{res_word}\" in API group \"{}\" {scope}",
+        who.user, attrs.verb, attrs.group
+    )
+    .replace('&', "&amp;")
+    .replace('<', "&lt;")
+    .replace('>', "&gt;");
+    let mut message = format!("{what} is forbidden: {denial}");
+    if !reason.is_empty() {
+        message.push_str(": ");
+        message.push_str(reason);
+    }
+    SimError::new(Reason::Forbidden, message).with_details(attrs.name, attrs.group, attrs.resource)
 }

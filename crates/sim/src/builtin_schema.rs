@@ -2,8 +2,8 @@
 //! under `fieldValidation=Strict`) the way kube-apiserver's typed decoding does.
 //!
 //! Only the levels lifeboat and kubectl write are described (top level, `metadata`, the
-//! specs of pods, jobs, deployments, services, leases and namespaces, containers); below
-//! them everything is kept.
+//! specs of pods, jobs, deployments, services, leases and namespaces, containers, RBAC
+//! rules, subjects and role references); below them everything is kept.
 
 use serde_json::Value;
 
@@ -173,6 +173,23 @@ const LEASE_SPEC: Node = Obj(&[
     ("preferredHolder", Any),
 ]);
 
+const POLICY_RULE: Node = Obj(&[
+    ("verbs", Any),
+    ("apiGroups", Any),
+    ("resources", Any),
+    ("resourceNames", Any),
+    ("nonResourceURLs", Any),
+]);
+
+const SUBJECT: Node = Obj(&[
+    ("kind", Any),
+    ("apiGroup", Any),
+    ("name", Any),
+    ("namespace", Any),
+]);
+
+const ROLE_REF: Node = Obj(&[("apiGroup", Any), ("kind", Any), ("name", Any)]);
+
 macro_rules! kind {
     ($($field:expr),* $(,)?) => {
         Obj(&[("apiVersion", Any), ("kind", Any), ("metadata", OBJECT_META), $($field),*])
@@ -200,6 +217,13 @@ pub fn schema(group: &str, plural: &str) -> Option<Node> {
         ("batch", "jobs") => kind!(("spec", JOB_SPEC), ("status", Any)),
         ("apps", "deployments") => kind!(("spec", DEPLOYMENT_SPEC), ("status", Any)),
         ("coordination.k8s.io", "leases") => kind!(("spec", LEASE_SPEC)),
+        ("rbac.authorization.k8s.io", "roles") => kind!(("rules", List(&POLICY_RULE))),
+        ("rbac.authorization.k8s.io", "clusterroles") => {
+            kind!(("rules", List(&POLICY_RULE)), ("aggregationRule", Any))
+        }
+        ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings") => {
+            kind!(("subjects", List(&SUBJECT)), ("roleRef", ROLE_REF))
+        }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             kind!(("spec", Any), ("status", Any))
         }

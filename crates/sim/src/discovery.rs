@@ -152,6 +152,17 @@ pub fn resource_list(resources: &[ResourceInfo], group: &str, version: &str) -> 
                 "verbs": ["get", "patch", "update"],
             }));
         }
+        if r.group.is_empty() && r.plural == "serviceaccounts" {
+            list.push(json!({
+                "name": "serviceaccounts/token",
+                "singularName": "",
+                "namespaced": true,
+                "group": "authentication.k8s.io",
+                "version": "v1",
+                "kind": "TokenRequest",
+                "verbs": ["create"],
+            }));
+        }
         if r.group == "apps" && r.plural == "deployments" {
             list.push(json!({
                 "name": "deployments/scale",

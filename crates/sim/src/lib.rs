@@ -5,8 +5,12 @@
 //! resourceVersions, bookmarks and 410 Expired, patches (JSON, merge, strategic merge,
 //! server-side apply), the status and scale subresources, CRDs with structural schemas
 //! (pruning, defaulting, validation), server-side tables for `kubectl get`, a Job
-//! controller, impersonation with a small authorization table, audit counters and fault
-//! injection.
+//! controller, ServiceAccount tokens (TokenRequest), impersonation, RBAC (Roles,
+//! ClusterRoles, bindings, aggregation) and a small allow-list table, audit counters and
+//! fault injection.
+//!
+//! The kubeconfig's credentials (and requests without any) are cluster-admin; a token from
+//! `kubectl create token` acts as its ServiceAccount.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -24,6 +28,7 @@
 //! are honoured. Standalone pods run at once; deployments report themselves rolled out.
 
 pub mod api;
+pub mod authn;
 pub mod authz;
 pub mod builtin_schema;
 pub mod discovery;
@@ -32,6 +37,8 @@ pub mod faults;
 pub mod jobs;
 pub mod patch;
 pub mod protobuf;
+pub mod rbac;
+pub mod rbac_validation;
 pub mod registry;
 pub mod selector;
 pub mod server;
@@ -39,6 +46,7 @@ pub mod stats;
 pub mod store;
 pub mod structural;
 pub mod table;
+pub mod tokens;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -83,6 +91,7 @@ impl SimCluster {
             state: state.clone(),
             faults: Faults::default(),
             authz: Authz::default(),
+            tokens: tokens::Tokens::default(),
             stats: Mutex::default(),
             shutdown: CancellationToken::new(),
             open_watches: Arc::default(),
@@ -118,8 +127,9 @@ impl SimCluster {
     pub fn kubeconfig_yaml(&self) -> String {
         let n = yaml_quote(&self.inner.name);
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: {n}\n  cluster:\n    server: {url}\ncontexts:\n- name: {n}\n  context:\n    cluster: {n}\n    user: {n}\n    namespace: default\ncurrent-context: {n}\nusers:\n- name: {n}\n  user:\n    token: lifeboat-sim\npreferences: {{}}\n",
-            url = self.url()
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {n}\n  cluster:\n    server: {url}\ncontexts:\n- name: {n}\n  context:\n    cluster: {n}\n    user: {n}\n    namespace: default\ncurrent-context: {n}\nusers:\n- name: {n}\n  user:\n    token: {token}\npreferences: {{}}\n",
+            url = self.url(),
+            token = authn::ADMIN_TOKEN,
         )
     }
 
@@ -133,7 +143,7 @@ impl SimCluster {
         &self.inner.faults
     }
 
-    /// Impersonation rules.
+    /// The allow-list table (RBAC objects in the store allow requests too).
     pub fn authz(&self) -> &Authz {
         &self.inner.authz
     }

@@ -1,5 +1,6 @@
 //! Decoding of the Kubernetes protobuf wire format for the few kinds kubectl's typed
-//! commands send that way (`kubectl create namespace|configmap|secret|serviceaccount`).
+//! commands send that way (`kubectl create namespace|configmap|secret|serviceaccount`,
+//! `kubectl create role|clusterrole|rolebinding|clusterrolebinding|token`).
 //!
 //! A body is the magic `k8s\0` followed by a `runtime.Unknown` message (type meta + the raw
 //! object message). Only the fields listed in the schemas below are decoded; a kind
@@ -76,6 +77,94 @@ const SECRET: Schema = &[
 const SERVICE_ACCOUNT: Schema = &[
     (1, "metadata", Ty::Msg(OBJECT_META), false),
     (4, "automountServiceAccountToken", Ty::Bool, false),
+];
+
+const POLICY_RULE: Schema = &[
+    (1, "verbs", Ty::Str, true),
+    (2, "apiGroups", Ty::Str, true),
+    (3, "resources", Ty::Str, true),
+    (4, "resourceNames", Ty::Str, true),
+    (5, "nonResourceURLs", Ty::Str, true),
+];
+
+const LABEL_SELECTOR: Schema = &[
+    (1, "matchLabels", Ty::MapStr, false),
+    (
+        2,
+        "matchExpressions",
+        Ty::Msg(&[
+            (1, "key", Ty::Str, false),
+            (2, "operator", Ty::Str, false),
+            (3, "values", Ty::Str, true),
+        ]),
+        true,
+    ),
+];
+
+const ROLE: Schema = &[
+    (1, "metadata", Ty::Msg(OBJECT_META), false),
+    (2, "rules", Ty::Msg(POLICY_RULE), true),
+];
+
+const CLUSTER_ROLE: Schema = &[
+    (1, "metadata", Ty::Msg(OBJECT_META), false),
+    (2, "rules", Ty::Msg(POLICY_RULE), true),
+    (
+        3,
+        "aggregationRule",
+        Ty::Msg(&[(1, "clusterRoleSelectors", Ty::Msg(LABEL_SELECTOR), true)]),
+        false,
+    ),
+];
+
+/// RoleBinding and ClusterRoleBinding.
+const BINDING: Schema = &[
+    (1, "metadata", Ty::Msg(OBJECT_META), false),
+    (
+        2,
+        "subjects",
+        Ty::Msg(&[
+            (1, "kind", Ty::Str, false),
+            (2, "apiGroup", Ty::Str, false),
+            (3, "name", Ty::Str, false),
+            (4, "namespace", Ty::Str, false),
+        ]),
+        true,
+    ),
+    (
+        3,
+        "roleRef",
+        Ty::Msg(&[
+            (1, "apiGroup", Ty::Str, false),
+            (2, "kind", Ty::Str, false),
+            (3, "name", Ty::Str, false),
+        ]),
+        false,
+    ),
+];
+
+const TOKEN_REQUEST: Schema = &[
+    (1, "metadata", Ty::Msg(OBJECT_META), false),
+    (
+        2,
+        "spec",
+        Ty::Msg(&[
+            (1, "audiences", Ty::Str, true),
+            (
+                3,
+                "boundObjectRef",
+                Ty::Msg(&[
+                    (1, "kind", Ty::Str, false),
+                    (2, "apiVersion", Ty::Str, false),
+                    (3, "name", Ty::Str, false),
+                    (4, "uid", Ty::Str, false),
+                ]),
+                false,
+            ),
+            (4, "expirationSeconds", Ty::Int, false),
+        ]),
+        false,
+    ),
 ];
 
 /// One decoded wire field.
@@ -236,6 +325,10 @@ pub fn decode(body: &[u8]) -> Option<Value> {
         ("v1", "ConfigMap") => CONFIG_MAP,
         ("v1", "Secret") => SECRET,
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
+        ("rbac.authorization.k8s.io/v1", "Role") => ROLE,
+        ("rbac.authorization.k8s.io/v1", "ClusterRole") => CLUSTER_ROLE,
+        ("rbac.authorization.k8s.io/v1", "RoleBinding" | "ClusterRoleBinding") => BINDING,
+        ("authentication.k8s.io/v1", "TokenRequest") => TOKEN_REQUEST,
         _ => return None,
     };
     let mut obj = message(raw, schema)?;

@@ -194,6 +194,46 @@ pub fn builtins() -> Vec<ResourceInfo> {
             false,
         ),
         builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "roles",
+            "Role",
+            true,
+            &[],
+            false,
+            false,
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "rolebindings",
+            "RoleBinding",
+            true,
+            &[],
+            false,
+            false,
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterroles",
+            "ClusterRole",
+            false,
+            &[],
+            false,
+            false,
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterrolebindings",
+            "ClusterRoleBinding",
+            false,
+            &[],
+            false,
+            false,
+        ),
+        builtin(
             "apiextensions.k8s.io",
             "v1",
             "customresourcedefinitions",
@@ -239,6 +279,22 @@ pub fn builtins() -> Vec<ResourceInfo> {
                 col("Available", "integer", ".status.availableReplicas", 0),
             ],
             "leases" => vec![col("Holder", "string", ".spec.holderIdentity", 0)],
+            // kube-apiserver prints the creation time itself for roles, not an age.
+            "roles" | "clusterroles" => {
+                vec![col(
+                    "Created At",
+                    "string",
+                    ".metadata.creationTimestamp",
+                    0,
+                )]
+            }
+            "rolebindings" | "clusterrolebindings" => vec![
+                col("Role", "string", "#roleref", 0),
+                col("Age", "date", ".metadata.creationTimestamp", 0),
+                col("Users", "string", "#subjects:User", 1),
+                col("Groups", "string", "#subjects:Group", 1),
+                col("ServiceAccounts", "string", "#subjects:ServiceAccount", 1),
+            ],
             "customresourcedefinitions" => {
                 vec![col("Created At", "date", ".metadata.creationTimestamp", 0)]
             }

@@ -152,6 +152,39 @@ impl LabelSelector {
         Ok(Req::Exists(check_key(p)?))
     }
 
+    /// A `metav1.LabelSelector` object (`matchLabels`, `matchExpressions`); `None` when it
+    /// is malformed (an unknown operator, a value list where none belongs). `{}` matches
+    /// everything.
+    pub fn from_object(selector: &Value) -> Option<LabelSelector> {
+        let mut reqs = Vec::new();
+        if let Some(labels) = selector.get("matchLabels").filter(|v| !v.is_null()) {
+            for (k, v) in labels.as_object()? {
+                reqs.push(Req::Eq(k.clone(), v.as_str()?.to_string()));
+            }
+        }
+        if let Some(exprs) = selector.get("matchExpressions").filter(|v| !v.is_null()) {
+            for e in exprs.as_array()? {
+                let key = e["key"].as_str()?.to_string();
+                let values: Vec<String> = match &e["values"] {
+                    Value::Null => Vec::new(),
+                    v => v
+                        .as_array()?
+                        .iter()
+                        .map(|x| x.as_str().map(str::to_string))
+                        .collect::<Option<_>>()?,
+                };
+                reqs.push(match (e["operator"].as_str()?, values.is_empty()) {
+                    ("In", false) => Req::In(key, values),
+                    ("NotIn", false) => Req::NotIn(key, values),
+                    ("Exists", true) => Req::Exists(key),
+                    ("DoesNotExist", true) => Req::NotExists(key),
+                    _ => return None,
+                });
+            }
+        }
+        Some(LabelSelector(reqs))
+    }
+
     /// Whether an object's labels match.
     pub fn matches(&self, obj: &Value) -> bool {
         let labels = &obj["metadata"]["labels"];
@@ -235,6 +268,34 @@ impl FieldSelector {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn label_selector_objects() {
+        let obj = json!({"metadata": {"labels": {"app": "web", "tier": "front"}}});
+        for (sel, want) in [
+            (json!({}), true),
+            (json!({"matchLabels": {"app": "web"}}), true),
+            (json!({"matchLabels": {"app": "db"}}), false),
+            (
+                json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}),
+                false,
+            ),
+        ] {
+            let s = LabelSelector::from_object(&sel).unwrap();
+            assert_eq!(s.matches(&obj), want, "selector {sel}");
+        }
+        for bad in [
+            json!({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]}),
+            json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["1"]}]}),
+            json!({"matchLabels": {"a": 1}}),
+        ] {
+            assert!(LabelSelector::from_object(&bad).is_none(), "{bad}");
+        }
+    }
 
     #[test]
     fn label_selector_forms() {

@@ -1,5 +1,6 @@
 //! The HTTP side of a simulated cluster: connection handling (including outages on the
-//! same port), routing, impersonation, fault injection, audit counters and responses.
+//! same port), routing, authentication and authorization, fault injection, audit counters
+//! and responses.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,11 +17,13 @@ use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiRequest, Query, SharedState};
-use crate::authz::{Authz, UserInfo};
+use crate::api::{ApiRequest, Query, SharedState, State};
+use crate::authz::{Attributes, Authz, UserInfo};
 use crate::error::{Reason, SimError};
 use crate::faults::{Faults, Injected};
-use crate::{discovery, table, watch};
+use crate::selector::FieldSelector;
+use crate::tokens::Tokens;
+use crate::{authn, discovery, table, watch};
 
 /// Largest accepted request body (kube-apiserver's limit is 3 MiB).
 const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -37,6 +40,8 @@ pub struct Cluster {
     pub faults: Faults,
     /// Authorization table.
     pub authz: Authz,
+    /// ServiceAccount tokens issued by the TokenRequest subresource.
+    pub tokens: Tokens,
     /// Request counters.
     pub stats: Mutex<BTreeMap<(String, String, u16), u64>>,
     /// Cancelled on shutdown.
@@ -46,6 +51,13 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// The cluster's objects and resources, locked.
+    pub fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn count(&self, verb: &str, resource: &str, code: u16) {
         let mut s = self
             .stats
@@ -298,41 +310,78 @@ fn wants_table(h: &HeaderMap) -> bool {
     header_str(h, "accept").contains("as=Table")
 }
 
+/// The verb of a resource request, as kube-apiserver names it for authorization.
+fn verb_of(method: &Method, rt: &Route, watch: bool) -> Option<&'static str> {
+    Some(match (method, rt.name.is_empty()) {
+        (&Method::GET, false) if !watch => "get",
+        (&Method::GET, _) if watch => "watch",
+        (&Method::GET, true) => "list",
+        (&Method::POST, true) => "create",
+        // Subresources created by name, e.g. serviceaccounts/NAME/token.
+        (&Method::POST, false) if rt.subresource.is_some() => "create",
+        (&Method::PUT, false) => "update",
+        (&Method::PATCH, false) => "patch",
+        (&Method::DELETE, false) => "delete",
+        (&Method::DELETE, true) => "deletecollection",
+        _ => return None,
+    })
+}
+
+fn audit_resource(rt: &Route) -> String {
+    match &rt.subresource {
+        Some(s) => format!("{}/{s}", rt.resource),
+        None => rt.resource.clone(),
+    }
+}
+
 /// Handle one HTTP request.
 pub async fn handle(cluster: Arc<Cluster>, req: Request<Incoming>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let query = parse_query(parts.uri.query());
+    let is_watch =
+        |rt: &Route| rt.watch_path || query.get("watch").is_some_and(|w| w == "true" || w == "1");
+    // Authentication and impersonation come first, as in kube-apiserver. For admin
+    // requests this is a header lookup.
+    let who = match authn::identify(&cluster, &parts.headers) {
+        Ok(who) => who,
+        Err(e) => {
+            if let Some(rt) = route(&path)
+                && let Some(verb) = verb_of(&parts.method, &rt, is_watch(&rt))
+            {
+                cluster.count(verb, &audit_resource(&rt), e.code());
+            }
+            return error_response(&e);
+        }
+    };
+    // Discovery, OpenAPI, version and health are open to every authenticated user.
     if let Some(resp) = non_resource(&cluster, &parts.method, &path, &parts.headers) {
         return resp;
     }
     let Some(rt) = route(&path) else {
         return error_response(&not_found_path());
     };
-    let watch = rt.watch_path || query.get("watch").is_some_and(|w| w == "true" || w == "1");
-    let verb = match (&parts.method, rt.name.is_empty()) {
-        (&Method::GET, false) if !watch => "get",
-        (&Method::GET, _) if watch => "watch",
-        (&Method::GET, true) => "list",
-        (&Method::POST, true) => "create",
-        (&Method::PUT, false) => "update",
-        (&Method::PATCH, false) => "patch",
-        (&Method::DELETE, false) => "delete",
-        (&Method::DELETE, true) => "deletecollection",
-        _ => {
-            let e = SimError::new(
-                Reason::MethodNotAllowed,
-                "the server does not allow this method on the requested resource",
-            );
-            cluster.count(parts.method.as_str(), &rt.resource, e.code());
-            return error_response(&e);
-        }
+    let watch = is_watch(&rt);
+    let Some(verb) = verb_of(&parts.method, &rt, watch) else {
+        let e = SimError::new(
+            Reason::MethodNotAllowed,
+            "the server does not allow this method on the requested resource",
+        );
+        cluster.count(parts.method.as_str(), &rt.resource, e.code());
+        return error_response(&e);
     };
-    let audit_resource = match &rt.subresource {
-        Some(s) => format!("{}/{s}", rt.resource),
-        None => rt.resource.clone(),
-    };
-    let resp = handle_resource(&cluster, verb, rt, query, &parts.headers, body, watch).await;
+    let audit_resource = audit_resource(&rt);
+    let resp = handle_resource(
+        &cluster,
+        verb,
+        rt,
+        query,
+        &parts.headers,
+        body,
+        watch,
+        who.as_ref(),
+    )
+    .await;
     let code = resp.status().as_u16();
     cluster.count(verb, &audit_resource, code);
     resp
@@ -411,68 +460,42 @@ fn non_resource(
     Some(resp)
 }
 
-fn impersonation(h: &HeaderMap) -> Option<UserInfo> {
-    let user = header_str(h, "impersonate-user");
-    if user.is_empty() {
-        return None;
-    }
-    let mut groups: Vec<String> = h
-        .get_all("impersonate-group")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(str::to_string)
-        .collect();
-    // Like kube-apiserver: a ServiceAccount impersonated without groups gets its groups.
-    if groups.is_empty()
-        && let Some(namespace) = user
-            .strip_prefix("system:serviceaccount:")
-            .and_then(|rest| rest.split_once(':'))
-            .map(|(ns, _)| ns)
-    {
-        groups = vec![
-            "system:serviceaccounts".to_string(),
-            format!("system:serviceaccounts:{namespace}"),
-            "system:authenticated".to_string(),
-        ];
-    }
-    Some(UserInfo {
-        user: user.to_string(),
-        groups,
-    })
-}
-
-fn forbidden(
+/// Check `who` (not cluster-admin) may make this resource request.
+fn authorize(
+    cluster: &Cluster,
     who: &UserInfo,
     verb: &str,
-    group: &str,
-    resource: &str,
-    name: &str,
-    namespace: &str,
-    sub: Option<&str>,
-) -> SimError {
-    let res_word = match sub {
-        Some(s) => format!("{resource}/{s}"),
-        None => resource.to_string(),
-    };
-    let subject = crate::error::qualified(group, resource);
-    let what = if name.is_empty() {
-        subject
+    res: &crate::registry::ResourceInfo,
+    rt: &Route,
+    query: &Query,
+) -> Result<(), SimError> {
+    // As kube-apiserver's request info: a namespace is its own scope, and a list or watch
+    // pinned to one name by fieldSelector is a request for that name.
+    let namespace = if res.group.is_empty() && res.plural == "namespaces" && !rt.name.is_empty() {
+        &rt.name
     } else {
-        format!("{subject} \"{name}\"")
+        &rt.namespace
     };
-    let scope = if namespace.is_empty() {
-        "at the cluster scope".to_string()
-    } else {
-        format!("in the namespace \"{namespace}\"")
+    let selector = match verb {
+        "list" | "watch" => query
+            .get("fieldSelector")
+            .and_then(|s| FieldSelector::parse(s).ok()),
+        _ => None,
     };
-    SimError::new(
-        Reason::Forbidden,
-        format!(
-            "{what} is forbidden: User \"{}\" cannot {verb} resource \"{res_word}\" in API group \"{group}\" {scope}",
-            who.user
-        ),
-    )
-    .with_details(name, group, resource)
+    let name = match &selector {
+        Some(s) if rt.name.is_empty() => s.pinned_name().unwrap_or_default(),
+        _ => &rt.name,
+    };
+    let attrs = Attributes {
+        verb,
+        group: &res.group,
+        resource: &res.plural,
+        subresource: rt.subresource.as_deref(),
+        namespace,
+        name,
+    };
+    let st = cluster.lock_state();
+    cluster.authz.authorize(&st.store, who, &attrs)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -484,6 +507,7 @@ async fn handle_resource(
     headers: &HeaderMap,
     body: Incoming,
     watch: bool,
+    who: Option<&UserInfo>,
 ) -> Response<Body> {
     // Route to a served resource.
     let res = {
@@ -502,39 +526,26 @@ async fn handle_resource(
     if !res.namespaced && !rt.namespace.is_empty() {
         return error_response(&not_found_path());
     }
-    if let Some(sub) = &rt.subresource
-        && !(sub == "status" && res.has_status)
-        && !(sub == "scale" && res.group == "apps" && res.plural == "deployments")
-    {
-        return error_response(&not_found_path());
-    }
-    if rt.subresource.is_some() && !matches!(verb, "get" | "update" | "patch") {
+    let serves_tokens = res.group.is_empty() && res.plural == "serviceaccounts";
+    let sub_verbs: &[&str] = match rt.subresource.as_deref() {
+        None => &[],
+        Some("status") if res.has_status => &["get", "update", "patch"],
+        Some("scale") if res.group == "apps" && res.plural == "deployments" => {
+            &["get", "update", "patch"]
+        }
+        Some("token") if serves_tokens => &["create"],
+        Some(_) => return error_response(&not_found_path()),
+    };
+    if rt.subresource.is_some() && !sub_verbs.contains(&verb) {
         return error_response(&SimError::new(
             Reason::MethodNotAllowed,
             "the server does not allow this method on the requested resource",
         ));
     }
-    if let Some(who) = impersonation(headers)
-        && !cluster.authz.allowed(
-            &who,
-            verb,
-            &res.group,
-            &match &rt.subresource {
-                Some(s) => format!("{}/{s}", res.plural),
-                None => res.plural.clone(),
-            },
-            &rt.namespace,
-        )
+    if let Some(who) = who
+        && let Err(e) = authorize(cluster, who, verb, &res, &rt, &query)
     {
-        return error_response(&forbidden(
-            &who,
-            verb,
-            &res.group,
-            &res.plural,
-            &rt.name,
-            &rt.namespace,
-            rt.subresource.as_deref(),
-        ));
+        return error_response(&e);
     }
     // Faults.
     let latency = cluster.faults.latency();
@@ -649,6 +660,7 @@ async fn handle_resource(
         st.warnings.clear();
         let result = match verb {
             _ if req.subresource.as_deref() == Some("scale") => st.scale(&req, verb),
+            _ if req.subresource.as_deref() == Some("token") => cluster.tokens.request(&st, &req),
             "get" => st.get(&req).map(|o| (200, o)),
             "list" => st.list(&req).map(|o| (200, o)),
             "create" => st.create(&req),

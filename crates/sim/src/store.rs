@@ -65,6 +65,9 @@ pub struct Store {
     history: VecDeque<Arc<Change>>,
     /// Versions at or below this one can no longer be watched from.
     compacted: u64,
+    /// Per storage key: versions below this one can no longer be watched from that resource
+    /// (its history began later, e.g. when its CRD was created).
+    history_starts: BTreeMap<String, u64>,
     tx: broadcast::Sender<Arc<Change>>,
 }
 
@@ -83,6 +86,7 @@ impl Store {
             rv: 0,
             history: VecDeque::new(),
             compacted: 0,
+            history_starts: BTreeMap::new(),
             tx,
         }
     }
@@ -213,6 +217,21 @@ impl Store {
             return None;
         }
         Some(self.history.iter().filter(|c| c.rv > rv).cloned().collect())
+    }
+
+    /// The history of `storage` begins now: versions before the current one are too old to
+    /// watch it from (a list now returns the current one, which can be watched from).
+    pub fn start_history(&mut self, storage: &str) {
+        self.history_starts.insert(storage.to_string(), self.rv);
+    }
+
+    /// Whether a watch of `storage` from version `rv` is too old to be served.
+    pub fn too_old(&self, storage: &str, rv: u64) -> bool {
+        rv < self.compacted
+            || self
+                .history_starts
+                .get(storage)
+                .is_some_and(|start| rv < *start)
     }
 
     /// Subscribe to future changes.

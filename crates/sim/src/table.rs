@@ -291,6 +291,36 @@ fn builtin_cell(obj: &Value, which: &str) -> Value {
             let got = status["readyReplicas"].as_i64().unwrap_or(0);
             json!(format!("{got}/{want}"))
         }
+        "roleref" => {
+            let r = &obj["roleRef"];
+            json!(format!(
+                "{}/{}",
+                r["kind"].as_str().unwrap_or_default(),
+                r["name"].as_str().unwrap_or_default()
+            ))
+        }
+        _ if which.starts_with("subjects:") => {
+            let kind = which.trim_start_matches("subjects:");
+            let names: Vec<String> = obj["subjects"]
+                .as_array()
+                .map(|subjects| {
+                    subjects
+                        .iter()
+                        .filter(|s| s["kind"] == kind)
+                        .map(|s| {
+                            let name = s["name"].as_str().unwrap_or_default();
+                            if kind == "ServiceAccount" {
+                                let ns = s["namespace"].as_str().unwrap_or_default();
+                                format!("{ns}/{name}")
+                            } else {
+                                name.to_string()
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!(names.join(", "))
+        }
         _ => Value::Null,
     }
 }

@@ -163,6 +163,10 @@ pub fn setup(st: &State, req: &ApiRequest, table: bool) -> Result<WatchSetup, Si
     let rv: u64 = rv_param
         .parse()
         .map_err(|_| SimError::bad_request(format!("invalid resource version: \"{rv_param}\"")))?;
+    if st.store.too_old(&setup.filter.storage, rv) {
+        setup.expired = true;
+        return Ok(setup);
+    }
     match st.store.since(rv) {
         None => setup.expired = true,
         Some(changes) => {

@@ -480,15 +480,18 @@ async fn patches_of_every_kind() {
     pods.create(&PostParams::default(), &pod("p"))
         .await
         .unwrap();
-    // Strategic merge: containers merge by name, env by name.
-    let smp =
-        json!({"spec": {"containers": [{"name": "c", "env": [{"name": "B", "value": "2"}]}]}});
+    // Strategic merge: containers merge by name (of a pod's spec, only images may change).
+    let smp = json!({"spec": {"containers": [{"name": "c", "image": "busybox:2"}]}});
     let out = pods
         .patch("p", &PatchParams::default(), &Patch::Strategic(&smp))
         .await
         .unwrap();
     let c = &out.spec.unwrap().containers[0];
-    assert_eq!(c.image.as_deref(), Some("busybox"), "SMP kept the image");
+    assert_eq!(
+        c.image.as_deref(),
+        Some("busybox:2"),
+        "SMP changed the image"
+    );
     let env: Vec<String> = c
         .env
         .clone()
@@ -496,7 +499,19 @@ async fn patches_of_every_kind() {
         .iter()
         .map(|e| e.name.clone())
         .collect();
-    assert_eq!(env, vec!["A", "B"], "SMP merged env by name");
+    assert_eq!(env, vec!["A"], "SMP merged the container by name");
+    let smp =
+        json!({"spec": {"containers": [{"name": "c", "env": [{"name": "B", "value": "2"}]}]}});
+    let status = api_error(
+        pods.patch("p", &PatchParams::default(), &Patch::Strategic(&smp))
+            .await,
+        "pod env change",
+    );
+    assert_eq!(
+        (status.code, status.reason.as_str()),
+        (422, "Invalid"),
+        "a pod's env is immutable"
+    );
     // JSON patch.
     let jp: json_patch::Patch = serde_json::from_value(
         json!([{"op": "replace", "path": "/spec/containers/0/image", "value": "nginx"}]),

@@ -414,16 +414,23 @@ spec:
         images, "example-image:v1 sidecar:v2",
         "strategic merge by container name"
     );
-    env.ok(&[
-        "patch",
-        "pod",
-        "my-pod",
-        "--type",
-        "strategic",
-        "-p",
-        r#"{"spec":{"containers":[{"name":"app","env":[{"name":"ROLE","value":"standby"}]}]}}"#,
-    ])
-    .await;
+    // Of a pod's spec only the images may change: an env change is rejected, as by
+    // kube-apiserver.
+    let err = env
+        .fails(&[
+            "patch",
+            "pod",
+            "my-pod",
+            "--type",
+            "strategic",
+            "-p",
+            r#"{"spec":{"containers":[{"name":"app","env":[{"name":"ROLE","value":"standby"}]}]}}"#,
+        ])
+        .await;
+    assert!(
+        err.contains("Forbidden: pod updates may not change fields"),
+        "{err}"
+    );
     let role = env
         .ok(&[
             "get",
@@ -433,7 +440,7 @@ spec:
             "jsonpath={.spec.containers[?(@.name==\"app\")].env[0].value}",
         ])
         .await;
-    assert_eq!(role, "standby");
+    assert_eq!(role, "primary");
 
     // The seed's own patch: JSON Patch replace of the second container's image.
     env.ok(&[

@@ -98,10 +98,12 @@ fn smp_merges_pod_containers_by_name() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
+    // kube-apiserver's order: the patch's elements first where the original does not
+    // place them (checked against kube-apiserver v1.37).
     assert_eq!(
         names,
-        ["postgres", "exporter", "sidecar"],
-        "a new container is appended"
+        ["sidecar", "postgres", "exporter"],
+        "a new container goes before the ones the patch does not name"
     );
 }
 
@@ -121,10 +123,10 @@ fn smp_merges_env_by_name_and_other_lists_replace() {
         pg["env"],
         json!([
             {"name": "ROLE", "value": "standby"},
-            {"name": "PGDATA", "value": "/data"},
-            {"name": "NEW", "value": "1"}
+            {"name": "NEW", "value": "1"},
+            {"name": "PGDATA", "value": "/data"}
         ]),
-        "env merges by name"
+        "env merges by name, in kube-apiserver's order"
     );
     assert_eq!(
         pg["ports"],
@@ -245,7 +247,7 @@ fn smp_on_deployment_and_service_use_their_merge_keys() {
     .unwrap();
     assert_eq!(
         out["spec"]["template"]["spec"]["containers"][0]["env"],
-        json!([{"name": "A", "value": "1"}, {"name": "B", "value": "2"}])
+        json!([{"name": "B", "value": "2"}, {"name": "A", "value": "1"}])
     );
     assert_eq!(
         out["spec"]["template"]["spec"]["containers"][1]["image"],
@@ -419,4 +421,52 @@ fn server_side_apply_creates_and_updates() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("apiVersion"), "{err}");
+}
+
+/// `$setElementOrder/<list>` orders the merged list, also when the patch only reorders; a
+/// merged list of scalars (finalizers) gets new elements first. Each result as
+/// kube-apiserver v1.37 gives it for the same object and patch.
+#[test]
+fn smp_set_element_order_and_scalar_lists_follow_kube_apiserver() {
+    let deploy = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "d", "finalizers": ["x.io/b"]},
+        "spec": {"template": {"spec": {"containers": [
+            {"name": "sidecar", "image": "s"}, {"name": "postgres", "image": "p"},
+            {"name": "exporter", "image": "e"}
+        ]}}}
+    });
+    let keys = MergeKeys::for_builtin("apps", "Deployment");
+    let names = |v: &Value| -> Vec<String> {
+        v["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let out = apply_patch(
+        PatchKind::Strategic,
+        &deploy,
+        br#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"sidecar"},{"name":"postgres"},{"name":"exporter"},{"name":"extra"}],"containers":[{"name":"extra","image":"x"}]}}}}"#,
+        &keys,
+    )
+    .unwrap();
+    assert_eq!(names(&out), ["sidecar", "postgres", "exporter", "extra"]);
+    let out = apply_patch(
+        PatchKind::Strategic,
+        &out,
+        br#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"extra"},{"name":"postgres"},{"name":"exporter"},{"name":"sidecar"}]}}}}"#,
+        &keys,
+    )
+    .unwrap();
+    assert_eq!(names(&out), ["extra", "postgres", "exporter", "sidecar"]);
+    let out = apply_patch(
+        PatchKind::Strategic,
+        &out,
+        br#"{"metadata":{"finalizers":["x.io/a"]}}"#,
+        &keys,
+    )
+    .unwrap();
+    assert_eq!(out["metadata"]["finalizers"], json!(["x.io/a", "x.io/b"]));
 }

@@ -9,8 +9,11 @@
 //!   the same merge key;
 //! - `$retainKeys: [..]` clears the keys of the original map not listed;
 //! - `$deleteFromPrimitiveList/<field>: [..]` removes those scalars from the list `<field>`;
-//! - `$setElementOrder/<field>` is accepted and ignored (order of merged lists is: original
-//!   elements in place, new elements appended, which is what kubectl expects to read back).
+//! - `$setElementOrder/<field>` gives the order of the merged list `<field>`.
+//!
+//! Merged lists are ordered as kube-apiserver orders them (`normalizeElementOrder`): the
+//! elements the patch names (in `$setElementOrder`, else in the patch list), in that order,
+//! interleaved with the other elements of the original in their original order.
 
 use serde_json::{Map, Value};
 
@@ -105,7 +108,20 @@ pub(super) fn merge_map(
     }
 
     for (k, pv) in patch {
-        if k == DIRECTIVE || k == RETAIN_KEYS || k.starts_with(SET_ORDER_PREFIX) {
+        if let Some(field) = k.strip_prefix(SET_ORDER_PREFIX) {
+            // An order without a patch list for the field: the list is only reordered.
+            if !patch.contains_key(field)
+                && let (Some(Value::Array(order)), Some(Value::Array(list))) =
+                    (Some(pv), original.get(field))
+                && let Some(strategy) = keys.strategy(&join(path, field))
+            {
+                let list = list.clone();
+                let ordered = order_merged(list.clone(), order, &list, strategy);
+                original.insert(field.to_string(), Value::Array(ordered));
+            }
+            continue;
+        }
+        if k == DIRECTIVE || k == RETAIN_KEYS {
             continue;
         }
         if let Some(field) = k.strip_prefix(DELETE_FROM_PRIMITIVE_PREFIX) {
@@ -123,6 +139,19 @@ pub(super) fn merge_map(
             continue;
         }
         let merged = match original.remove(k) {
+            Some(Value::Array(ol)) if pv.is_array() && keys.strategy(&child_path).is_some() => {
+                let merged = merge_value(Value::Array(ol.clone()), pv, &child_path, keys)?;
+                let order = match patch.get(&format!("{SET_ORDER_PREFIX}{k}")) {
+                    Some(Value::Array(order)) => order.clone(),
+                    _ => pv.as_array().cloned().unwrap_or_default(),
+                };
+                match (merged, keys.strategy(&child_path)) {
+                    (Some(Value::Array(m)), Some(strategy)) if !replaces_list(pv) => {
+                        Some(Value::Array(order_merged(m, &order, &ol, strategy)))
+                    }
+                    (m, _) => m,
+                }
+            }
             Some(ov) => merge_value(ov, pv, &child_path, keys)?,
             None => strip_directives(pv, &child_path, keys)?,
         };
@@ -206,6 +235,68 @@ fn merge_list(
         Some(ListStrategy::MergeByKey(key)) => merge_keyed_list(original, patch, key, path, keys),
         None => Ok(original),
     }
+}
+
+/// Whether a patch list replaces the whole list (`{"$patch": "replace"}` as an element).
+fn replaces_list(patch: &Value) -> bool {
+    patch.as_array().is_some_and(|l| {
+        l.iter().any(|e| {
+            e.as_object()
+                .and_then(|m| m.get(DIRECTIVE))
+                .and_then(Value::as_str)
+                == Some("replace")
+        })
+    })
+}
+
+/// kube-apiserver's order of a merged list (`normalizeElementOrder`, `mergeSortedSlice`):
+/// the elements named in `order` sorted as there, the others as in `original`; the two runs
+/// are merged, an element of the second going first only where `original` has it before
+/// the element of the first.
+fn order_merged(
+    merged: Vec<Value>,
+    order: &[Value],
+    original: &[Value],
+    strategy: &ListStrategy,
+) -> Vec<Value> {
+    let id = |v: &Value| -> Option<Value> {
+        match strategy {
+            ListStrategy::MergeByKey(key) => v.get(key.as_str()).cloned(),
+            ListStrategy::MergePrimitives => Some(v.clone()),
+        }
+    };
+    let position = |list: &[Value], v: &Value| {
+        let want = id(v)?;
+        list.iter().position(|e| {
+            id(e).is_some_and(|i| i == want)
+                && e.get(DIRECTIVE).and_then(Value::as_str) != Some("delete")
+        })
+    };
+    let (mut named, mut others): (Vec<Value>, Vec<Value>) = merged
+        .into_iter()
+        .partition(|v| position(order, v).is_some());
+    named.sort_by_key(|v| position(order, v));
+    others.sort_by_key(|v| position(original, v));
+    let mut out = Vec::with_capacity(named.len() + others.len());
+    let (mut named, mut others) = (named.into_iter().peekable(), others.into_iter().peekable());
+    loop {
+        let take_other = match (others.peek(), named.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(o), Some(n)) => matches!(
+                (position(original, o), position(original, n)),
+                (Some(a), Some(b)) if a < b
+            ),
+        };
+        let next = if take_other {
+            others.next()
+        } else {
+            named.next()
+        };
+        out.extend(next);
+    }
+    out
 }
 
 /// An element that only carries `$patch` (e.g. `{"$patch": "replace"}`).

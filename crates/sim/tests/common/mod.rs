@@ -32,6 +32,24 @@ pub async fn client_as(cluster: &SimCluster, user: &str, groups: &[&str]) -> Cli
     Client::try_from(cfg).expect("client builds")
 }
 
+/// A `kube::Config` that authenticates with the bearer `token` (a ServiceAccount's, from a
+/// TokenRequest) instead of the kubeconfig's admin token.
+pub async fn config_with_token(cluster: &SimCluster, token: &str) -> kube::Config {
+    let admin = format!("token: {}\n", lifeboat_sim::authn::ADMIN_TOKEN);
+    let yaml = cluster.kubeconfig_yaml();
+    assert!(yaml.contains(&admin), "kubeconfig carries the admin token");
+    let kc = Kubeconfig::from_yaml(&yaml.replace(&admin, &format!("token: {token}\n")))
+        .expect("kubeconfig parses");
+    kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig is usable")
+}
+
+/// A client authenticating with the bearer `token`.
+pub async fn client_with_token(cluster: &SimCluster, token: &str) -> Client {
+    Client::try_from(config_with_token(cluster, token).await).expect("client builds")
+}
+
 /// A fresh cluster and an admin client.
 pub async fn start(name: &str) -> (SimCluster, Client) {
     let cluster = SimCluster::start(name).await.expect("cluster starts");

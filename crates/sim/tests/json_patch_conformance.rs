@@ -16,21 +16,15 @@ fn suite_dir() -> PathBuf {
 }
 
 fn load(file: &str) -> Vec<Value> {
-    let candidates = [
-        suite_dir().join(file),
-        PathBuf::from("/work/shared/conformance/json-patch-tests").join(file),
-    ];
-    for path in &candidates {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            let parsed: Value = serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
-            return parsed
-                .as_array()
-                .unwrap_or_else(|| panic!("{} is not a JSON array", path.display()))
-                .clone();
-        }
-    }
-    panic!("conformance file {file} not found (looked in {candidates:?})");
+    let path = suite_dir().join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("conformance file {}: {e}", path.display()));
+    let parsed: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    parsed
+        .as_array()
+        .unwrap_or_else(|| panic!("{} is not a JSON array", path.display()))
+        .clone()
 }
 
 /// Run every record of one file; return a description of each failure.

@@ -905,7 +905,7 @@ async fn lifeboat_crds_and_seed_examples_apply_verbatim() {
     ])
     .await;
 
-    let seeds = PathBuf::from("/work/shared/seed-examples");
+    let seeds = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seed-examples");
     for (file, expected) in [
         (
             "received-alert-003.yaml",

@@ -25,7 +25,9 @@ fn lifeboat_schema(kind: &str) -> StructuralSchema {
 }
 
 fn seed(file: &str) -> Value {
-    let path = PathBuf::from("/work/shared/seed-examples").join(file);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/seed-examples")
+        .join(file);
     let text = std::fs::read_to_string(&path).unwrap();
     serde_yaml::from_str(&text).unwrap()
 }

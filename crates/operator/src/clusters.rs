@@ -109,7 +109,7 @@ impl ClusterError {
     /// Whether retrying later may help (API errors of discovery, unsynced store).
     pub fn is_transient(&self) -> bool {
         match self {
-            ClusterError::Discovery { source, .. } => crate::executor::is_transient(source),
+            ClusterError::Discovery { source, .. } => crate::api_errors::is_transient(source),
             ClusterError::NotSynced(_) => true,
             _ => false,
         }

@@ -9,6 +9,7 @@
 //! - `telemetry/` — metrics, health and readiness;
 //! - `leader` — leader election on a Lease.
 
+pub mod api_errors;
 pub mod clusters;
 pub mod config;
 pub mod context;

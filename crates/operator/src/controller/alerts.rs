@@ -29,9 +29,10 @@ use lifeboat_api::{
 };
 use serde_json::json;
 
+use crate::api_errors::{self, with_api_retries};
 use crate::context::Context;
 use crate::controller::validation;
-use crate::executor::{parse_duration, with_api_retries};
+use crate::executor::parse_duration;
 use crate::naming;
 
 /// Name of this controller in metrics and logs.
@@ -355,7 +356,7 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
                         }
                         Err(kube::Error::Api(s)) if s.is_already_exists() => {}
                         Err(e) => {
-                            ctx.metrics.api_error("create_run");
+                            ctx.metrics.api_error(api_errors::category(&e));
                             return Err(e.into());
                         }
                     }
@@ -446,7 +447,7 @@ async fn write_status(
         // Deleted meanwhile: nothing left to record on.
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => {
-            ctx.metrics.api_error("alert_status");
+            ctx.metrics.api_error(api_errors::category(&e));
             Err(e.into())
         }
     }

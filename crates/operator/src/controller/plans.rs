@@ -21,9 +21,9 @@ use lifeboat_api::conditions::{
 use lifeboat_api::{RecoveryPlan, RecoveryRun, RunPhase};
 use serde_json::json;
 
+use crate::api_errors::{self, with_api_retries};
 use crate::context::Context;
 use crate::controller::validation;
-use crate::executor::with_api_retries;
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "plans";
@@ -98,7 +98,7 @@ pub async fn reconcile(plan: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Act
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Action::await_change()),
             Err(e) => {
-                ctx.metrics.api_error("plan_status");
+                ctx.metrics.api_error(api_errors::category(&e));
                 return Err(e.into());
             }
         }

@@ -30,10 +30,10 @@ use lifeboat_api::{RecoveryPlan, RecoveryRun, RecoveryRunStatus, RunPhase, StepP
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+use crate::api_errors::{self, with_api_retries};
 use crate::context::Context;
 use crate::executor::{
     self, StepFailure, StepInput, StepOutput, default_timeout, format_duration, parse_duration,
-    with_api_retries,
 };
 
 /// Name of this controller in metrics and logs.
@@ -203,7 +203,7 @@ impl Execution<'_> {
             }
             Err(kube::Error::Api(s)) if s.code == 409 => Err(RunError::Conflict),
             Err(e) => {
-                self.ctx.metrics.api_error("status_write");
+                self.ctx.metrics.api_error(api_errors::category(&e));
                 Err(e.into())
             }
         }

@@ -13,7 +13,8 @@ use kube::api::{Api, DeleteParams, PostParams, PropagationPolicy};
 use lifeboat_api::LABEL_RUN;
 use serde_json::Value;
 
-use super::{StepFailure, StepInput, StepOutput, watch_until, with_api_retries};
+use super::{StepFailure, StepInput, StepOutput, watch_until};
+use crate::api_errors::with_api_retries;
 use crate::naming;
 
 /// How a Job ended.

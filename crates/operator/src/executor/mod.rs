@@ -16,7 +16,6 @@ pub mod read_field;
 pub mod wait;
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::time::Duration;
 
 use futures::TryStreamExt;
@@ -28,15 +27,9 @@ use lifeboat_engine::TemplateContext;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::api_errors::{is_connection_error, is_transient};
 use crate::clusters::{ClusterError, display_cluster};
 use crate::context::Context;
-
-/// How many times a transient API error is retried within one attempt.
-const API_RETRIES: u32 = 4;
-/// First delay between two tries of a failed API call; doubles each time.
-const API_RETRY_DELAY: Duration = Duration::from_millis(50);
-/// Longest honoured `Retry-After`.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Extra time the outer bound of an attempt allows beyond the step's timeout.
 const TIMEOUT_GRACE: Duration = Duration::from_secs(1);
@@ -252,57 +245,6 @@ pub async fn execute_step(input: &StepInput<'_>) -> Result<StepOutput, StepFailu
     }
 }
 
-/// Whether an API error may go away by itself (5xx, 429, timeouts, connection errors).
-pub fn is_transient(e: &kube::Error) -> bool {
-    match e {
-        kube::Error::Api(s) => matches!(s.code, 408 | 429 | 500 | 502 | 503 | 504),
-        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
-        _ => false,
-    }
-}
-
-/// Whether an error means the server could not be reached at all.
-pub fn is_connection_error(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::HyperError(_) | kube::Error::Service(_))
-}
-
-/// The delay a 429 asks for (`retryAfterSeconds` of the Status), capped.
-fn retry_after(e: &kube::Error) -> Option<Duration> {
-    match e {
-        kube::Error::Api(s) if s.code == 429 => s
-            .details
-            .as_ref()
-            .map(|d| Duration::from_secs(u64::from(d.retry_after_seconds)))
-            .filter(|d| !d.is_zero())
-            .map(|d| d.min(MAX_RETRY_AFTER)),
-        _ => None,
-    }
-}
-
-/// Calls `f` until it succeeds, fails permanently, or transient failures exhaust
-/// [`API_RETRIES`] (backoff doubling from [`API_RETRY_DELAY`], `Retry-After` honoured).
-pub async fn with_api_retries<T, F, Fut>(mut f: F) -> Result<T, kube::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, kube::Error>>,
-{
-    let mut delay = API_RETRY_DELAY;
-    let mut tries = 0;
-    loop {
-        match f().await {
-            Ok(v) => return Ok(v),
-            Err(e) if is_transient(&e) && tries < API_RETRIES => {
-                tries += 1;
-                let wait = retry_after(&e).unwrap_or(delay);
-                tracing::debug!(error = %e, ?wait, tries, "transient API error; retrying");
-                tokio::time::sleep(wait).await;
-                delay *= 2;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// Watches `name` through `api` until `done` holds for the object (`None` = absent), and
 /// returns the object that satisfied it. Watch errors that are transient (dropped watch,
 /// 410 Expired, 5xx) are absorbed by the watcher's backoff; a permanent one ends the wait.
@@ -391,59 +333,5 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(300)), "5m");
         assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
         assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
-    }
-
-    #[test]
-    fn transient_errors_are_5xx_429_and_connection_errors() {
-        let api = |code| {
-            kube::Error::Api(
-                kube::core::Status::failure("x", "y")
-                    .with_code(code)
-                    .boxed(),
-            )
-        };
-        for code in [429, 500, 503, 504] {
-            assert!(is_transient(&api(code)), "{code}");
-        }
-        for code in [400, 403, 404, 409, 422] {
-            assert!(!is_transient(&api(code)), "{code}");
-        }
-    }
-
-    #[tokio::test]
-    async fn api_retries_stop_on_permanent_errors_and_retry_transient_ones() {
-        let mut calls = 0;
-        let r: Result<(), _> = with_api_retries(|| {
-            calls += 1;
-            async {
-                Err(kube::Error::Api(
-                    kube::core::Status::failure("no", "Forbidden")
-                        .with_code(403)
-                        .boxed(),
-                ))
-            }
-        })
-        .await;
-        assert!(r.is_err());
-        assert_eq!(calls, 1, "a 403 must not be retried");
-
-        let mut calls = 0;
-        let r = with_api_retries(|| {
-            calls += 1;
-            let n = calls;
-            async move {
-                if n < 3 {
-                    Err(kube::Error::Api(
-                        kube::core::Status::failure("busy", "ServiceUnavailable")
-                            .with_code(503)
-                            .boxed(),
-                    ))
-                } else {
-                    Ok(n)
-                }
-            }
-        })
-        .await;
-        assert_eq!(r.unwrap(), 3, "a 503 must be retried until it succeeds");
     }
 }

@@ -11,7 +11,8 @@ use lifeboat_api::PatchType;
 use lifeboat_engine::{FieldPath, build_patch, needs_current_object};
 use serde_json::{Value, json};
 
-use super::{StepFailure, StepInput, StepOutput, with_api_retries};
+use super::{StepFailure, StepInput, StepOutput};
+use crate::api_errors::with_api_retries;
 
 /// How often a read-modify-write patch is rebuilt after a conflict.
 const MAX_CONFLICT_RETRIES: u32 = 5;

@@ -3,7 +3,8 @@
 
 use lifeboat_engine::{FieldPath, FieldPathError};
 
-use super::{StepFailure, StepInput, StepOutput, with_api_retries};
+use super::{StepFailure, StepInput, StepOutput};
+use crate::api_errors::with_api_retries;
 
 pub async fn execute(input: &StepInput<'_>) -> Result<StepOutput, StepFailure> {
     let body = input.step.read_field.as_ref().ok_or_else(|| {

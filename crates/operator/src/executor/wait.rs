@@ -6,7 +6,8 @@ use lifeboat_api::WaitCondition;
 use lifeboat_engine::FieldPath;
 use serde_json::Value;
 
-use super::{StepFailure, StepInput, StepOutput, format_duration, watch_until, with_api_retries};
+use super::{StepFailure, StepInput, StepOutput, format_duration, watch_until};
+use crate::api_errors::with_api_retries;
 
 /// Whether `actual` satisfies `condition` against `expected`. Equality is JSON equality, or
 /// equality of the text forms when one side is a string (`"3"` equals `3`).

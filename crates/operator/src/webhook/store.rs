@@ -15,14 +15,11 @@ use lifeboat_api::{ReceivedAlert, ReceivedAlertSpec};
 use serde_json::json;
 
 use super::payload::{AlertStatus, ValidAlert};
+use crate::api_errors::{self, ErrorClass};
 use crate::telemetry::Metrics;
 
 /// Alerts of one request written to the API concurrently.
 pub const WRITE_CONCURRENCY: usize = 32;
-/// Attempts per alert when the API fails transiently, within one notification.
-const WRITE_ATTEMPTS: u32 = 3;
-/// Backoff between those attempts (times the attempt number).
-const RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// What recording one alert did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,34 +54,17 @@ pub struct StoreError {
 impl StoreError {
     /// Low-cardinality category of the failure (metrics label).
     pub fn category(&self) -> &'static str {
-        api_error_category(&self.source)
+        api_errors::category(&self.source)
     }
 
     /// Whether retrying the same request can succeed without anyone changing anything
-    /// (server errors, throttling, conflicts, network). Otherwise the request is answered
-    /// 500 rather than 503; Alertmanager retries both.
+    /// (transient failures; a conflict, since every write here is idempotent). Otherwise
+    /// the request is answered 500 rather than 503; Alertmanager retries both.
     pub fn is_transient(&self) -> bool {
         matches!(
-            self.category(),
-            "server" | "throttled" | "conflict" | "network"
+            api_errors::classify(&self.source),
+            ErrorClass::Transient | ErrorClass::Conflict
         )
-    }
-}
-
-/// Low-cardinality category of a Kubernetes API error.
-pub fn api_error_category(e: &kube::Error) -> &'static str {
-    match e {
-        kube::Error::Api(s) => match s.code {
-            409 => "conflict",
-            404 => "not_found",
-            429 => "throttled",
-            401 | 403 => "forbidden",
-            400 | 422 => "invalid",
-            c if c >= 500 => "server",
-            _ => "client",
-        },
-        kube::Error::HyperError(_) | kube::Error::Service(_) => "network",
-        _ => "other",
     }
 }
 
@@ -182,23 +162,20 @@ impl AlertStore {
         (summary, errors)
     }
 
-    /// Records one alert, retrying transient API failures a few times (every step is
-    /// idempotent) before giving up and letting Alertmanager retry the whole notification.
+    /// Records one alert, retrying transient API failures (every step is idempotent)
+    /// before giving up and letting Alertmanager retry the whole notification.
     pub async fn record(&self, alert: &ValidAlert, source: &str) -> Result<Recorded, StoreError> {
-        let mut attempt: u32 = 1;
-        loop {
-            let result = match alert.status {
-                AlertStatus::Firing => self.record_firing(alert, source).await,
-                AlertStatus::Resolved => self.record_resolved(alert, source).await,
-            };
-            match result {
-                Err(e) if e.is_transient() && attempt < WRITE_ATTEMPTS => {
-                    tokio::time::sleep(RETRY_BACKOFF * attempt).await;
-                    attempt += 1;
+        api_errors::retry(
+            || async {
+                match alert.status {
+                    AlertStatus::Firing => self.record_firing(alert, source).await,
+                    AlertStatus::Resolved => self.record_resolved(alert, source).await,
                 }
-                other => return other,
-            }
-        }
+            },
+            StoreError::is_transient,
+            |e: &StoreError| Some(&e.source),
+        )
+        .await
     }
 
     async fn record_firing(

@@ -5,6 +5,7 @@
 //!   run controller (drives the executor);
 //! - `executor/` — one module per step type;
 //! - `clusters` — clients for registered clusters (Secrets) and impersonation;
+//! - `api_errors` — what a Kubernetes API error means, the one retry policy, metric categories;
 //! - `webhook/` — the Alertmanager receiver;
 //! - `telemetry/` — metrics, health and readiness;
 //! - `leader` — leader election on a Lease.

@@ -11,6 +11,7 @@ pub mod alert;
 pub mod cluster;
 pub mod conditions;
 pub mod crds;
+pub mod duration;
 pub mod plan;
 pub mod run;
 pub mod schema;
@@ -19,6 +20,7 @@ pub mod step;
 pub use alert::{ReceivedAlert, ReceivedAlertSpec, ReceivedAlertStatus, SkippedPlan};
 pub use cluster::cluster_secret;
 pub use conditions::Condition;
+pub use duration::GoDuration;
 pub use plan::{ConcurrencyPolicy, RecoveryPlan, RecoveryPlanSpec, RecoveryPlanStatus};
 pub use run::{
     AlertSpec, RecoveryRun, RecoveryRunSpec, RecoveryRunStatus, RunPhase, StepPhase, StepStatus,

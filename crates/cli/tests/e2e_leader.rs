@@ -32,7 +32,7 @@ const STEPS: usize = 5;
 const JOB_STEP: usize = 2;
 const GATE_STEP: usize = 3;
 /// A short lease, so a killed leader is replaced quickly.
-const SHORT_LEASE: [&str; 2] = ["--lease-duration", "2"];
+const SHORT_LEASE: [&str; 2] = ["--lease-duration", "2s"];
 
 /// Replica flags: alerts go to `default` (where the plan and pods are) and `lease` seconds.
 fn flags(lease: &[&'static str; 2]) -> Vec<&'static str> {
@@ -419,7 +419,7 @@ async fn a_terminated_leader_releases_the_lease_and_the_standby_takes_over_at_on
     cluster.apply(plan()).await;
     add_target(&cluster, "t0", false).await;
     // A lease far longer than the test's deadline: only a release explains a takeover.
-    let f = flags(&["--lease-duration", "3600"]);
+    let f = flags(&["--lease-duration", "1h"]);
     let first = replica(&cluster, 0, &f).await;
     wait_holder(&cluster, &first.identity, &[&first]).await;
     let second = replica(&cluster, 1, &f).await;

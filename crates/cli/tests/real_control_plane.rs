@@ -106,7 +106,7 @@ async fn installed(name: &str) -> (TestCluster, ControllerProcess) {
         &kubeconfig,
         cluster.dir(),
         "lifeboat-0",
-        &["--no-webhook", "--lease-duration", "4"],
+        &["--no-webhook", "--lease-duration", "4s"],
     )
     .await;
     (cluster, ctl)

@@ -26,7 +26,6 @@ pub use template::{
     Template, TemplateContext, TemplateError, referenced_values_in, render_leaves, render_str,
 };
 pub use validate::{
-    DocumentReport, Problem, ValidationOptions, check_documents, parse_duration, validate_plan,
-    validate_run_steps,
+    DocumentReport, Problem, ValidationOptions, check_documents, validate_plan, validate_run_steps,
 };
 pub use wait::wait_satisfied;

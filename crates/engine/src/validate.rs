@@ -29,8 +29,8 @@ use std::fmt;
 use std::time::Duration;
 
 use lifeboat_api::{
-    PatchType, ReceivedAlert, RecoveryPlan, RecoveryPlanSpec, RecoveryRun, Step, StepType,
-    WaitCondition,
+    GoDuration, PatchType, ReceivedAlert, RecoveryPlan, RecoveryPlanSpec, RecoveryRun, Step,
+    StepType, WaitCondition,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -122,59 +122,8 @@ pub fn validate_run_steps(steps: &[Step], opts: &ValidationOptions) -> Vec<Probl
     out
 }
 
-/// Parse a duration: one or more `<number><unit>` with units `ns`, `us`, `µs`, `ms`, `s`,
-/// `m`, `h` (`500ms`, `30s`, `5m`, `1h30m`, `1.5h`); `0` alone is zero.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let text = s.trim();
-    if text.is_empty() {
-        return Err("empty duration".to_string());
-    }
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if text.starts_with('-') {
-        return Err(format!("invalid duration {s:?}: negative"));
-    }
-    let bad = || format!("invalid duration {s:?}: expected e.g. 500ms, 30s, 5m, 1h30m");
-    let mut total = 0f64;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return Err(bad());
-        }
-        let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "" => {
-                return Err(format!(
-                    "invalid duration {s:?}: missing unit (ms, s, m, h)"
-                ));
-            }
-            u => return Err(format!("invalid duration {s:?}: unknown unit {u:?}")),
-        };
-        rest = &rest[unit_len..];
-        total += n * unit;
-    }
-    if !total.is_finite() || total > 1e10 {
-        return Err(format!("invalid duration {s:?}: too large"));
-    }
-    Ok(Duration::from_secs_f64(total))
-}
-
 fn check_duration(out: &mut Vec<Problem>, loc: &str, s: &str, positive: bool) {
-    match parse_duration(s) {
+    match s.parse::<GoDuration>().map(Duration::from) {
         Ok(d) if positive && d.is_zero() => {
             out.push(Problem::new(loc, "must be greater than zero"))
         }
@@ -646,22 +595,6 @@ fn unknown_fields(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        let ok =
-            |s: &str, ms: u64| assert_eq!(parse_duration(s), Ok(Duration::from_millis(ms)), "{s}");
-        ok("500ms", 500);
-        ok("30s", 30_000);
-        ok("5m", 300_000);
-        ok("1h", 3_600_000);
-        ok("1h30m", 5_400_000);
-        ok("1.5s", 1_500);
-        ok("0", 0);
-        for bad in ["", "5", "abc", "-5s", "5x", "1h 30m", "s", "1..5s"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} should not parse");
-        }
-    }
 
     #[test]
     fn problem_display() {

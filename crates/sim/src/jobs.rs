@@ -24,22 +24,11 @@ pub const DURATION_ANNOTATION: &str = "sim.lifeboat.dev/duration";
 const JOBS: &str = "batch/jobs";
 const PODS: &str = "/pods";
 
-/// Parse `300ms`, `2s`, `1m`, `1.5s`.
+/// Parse the duration annotation (Go's syntax: `300ms`, `2s`, `1m`, `1.5s`).
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic())?);
-    let n: f64 = num.trim().parse().ok()?;
-    if !n.is_finite() || n < 0.0 {
-        return None;
-    }
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return None,
-    };
-    Some(Duration::from_secs_f64(secs))
+    s.parse::<lifeboat_api::GoDuration>()
+        .ok()
+        .map(Duration::from)
 }
 
 fn annotation<'a>(job: &'a Value, key: &str) -> Option<&'a str> {

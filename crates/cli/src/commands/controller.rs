@@ -53,12 +53,12 @@ pub struct Args {
     /// Name of the Lease used for leader election.
     #[arg(long, default_value = "lifeboat-controller")]
     pub lease_name: String,
-    /// How long a leader's Lease is honoured without renewal, in seconds: a replica that
-    /// dies is replaced after this long. The leader renews every fifth of it (at most every
-    /// 2 s) and stops executing if it cannot renew within 70 % of it.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10,
-        value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    pub lease_duration: u64,
+    /// How long a leader's Lease is honoured without renewal (`10s`, `1m`; whole seconds,
+    /// from 1s to 24h): a replica that dies is replaced after this long. The leader renews
+    /// every fifth of it (at most every 2 s) and stops executing if it cannot renew within
+    /// 70 % of it.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = lease_duration_arg)]
+    pub lease_duration: Duration,
     /// Identity of this replica in the Lease (default: the pod name from POD_NAME, else
     /// hostname-pid).
     #[arg(long, env = "POD_NAME")]
@@ -109,8 +109,18 @@ impl Args {
 
     /// Leader-election timings derived from `--lease-duration`.
     pub fn lease_timings(&self) -> LeaseTimings {
-        LeaseTimings::for_lease(Duration::from_secs(self.lease_duration))
+        LeaseTimings::for_lease(self.lease_duration)
     }
+}
+
+/// `--lease-duration`: a duration of whole seconds between 1s and 24h (a Lease counts in
+/// seconds).
+fn lease_duration_arg(s: &str) -> Result<Duration, String> {
+    let d = super::duration_arg(s)?;
+    if d.subsec_nanos() != 0 || d < Duration::from_secs(1) || d > Duration::from_secs(86_400) {
+        return Err(format!("{s:?}: a whole number of seconds from 1s to 24h"));
+    }
+    Ok(d)
 }
 
 pub async fn run(args: Args, _log_format: LogFormat) -> anyhow::Result<u8> {
@@ -232,12 +242,19 @@ mod tests {
 
     #[test]
     fn lease_duration_sets_the_election_timings() {
-        let w = Wrapper::try_parse_from(["x", "--lease-duration", "3"]).unwrap();
+        let w = Wrapper::try_parse_from(["x", "--lease-duration", "3s"]).unwrap();
         assert_eq!(
             w.args.lease_timings(),
             LeaseTimings::for_lease(Duration::from_secs(3))
         );
-        assert!(Wrapper::try_parse_from(["x", "--lease-duration", "0"]).is_err());
+        assert!(Wrapper::try_parse_from(["x", "--lease-duration", "0s"]).is_err());
+        assert!(Wrapper::try_parse_from(["x", "--lease-duration", "1.5s"]).is_err());
+        assert!(Wrapper::try_parse_from(["x", "--lease-duration", "3"]).is_err());
+        let w = Wrapper::try_parse_from(["x", "--lease-duration", "1m30s"]).unwrap();
+        assert_eq!(
+            w.args.lease_timings(),
+            LeaseTimings::for_lease(Duration::from_secs(90))
+        );
     }
 
     #[test]

@@ -8,7 +8,6 @@ use kube::Api;
 use kube::api::PostParams;
 use lifeboat_api::{AlertSpec, LABEL_PLAN, RecoveryPlan, RecoveryRun, RecoveryRunSpec, StepType};
 
-use super::trigger::parse_duration;
 use super::{KubeContext, client_and_namespace, runs};
 use crate::kv;
 use crate::output;
@@ -26,7 +25,7 @@ pub struct Args {
     #[arg(short, long = "label", value_name = "KEY=VALUE", value_parser = kv::parse_pair)]
     pub labels: Vec<(String, String)>,
     /// Give up when no controller has started the run after this long.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = super::duration_arg)]
     pub timeout: Duration,
 }
 

@@ -129,3 +129,10 @@ impl<T> KubeContext<T> for Result<T, kube::Error> {
         })
     }
 }
+
+/// A duration flag (`90s`, `5m`, `1m30s`, `500ms`): Go's syntax, as in plans
+/// ([`lifeboat_api::GoDuration`]).
+pub fn duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<lifeboat_api::GoDuration>()
+        .map(std::time::Duration::from)
+}

@@ -35,27 +35,8 @@ pub struct Args {
     #[arg(long)]
     pub wait: bool,
     /// With --wait: how long to wait for processing and for the runs.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = super::duration_arg)]
     pub timeout: Duration,
-}
-
-/// Parses `90s`, `5m`, `1h`, `500ms`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("`{s}`: add a unit (ms, s, m, h)"))?;
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}`: expected a number then a unit, like 30s"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("`{s}`: unknown unit `{unit}` (ms, s, m, h)")),
-    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
@@ -177,12 +158,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("5d").is_err());
+    fn timeouts_take_the_duration_syntax_of_plans() {
+        use crate::commands::duration_arg;
+        assert_eq!(duration_arg("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(duration_arg("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(duration_arg("250ms"), Ok(Duration::from_millis(250)));
+        assert!(duration_arg("5").is_err());
+        assert!(duration_arg("5d").is_err());
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub async fn controller(cluster: &TestCluster, n: usize) -> Controller {
 }
 
 /// Starts the real binary against `cluster` as replica `n` (identity `replica-<n>`), with
-/// `extra` flags (e.g. `--webhook-addr 127.0.0.1:0`, `--lease-duration 2`); waits until
+/// `extra` flags (e.g. `--webhook-addr 127.0.0.1:0`, `--lease-duration 2s`); waits until
 /// it has written its bound addresses (before leader election, so a standby starts too).
 pub async fn replica(cluster: &TestCluster, n: usize, extra: &[&str]) -> Controller {
     let mut args = extra.to_vec();

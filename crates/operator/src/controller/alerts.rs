@@ -24,15 +24,14 @@ use lifeboat_api::conditions::{
     self, Condition, REASON_MATCHED, REASON_NO_MATCH, REASON_RESOLVED, STATUS_TRUE, TYPE_PROCESSED,
 };
 use lifeboat_api::{
-    ANNOTATION_RECEIVED_AT, AlertSpec, ConcurrencyPolicy, LABEL_ALERT, LABEL_PLAN, ReceivedAlert,
-    ReceivedAlertStatus, RecoveryPlan, RecoveryRun, RecoveryRunSpec, SkippedPlan,
+    ANNOTATION_RECEIVED_AT, AlertSpec, ConcurrencyPolicy, GoDuration, LABEL_ALERT, LABEL_PLAN,
+    ReceivedAlert, ReceivedAlertStatus, RecoveryPlan, RecoveryRun, RecoveryRunSpec, SkippedPlan,
 };
 use serde_json::json;
 
 use crate::api_errors::{self, with_api_retries};
 use crate::context::Context;
 use crate::controller::validation;
-use crate::executor::parse_duration;
 use crate::naming;
 
 /// Name of this controller in metrics and logs.
@@ -184,7 +183,7 @@ pub fn decide(
         };
     }
     if let (Some(cooldown), Some(last)) = (plan.spec.cooldown.as_deref(), last_start)
-        && let Ok(cooldown) = parse_duration(cooldown)
+        && let Ok(cooldown) = cooldown.parse::<GoDuration>().map(Duration::from)
     {
         let elapsed = now.duration_since(last);
         let elapsed = Duration::try_from(elapsed).unwrap_or_default();

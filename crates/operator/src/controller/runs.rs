@@ -26,15 +26,15 @@ use lifeboat_api::conditions::{
     self, Condition, MESSAGE_COMPLETED, REASON_COMPLETED, REASON_FAILED, REASON_INVALID,
     REASON_RUNNING, STATUS_FALSE, STATUS_TRUE, STATUS_UNKNOWN, TYPE_SUCCESS,
 };
-use lifeboat_api::{RecoveryPlan, RecoveryRun, RecoveryRunStatus, RunPhase, StepPhase, StepStatus};
+use lifeboat_api::{
+    GoDuration, RecoveryPlan, RecoveryRun, RecoveryRunStatus, RunPhase, StepPhase, StepStatus,
+};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::api_errors::{self, with_api_retries};
 use crate::context::Context;
-use crate::executor::{
-    self, StepFailure, StepInput, StepOutput, default_timeout, format_duration, parse_duration,
-};
+use crate::executor::{self, StepFailure, StepInput, StepOutput, default_timeout};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "runs";
@@ -378,17 +378,27 @@ impl Execution<'_> {
     ) -> Result<Option<Result<StepOutput, StepFailure>>, RunError> {
         let step = self.run.spec.steps[i].clone();
         let limit = step.retries.as_ref().map(|r| r.limit).unwrap_or(0);
-        let mut backoff = step
-            .retries
-            .as_ref()
-            .and_then(|r| r.backoff.as_deref())
-            .and_then(|b| parse_duration(b).ok())
-            .unwrap_or(DEFAULT_BACKOFF);
-        let timeout = step
-            .timeout
-            .as_deref()
-            .and_then(|t| parse_duration(t).ok())
-            .unwrap_or_else(|| default_timeout(step.type_));
+        // Validated with the run; a value that does not parse fails the step, never
+        // silently becomes the default.
+        let duration = |field: &str, text: Option<&str>| match text {
+            None => Ok(None),
+            Some(t) => t
+                .parse::<GoDuration>()
+                .map(|d| Some(Duration::from(d)))
+                .map_err(|e| StepFailure::permanent(format!("{field}: {e}"))),
+        };
+        let backoff = duration(
+            "retries.backoff",
+            step.retries.as_ref().and_then(|r| r.backoff.as_deref()),
+        );
+        let timeout = duration("timeout", step.timeout.as_deref());
+        let (mut backoff, timeout) = match (backoff, timeout) {
+            (Ok(b), Ok(t)) => (
+                b.unwrap_or(DEFAULT_BACKOFF),
+                t.unwrap_or_else(|| default_timeout(step.type_)),
+            ),
+            (Err(e), _) | (_, Err(e)) => return Ok(Some(Err(e))),
+        };
         let sa_namespace = self.run.namespace().unwrap_or_default();
         let sa = self.run.spec.service_account_name.clone();
         let mut attempt = 1u32;
@@ -577,7 +587,7 @@ impl Execution<'_> {
                 false,
                 "RunCompleted",
                 "FinishRun",
-                format!("{message} in {}", format_duration(duration)),
+                format!("{message} in {}", GoDuration(duration)),
             ),
             _ => self.event(true, "RunFailed", "FinishRun", message),
         }

@@ -22,7 +22,7 @@ use futures::TryStreamExt;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
-use lifeboat_api::{ObjectRef, RecoveryRun, Step, StepType};
+use lifeboat_api::{GoDuration, ObjectRef, RecoveryRun, Step, StepType};
 use lifeboat_engine::TemplateContext;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -240,7 +240,7 @@ pub async fn execute_step(input: &StepInput<'_>) -> Result<StepOutput, StepFailu
         Ok(r) => r,
         Err(_) => Err(StepFailure::retryable(format!(
             "timed out after {}",
-            format_duration(input.timeout)
+            GoDuration(input.timeout)
         ))),
     }
 }
@@ -278,60 +278,5 @@ where
                 tracing::debug!(error = %e, "watch error; continuing");
             }
         }
-    }
-}
-
-/// Parses a duration such as `30s`, `5m`, `1h30m`, `500ms` (the engine's syntax).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    lifeboat_engine::parse_duration(text)
-}
-
-/// Formats a duration as `30s`, `5m`, `1m30s`, `250ms`.
-pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let secs = d.as_secs();
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 || out.is_empty() {
-        out.push_str(&format!("{s}s"));
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_and_format() {
-        for (text, secs) in [
-            ("30s", 30.0),
-            ("5m", 300.0),
-            ("1h30m", 5400.0),
-            ("500ms", 0.5),
-            ("1m30s", 90.0),
-        ] {
-            assert_eq!(
-                parse_duration(text).unwrap(),
-                Duration::from_secs_f64(secs),
-                "{text}"
-            );
-        }
-        for bad in ["", "m", "5x", "1h-2m"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} should not parse");
-        }
-        assert_eq!(format_duration(Duration::from_secs(30)), "30s");
-        assert_eq!(format_duration(Duration::from_secs(300)), "5m");
-        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
-        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
     }
 }

@@ -6,8 +6,9 @@ use lifeboat_api::WaitCondition;
 use lifeboat_engine::FieldPath;
 use serde_json::Value;
 
-use super::{StepFailure, StepInput, StepOutput, format_duration, watch_until};
+use super::{StepFailure, StepInput, StepOutput, watch_until};
 use crate::api_errors::with_api_retries;
+use lifeboat_api::GoDuration;
 
 /// Whether `actual` satisfies `condition` against `expected`. Equality is JSON equality, or
 /// equality of the text forms when one side is a string (`"3"` equals `3`).
@@ -107,7 +108,7 @@ pub async fn execute(input: &StepInput<'_>) -> Result<StepOutput, StepFailure> {
         ))),
         Err(_) => Err(StepFailure::retryable(format!(
             "timed out after {} waiting for {what} (last value: {})",
-            format_duration(input.timeout),
+            GoDuration(input.timeout),
             last.map(|v| v.to_string())
                 .unwrap_or_else(|| "absent".to_string())
         ))),

@@ -24,7 +24,6 @@ use tokio_util::sync::CancellationToken;
 
 use self::observe::Seen;
 use self::world::{Cluster, LIFEBOAT_NS, PLAN_FILE};
-use super::trigger::parse_duration;
 use super::{EXIT_FAILED, EXIT_OK};
 use crate::output;
 use crate::watch::Transition;
@@ -36,7 +35,7 @@ pub struct Args {
     #[arg(long, short)]
     pub quiet: bool,
     /// Give up if the failover has not finished this long after the alert.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = crate::commands::duration_arg)]
     pub timeout: Duration,
 }
 

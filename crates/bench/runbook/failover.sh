@@ -4,7 +4,8 @@
 #
 #   DB_KUBECONFIG=... PROXY_KUBECONFIG=... bash failover.sh
 #
-# lifeboat-bench runs it against the same simulated clusters as lifeboat and times it.
+# lifeboat-bench runs it against the same clusters as lifeboat (simulated, or real with
+# --real) and times it.
 set -euo pipefail
 
 : "${DB_KUBECONFIG:?set DB_KUBECONFIG to the db cluster's kubeconfig}"

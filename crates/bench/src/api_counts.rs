@@ -1,11 +1,13 @@
-//! API requests per run, from the simulator's request counters, against the minimum the
-//! failover plan needs.
+//! API requests per run — from the simulator's request counters, or from a real API
+//! server's audit log (see `world::Cluster::requests`) — against the minimum the failover
+//! plan needs.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::identity::Actor;
 use crate::world::World;
 
 /// Requests by (cluster, verb, resource), divided by the number of runs.
@@ -24,6 +26,8 @@ pub struct Row {
     pub per_run: f64,
     /// The minimum the plan needs, where this row is part of it.
     pub minimum: Option<u32>,
+    /// Median time the server spent on one such request, ms (real servers: audit log).
+    pub server_ms: Option<f64>,
 }
 
 /// The requests a 4-step failover run (patch, patch, readField, patch) cannot do without,
@@ -50,36 +54,62 @@ pub fn failover_minimum() -> BTreeMap<(String, String, String), u32> {
         .collect()
 }
 
+/// The part of [`failover_minimum`] on the clusters the steps act on (db, proxy): the four
+/// operations themselves, all a kubectl runbook of them needs.
+pub fn runbook_minimum() -> BTreeMap<(String, String, String), u32> {
+    failover_minimum()
+        .into_iter()
+        .filter(|((cluster, _, _), _)| cluster != "mgmt")
+        .collect()
+}
+
 /// Total of [`failover_minimum`].
 pub fn failover_minimum_total() -> u32 {
     failover_minimum().values().sum()
 }
 
-/// Every cluster's counters as (cluster, verb, resource) → count, watches left out (one
-/// long-lived request each, opened before the measurement).
-pub fn snapshot(world: &World) -> BTreeMap<(String, String, String), u64> {
+/// Requests as (cluster, verb, resource) → count on every cluster, since the last
+/// `World::reset_stats`; watches left out (one long-lived request each, opened before the
+/// measurement). On real servers only `actor`'s requests count.
+pub fn snapshot(
+    world: &World,
+    actor: Actor,
+) -> Result<BTreeMap<(String, String, String), u64>, String> {
     let mut out = BTreeMap::new();
     for c in world.clusters() {
-        for ((verb, resource, _code), n) in c.sim.stats().counts {
-            if verb == "watch" {
-                continue;
-            }
+        let counts = c.requests(actor).map_err(|e| e.to_string())?;
+        for ((verb, resource), n) in counts {
             *out.entry((c.name().to_string(), verb, resource))
                 .or_insert(0) += n;
         }
     }
-    out
+    Ok(out)
 }
 
-/// Waits until no cluster's counters change for `quiet` (work finishing after the runs
+/// The median time the servers spent per request of `actor`, as (cluster, verb, resource)
+/// → duration; empty on the simulator.
+pub fn server_times(
+    world: &World,
+    actor: Actor,
+) -> Result<BTreeMap<(String, String, String), Duration>, String> {
+    let mut out = BTreeMap::new();
+    for c in world.clusters() {
+        for ((verb, resource), took) in c.server_times(actor).map_err(|e| e.to_string())? {
+            out.insert((c.name().to_string(), verb, resource), took);
+        }
+    }
+    Ok(out)
+}
+
+/// Waits until `actor`'s counts stop changing for `quiet` (work finishing after the runs
 /// completed — events, plan status — is then counted), at most `max`.
-pub async fn settle(world: &World, quiet: Duration, max: Duration) {
+pub async fn settle(world: &World, actor: Actor, quiet: Duration, max: Duration) {
     let deadline = Instant::now() + max;
-    let mut last = snapshot(world);
+    let mut last = snapshot(world, actor);
     let mut since = Instant::now();
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let now = snapshot(world);
+        let now = snapshot(world, actor);
         if now != last {
             last = now;
             since = Instant::now();
@@ -108,6 +138,7 @@ pub fn per_run(
             resource: k.2.clone(),
             per_run: counts.get(k).copied().unwrap_or(0) as f64 / div,
             minimum: minimum.get(k).copied(),
+            server_ms: None,
         })
         .collect();
     PerRun { runs, rows }
@@ -116,6 +147,19 @@ pub fn per_run(
 impl PerRun {
     pub fn total(&self) -> f64 {
         self.rows.iter().map(|r| r.per_run).sum()
+    }
+
+    /// Fills in the server time of each row found in `times`.
+    pub fn set_server_times(&mut self, times: &BTreeMap<(String, String, String), Duration>) {
+        for r in &mut self.rows {
+            let key = (r.cluster.clone(), r.verb.clone(), r.resource.clone());
+            r.server_ms = times.get(&key).map(|d| d.as_secs_f64() * 1000.0);
+        }
+    }
+
+    /// The minimum these counts were compared with, in total.
+    pub fn minimum_total(&self) -> u32 {
+        self.rows.iter().filter_map(|r| r.minimum).sum()
     }
 
     /// Requests per run by verb.
@@ -162,5 +206,8 @@ mod tests {
         assert_eq!(p.target_gets(), 2.0);
         assert_eq!(p.by_verb()["create"], 3.0);
         assert_eq!(failover_minimum_total(), 12);
+        assert_eq!(p.minimum_total(), 12);
+        let runbook = per_run(&counts, 10, &runbook_minimum());
+        assert_eq!(runbook.minimum_total(), 4, "the four operations");
     }
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::alerts::{self, Alert};
 use crate::api_counts::{self, PerRun};
+use crate::identity::Actor;
 use crate::observe::Observer;
 use crate::stats::Summary;
 use crate::world::{LIFEBOAT_NS, World};
@@ -93,10 +94,16 @@ pub async fn run(
     let mut measured = 0;
     for i in 0..warmup + n {
         if i == warmup {
-            api_counts::settle(world, Duration::from_millis(300), Duration::from_secs(10)).await;
+            api_counts::settle(
+                world,
+                Actor::Lifeboat,
+                Duration::from_millis(300),
+                Duration::from_secs(10),
+            )
+            .await;
             world.reset_stats();
         }
-        if let Err(e) = world.reset() {
+        if let Err(e) = world.reset().await {
             failures.push(format!("failover {i}: cannot reset the clusters: {e}"));
             break;
         }
@@ -148,7 +155,7 @@ pub async fn run(
                 runs.len()
             ));
         }
-        if let Err(e) = world.check_failed_over() {
+        if let Err(e) = world.check_failed_over().await {
             failures.push(format!("failover {i}: the run Completed but {e}"));
         }
         if i < warmup {
@@ -177,15 +184,29 @@ pub async fn run(
         }
     }
     // Count what the last runs caused after they completed (events, plan status) too.
-    api_counts::settle(world, Duration::from_millis(300), Duration::from_secs(10)).await;
-    let counts = api_counts::snapshot(world);
+    api_counts::settle(
+        world,
+        Actor::Lifeboat,
+        Duration::from_millis(300),
+        Duration::from_secs(10),
+    )
+    .await;
+    let counts = api_counts::snapshot(world, Actor::Lifeboat).unwrap_or_else(|e| {
+        failures.push(format!("cannot count lifeboat's API requests: {e}"));
+        Default::default()
+    });
+    let mut api = api_counts::per_run(&counts, measured, &api_counts::failover_minimum());
+    match api_counts::server_times(world, Actor::Lifeboat) {
+        Ok(times) => api.set_server_times(&times),
+        Err(e) => failures.push(format!("cannot read lifeboat's server times: {e}")),
+    }
     FailoverResult {
         post_to_200: Summary::of(&samples.post_to_200),
         post_to_stored: Summary::of(&samples.post_to_stored),
         stored_to_run: Summary::of(&samples.stored_to_run),
         stored_to_first_step: Summary::of(&samples.stored_to_first_step),
         webhook_to_completed: Summary::of(&samples.webhook_to_completed),
-        api: api_counts::per_run(&counts, measured, &api_counts::failover_minimum()),
+        api,
         warmup,
         failures,
     }

@@ -16,14 +16,23 @@
 //! Timings are taken client-side from watch events; correctness checks along the way
 //! (every run Completed, exactly one run per alert and plan, nothing created by the
 //! re-send) make the command fail, timings never do.
+//!
+//! With `--real` ([`real`]) the failover, the runbook and the request counts (1 and 2) run
+//! instead on three real control planes (`testing/kube`: etcd, kube-apiserver,
+//! kube-controller-manager), the same code on another [`world::Backend`]; requests are then
+//! counted from the API servers' audit logs.
 
 pub mod alerts;
 pub mod api_counts;
+pub mod audit;
 pub mod controller;
 pub mod criterion;
 pub mod failover;
+pub mod identity;
+pub mod kube_server;
 pub mod matching;
 pub mod observe;
+pub mod real;
 pub mod report;
 pub mod runbook;
 pub mod stats;
@@ -36,12 +45,16 @@ use std::time::{Duration, Instant};
 use controller::Controller;
 use observe::Observer;
 use report::{Machine, MemoryReport, Report};
-use world::World;
+use world::{Backend, World};
 
 /// What to run and how much of it.
 #[derive(Clone, Debug)]
 pub struct Options {
     pub quick: bool,
+    /// Only the failover and the runbook, on real control planes ([`real`]).
+    pub real: bool,
+    /// The `lifeboat-kube` binary for `real` (default: see [`kube_server::locate_binary`]).
+    pub kube: Option<PathBuf>,
     /// Measured failover repetitions (after `failover_warmup`).
     pub failover_runs: usize,
     pub failover_warmup: usize,
@@ -63,6 +76,8 @@ impl Options {
     pub fn full() -> Options {
         Options {
             quick: false,
+            real: false,
+            kube: None,
             failover_runs: 200,
             failover_warmup: 5,
             runbook_runs: 20,
@@ -112,6 +127,8 @@ pub enum BenchError {
     World(#[from] world::WorldError),
     #[error(transparent)]
     Failover(#[from] failover::FailoverError),
+    #[error(transparent)]
+    Kube(#[from] kube_server::KubeError),
     #[error("cannot create a working directory: {0}")]
     Dir(std::io::Error),
     #[error("cannot build the HTTP client: {0}")]
@@ -119,42 +136,65 @@ pub enum BenchError {
 }
 
 /// Prints a progress line on stderr (the report goes to stdout).
-fn progress(t0: Instant, what: &str) {
+pub(crate) fn progress(t0: Instant, what: &str) {
     eprintln!("[{:>6.1}s] {what}", t0.elapsed().as_secs_f64());
 }
 
-/// Runs the whole benchmark.
-pub async fn run(opts: &Options) -> Result<Report, BenchError> {
-    let t0 = Instant::now();
-    let binary = controller::locate_binary(opts.lifeboat.as_deref())?;
-    let tmp = tempfile::Builder::new()
-        .prefix("lifeboat-bench-")
-        .tempdir()
-        .map_err(BenchError::Dir)?;
-    let dir = tmp.path().to_path_buf();
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(16)
-        .timeout(Duration::from_secs(60))
-        .build()?;
-    let mut failures = Vec::new();
+/// The benchmark's working directory (kubeconfigs, logs; the real servers' state) and its
+/// HTTP client for the webhook.
+pub(crate) struct Workdir {
+    tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub http: reqwest::Client,
+}
 
-    progress(t0, "matching microbenchmark");
-    let matching = matching::run(opts.matching_plans, opts.matching_lookups);
-    failures.extend(matching.failures.iter().cloned());
+impl Workdir {
+    pub fn new() -> Result<Workdir, BenchError> {
+        let tmp = tempfile::Builder::new()
+            .prefix("lifeboat-bench-")
+            .tempdir()
+            .map_err(BenchError::Dir)?;
+        let dir = tmp.path().to_path_buf();
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(16)
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(Workdir { tmp, dir, http })
+    }
 
-    progress(t0, "starting simulated clusters mgmt, db, proxy");
-    let world = World::start(&dir).await?;
-    failover::create_plan(&world).await?;
-    let obs = Observer::start(&world.mgmt.client).await;
+    /// Deletes the directory, unless asked to keep it or something failed.
+    pub fn finish(self, keep: bool, controller_log: &std::path::Path) {
+        if keep {
+            let kept = self.tmp.keep();
+            eprintln!(
+                "working directory kept: {} (controller log: {})",
+                kept.display(),
+                controller_log.display()
+            );
+        }
+    }
+}
 
-    progress(t0, &format!("starting {} controller", binary.display()));
-    let mut ctl = Controller::start(&binary, &world.mgmt.kubeconfig, &dir, &http).await?;
-    let mut memory = MemoryReport {
-        idle: ctl.memory(),
-        ..Default::default()
-    };
-    let url = ctl.webhook_url();
+/// The failover through lifeboat and the same failover as a kubectl runbook, on the same
+/// clusters (either backend), and the ratio of their medians.
+pub(crate) struct Comparison {
+    pub failover: failover::FailoverResult,
+    pub runbook: runbook::RunbookResult,
+    pub kubectl_startup: Option<stats::Summary>,
+    pub ratio: Option<f64>,
+}
 
+/// Runs [`Comparison`]'s measurements with the controller `ctl` already running against
+/// `world`'s mgmt; `memory.after_failover` is read between the two.
+pub(crate) async fn compare(
+    opts: &Options,
+    world: &World,
+    obs: &Observer,
+    ctl: &Controller,
+    work: &Workdir,
+    memory: &mut MemoryReport,
+    t0: Instant,
+) -> Comparison {
     progress(
         t0,
         &format!(
@@ -163,15 +203,14 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
         ),
     );
     let failover = failover::run(
-        &world,
-        &obs,
-        &http,
-        &url,
+        world,
+        obs,
+        &work.http,
+        &ctl.webhook_url(),
         opts.failover_warmup,
         opts.failover_runs,
     )
     .await;
-    failures.extend(failover.failures.iter().cloned());
     memory.after_failover = ctl.memory();
 
     progress(
@@ -181,10 +220,47 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
             opts.runbook_runs, opts.runbook_warmup
         ),
     );
-    let runbook = runbook::run(&world, &dir, opts.runbook_warmup, opts.runbook_runs).await;
-    failures.extend(runbook.failures.iter().cloned());
+    let runbook = runbook::run(world, &work.dir, opts.runbook_warmup, opts.runbook_runs).await;
     let kubectl_startup = runbook::kubectl_startup(if opts.quick { 3 } else { 10 }).await;
     let ratio = runbook::ratio(runbook.wall, failover.webhook_to_completed);
+    Comparison {
+        failover,
+        runbook,
+        kubectl_startup,
+        ratio,
+    }
+}
+
+/// Runs the whole benchmark on simulated clusters, or with `opts.real` the real control
+/// plane section ([`real::run`]).
+pub async fn run(opts: &Options) -> Result<Report, BenchError> {
+    if opts.real {
+        return real::run(opts).await;
+    }
+    let t0 = Instant::now();
+    let binary = controller::locate_binary(opts.lifeboat.as_deref())?;
+    let work = Workdir::new()?;
+    let mut failures = Vec::new();
+
+    progress(t0, "matching microbenchmark");
+    let matching = matching::run(opts.matching_plans, opts.matching_lookups);
+    failures.extend(matching.failures.iter().cloned());
+
+    progress(t0, "starting simulated clusters mgmt, db, proxy");
+    let world = World::start(&work.dir, &Backend::Sim).await?;
+    failover::create_plan(&world).await?;
+    let obs = Observer::start(&world.mgmt.client).await;
+
+    progress(t0, &format!("starting {} controller", binary.display()));
+    let kubeconfig = world.mgmt.kubeconfig_of(identity::Actor::Lifeboat);
+    let mut ctl = Controller::start(&binary, kubeconfig, &work.dir, &work.http).await?;
+    let mut memory = MemoryReport {
+        idle: ctl.memory(),
+        ..Default::default()
+    };
+    let cmp = compare(opts, &world, &obs, &ctl, &work, &mut memory, t0).await;
+    failures.extend(cmp.failover.failures.iter().cloned());
+    failures.extend(cmp.runbook.failures.iter().cloned());
 
     progress(
         t0,
@@ -193,7 +269,7 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
             opts.storm.plans, opts.storm.alerts, opts.storm.batch
         ),
     );
-    let storm = storm::run(&world, &obs, &http, &url, opts.storm).await;
+    let storm = storm::run(&world, &obs, &work.http, &ctl.webhook_url(), opts.storm).await;
     failures.extend(storm.failures.iter().cloned());
     memory.loaded = ctl.memory();
     memory.plans = storm.plans + 1;
@@ -215,26 +291,20 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
     let log = ctl.log.clone();
     ctl.stop().await;
     drop(obs);
-    if opts.keep_dir || !failures.is_empty() {
-        let kept = tmp.keep();
-        eprintln!(
-            "working directory kept: {} (controller log: {})",
-            kept.display(),
-            log.display()
-        );
-    }
+    work.finish(opts.keep_dir || !failures.is_empty(), &log);
 
     let mut report = Report {
         mode: if opts.quick { "quick" } else { "full" }.into(),
         machine: Machine::detect(),
-        failover: Some(failover),
-        runbook: Some(runbook),
-        kubectl_startup,
-        ratio,
+        failover: Some(cmp.failover),
+        runbook: Some(cmp.runbook),
+        kubectl_startup: cmp.kubectl_startup,
+        ratio: cmp.ratio,
         storm: Some(storm),
         memory,
         matching: Some(matching),
         criterion,
+        control_plane: None,
         targets: Vec::new(),
         failures,
         total_s: t0.elapsed().as_secs_f64(),

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo build --release -p lifeboat -p lifeboat-bench
 //! target/release/lifeboat-bench [--quick] [--json FILE]
+//! target/release/lifeboat-bench --real   # needs `bash scripts/build-kube.sh` first
 //! ```
 //!
 //! Exit code 0 when every correctness check passed (timings never fail the command),
@@ -14,13 +15,22 @@ use std::process::ExitCode;
 use clap::Parser;
 use lifeboat_bench::Options;
 
-/// Benchmarks lifeboat against simulated clusters and a kubectl runbook.
+/// Benchmarks lifeboat against simulated (or, with --real, real) clusters and a kubectl
+/// runbook.
 #[derive(Parser, Debug)]
 #[command(name = "lifeboat-bench", version, about)]
 struct Args {
     /// Small sizes for CI (well under a minute); fails only on correctness checks.
     #[arg(long)]
     quick: bool,
+    /// Only the failover and the kubectl runbook, on three real control planes
+    /// (target/kube/lifeboat-kube, built by `bash scripts/build-kube.sh`).
+    #[arg(long, conflicts_with = "quick")]
+    real: bool,
+    /// The real control plane binary for --real (default: target/kube/lifeboat-kube next
+    /// to this executable's target directory, or $LIFEBOAT_KUBE_BIN).
+    #[arg(long, value_name = "PATH", requires = "real")]
+    kube: Option<PathBuf>,
     /// Also write the whole report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -52,6 +62,8 @@ fn main() -> ExitCode {
     } else {
         Options::full()
     };
+    opts.real = args.real;
+    opts.kube = args.kube;
     opts.lifeboat = args.lifeboat;
     opts.criterion_dir = args.criterion_dir;
     opts.keep_dir = args.keep_dir;
@@ -75,11 +87,23 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let report = match runtime.block_on(lifeboat_bench::run(&opts)) {
-        Ok(r) => r,
-        Err(e) => {
+    // On Ctrl-C the run is dropped, which kills its child processes (the controller, and
+    // with --real three control planes of ~300 MiB each) instead of leaving them behind.
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            r = lifeboat_bench::run(&opts) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    let report = match outcome {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
+        }
+        None => {
+            eprintln!("interrupted");
+            return ExitCode::from(130);
         }
     };
     println!("{}", report.render());

@@ -5,10 +5,12 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::api_counts::PerRun;
 use crate::controller::Memory;
 use crate::criterion::Estimate;
 use crate::failover::FailoverResult;
 use crate::matching::MatchingResult;
+use crate::real::ControlPlane;
 use crate::runbook::RunbookResult;
 use crate::stats::{Summary, fmt_ms};
 use crate::storm::StormResult;
@@ -79,6 +81,8 @@ pub struct Report {
     pub memory: MemoryReport,
     pub matching: Option<MatchingResult>,
     pub criterion: Vec<Estimate>,
+    /// The real control planes, when the run was on them (`--real`).
+    pub control_plane: Option<ControlPlane>,
     pub targets: Vec<Target>,
     pub failures: Vec<String>,
     pub total_s: f64,
@@ -91,6 +95,47 @@ fn met(b: bool) -> Option<bool> {
 fn p99(s: &Option<Summary>) -> String {
     s.map(|s| format!("p99 {}", fmt_ms(s.p99_ms)))
         .unwrap_or_else(|| "not measured".into())
+}
+
+/// Requests per run by (cluster, verb, resource), the minimum where it applies, the
+/// server's median time per request where known (real servers), and the totals.
+fn api_table(o: &mut String, api: &PerRun) {
+    let timed = api.rows.iter().any(|r| r.server_ms.is_some());
+    let _ = write!(
+        o,
+        "  {:<7} {:<8} {:<32} {:>8} {:>8}",
+        "cluster", "verb", "resource", "per run", "minimum"
+    );
+    let _ = writeln!(o, "{}", if timed { "  server median" } else { "" });
+    for r in &api.rows {
+        let _ = write!(
+            o,
+            "  {:<7} {:<8} {:<32} {:>8.2} {:>8}",
+            r.cluster,
+            r.verb,
+            r.resource,
+            r.per_run,
+            r.minimum.map_or("-".into(), |m| m.to_string()),
+        );
+        let server = match (timed, r.server_ms) {
+            (false, _) => String::new(),
+            (true, Some(ms)) => format!("{:>15}", fmt_ms(ms)),
+            (true, None) => format!("{:>15}", "-"),
+        };
+        let _ = writeln!(o, "{server}");
+    }
+    let by_verb: Vec<String> = api
+        .by_verb()
+        .iter()
+        .map(|(v, n)| format!("{v} {n:.1}"))
+        .collect();
+    let _ = writeln!(
+        o,
+        "  total {:.1} per run (minimum {}); by verb: {}",
+        api.total(),
+        api.minimum_total(),
+        by_verb.join(", ")
+    );
 }
 
 impl Report {
@@ -178,18 +223,20 @@ impl Report {
             });
         }
         let mem = &self.memory;
-        t.push(Target {
-            what: format!(
-                "controller memory, {} plans + {} alerts + {} runs",
-                mem.plans, mem.alerts, mem.runs
-            ),
-            target: "≤ 150 MiB RSS".into(),
-            measured: mem
-                .loaded
-                .map(|m| format!("RSS {:.0} MiB (peak {:.0} MiB)", m.rss_mib, m.hwm_mib))
-                .unwrap_or_else(|| "not measured".into()),
-            met: mem.loaded.map(|m| m.hwm_mib <= 150.0),
-        });
+        if self.storm.is_some() {
+            t.push(Target {
+                what: format!(
+                    "controller memory, {} plans + {} alerts + {} runs",
+                    mem.plans, mem.alerts, mem.runs
+                ),
+                target: "≤ 150 MiB RSS".into(),
+                measured: mem
+                    .loaded
+                    .map(|m| format!("RSS {:.0} MiB (peak {:.0} MiB)", m.rss_mib, m.hwm_mib))
+                    .unwrap_or_else(|| "not measured".into()),
+                met: mem.loaded.map(|m| m.hwm_mib <= 150.0),
+            });
+        }
         self.targets = t;
     }
 
@@ -199,9 +246,22 @@ impl Report {
         let m = &self.machine;
         let _ = writeln!(
             o,
-            "lifeboat-bench ({} mode) on {} core(s), {}, Linux {}; {:.0} s\n",
+            "lifeboat-bench ({} mode) on {} core(s), {}, Linux {}; {:.0} s",
             self.mode, m.cores, m.cpu, m.kernel, self.total_s
         );
+        match &self.control_plane {
+            Some(cp) => {
+                let _ = writeln!(
+                    o,
+                    "on three real control planes (Kubernetes {}: etcd, kube-apiserver, \
+                     kube-controller-manager; {}, /version {}); requests counted from {}\n",
+                    cp.kubernetes, cp.binary, cp.server_version, cp.counted_from
+                );
+            }
+            None => {
+                let _ = writeln!(o, "on simulated clusters\n");
+            }
+        }
         let _ = writeln!(o, "Latency (client-side watch timing)");
         let mut rows: Vec<(String, Option<Summary>)> = Vec::new();
         if let Some(f) = &self.failover {
@@ -264,53 +324,47 @@ impl Report {
         if let Some(f) = &self.failover {
             let _ = writeln!(
                 o,
-                "\nAPI requests per failover run (mean over {} runs; watches excluded)",
+                "\nAPI requests per failover run through lifeboat (mean over {} runs; watches excluded)",
                 f.api.runs
             );
-            let _ = writeln!(
-                o,
-                "  {:<7} {:<8} {:<32} {:>8} {:>8}",
-                "cluster", "verb", "resource", "per run", "minimum"
-            );
-            for r in &f.api.rows {
-                let _ = writeln!(
-                    o,
-                    "  {:<7} {:<8} {:<32} {:>8.2} {:>8}",
-                    r.cluster,
-                    r.verb,
-                    r.resource,
-                    r.per_run,
-                    r.minimum.map_or("-".into(), |m| m.to_string())
-                );
-            }
-            let by_verb: Vec<String> = f
-                .api
-                .by_verb()
-                .iter()
-                .map(|(v, n)| format!("{v} {n:.1}"))
-                .collect();
-            let _ = writeln!(
-                o,
-                "  total {:.1} per run (minimum {}); by verb: {}",
-                f.api.total(),
-                crate::api_counts::failover_minimum_total(),
-                by_verb.join(", ")
-            );
+            api_table(&mut o, &f.api);
         }
         if let Some(r) = &self.runbook
             && r.api.runs > 0
         {
-            let rows: Vec<String> = r
-                .api
-                .rows
-                .iter()
-                .map(|x| format!("{} {} {} {:.1}", x.cluster, x.verb, x.resource, x.per_run))
-                .collect();
+            if self.control_plane.is_some() {
+                let _ = writeln!(
+                    o,
+                    "\nAPI requests per failover run as the kubectl runbook (mean over {} runs)",
+                    r.api.runs
+                );
+                api_table(&mut o, &r.api);
+            } else {
+                let rows: Vec<String> = r
+                    .api
+                    .rows
+                    .iter()
+                    .map(|x| format!("{} {} {} {:.1}", x.cluster, x.verb, x.resource, x.per_run))
+                    .collect();
+                let _ = writeln!(
+                    o,
+                    "  kubectl runbook, per run: {:.1} resource requests ({}); discovery requests are not counted by the simulator",
+                    r.api.total(),
+                    rows.join(", ")
+                );
+            }
+        }
+        if self.control_plane.is_some()
+            && let (Some(f), Some(r)) = (&self.failover, &self.runbook)
+        {
             let _ = writeln!(
                 o,
-                "  kubectl runbook, per run: {:.1} resource requests ({}); discovery requests are not counted by the simulator",
+                "  per failover run: lifeboat {:.1} (minimum {}), kubectl runbook {:.1} (minimum {}: \
+                 the four operations)",
+                f.api.total(),
+                f.api.minimum_total(),
                 r.api.total(),
-                rows.join(", ")
+                r.api.minimum_total()
             );
         }
 
@@ -376,14 +430,18 @@ impl Report {
             "  after the failovers       {}",
             fmt_mem(mem.after_failover)
         );
-        let _ = writeln!(
-            o,
-            "  {} plans/alerts/runs   {}",
-            mem.plans,
-            fmt_mem(mem.loaded)
-        );
+        if self.storm.is_some() {
+            let _ = writeln!(
+                o,
+                "  {} plans/alerts/runs   {}",
+                mem.plans,
+                fmt_mem(mem.loaded)
+            );
+        }
 
-        if !self.criterion.is_empty() {
+        if self.control_plane.is_some() {
+            // The real section measures no engine microbenchmarks.
+        } else if !self.criterion.is_empty() {
             let _ = writeln!(o, "\nEngine microbenchmarks (criterion, target/criterion)");
             for e in &self.criterion {
                 let _ = writeln!(

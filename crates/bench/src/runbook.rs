@@ -1,5 +1,5 @@
 //! The same failover as a bash + kubectl runbook (`runbook/failover.sh`), run against the
-//! same simulated clusters in the same process run.
+//! same clusters (simulated or real) in the same process run.
 
 use std::path::Path;
 use std::time::Instant;
@@ -8,6 +8,7 @@ use serde::Serialize;
 use tokio::process::Command;
 
 use crate::api_counts::{self, PerRun};
+use crate::identity::Actor;
 use crate::stats::Summary;
 use crate::world::World;
 
@@ -53,7 +54,7 @@ pub async fn run(world: &World, dir: &Path, warmup: usize, n: usize) -> RunbookR
         if i == warmup {
             world.reset_stats();
         }
-        if let Err(e) = world.reset() {
+        if let Err(e) = world.reset().await {
             result
                 .failures
                 .push(format!("runbook {i}: cannot reset the clusters: {e}"));
@@ -62,8 +63,11 @@ pub async fn run(world: &World, dir: &Path, warmup: usize, n: usize) -> RunbookR
         let t0 = Instant::now();
         let out = Command::new("bash")
             .arg(&script)
-            .env("DB_KUBECONFIG", &world.db.kubeconfig)
-            .env("PROXY_KUBECONFIG", &world.proxy.kubeconfig)
+            .env("DB_KUBECONFIG", world.db.kubeconfig_of(Actor::Runbook))
+            .env(
+                "PROXY_KUBECONFIG",
+                world.proxy.kubeconfig_of(Actor::Runbook),
+            )
             .env("KUBECACHEDIR", &cache)
             .env("HOME", dir)
             .output()
@@ -86,7 +90,7 @@ pub async fn run(world: &World, dir: &Path, warmup: usize, n: usize) -> RunbookR
                 continue;
             }
         }
-        if let Err(e) = world.check_failed_over() {
+        if let Err(e) = world.check_failed_over().await {
             result
                 .failures
                 .push(format!("runbook {i}: the script succeeded but {e}"));
@@ -95,8 +99,19 @@ pub async fn run(world: &World, dir: &Path, warmup: usize, n: usize) -> RunbookR
             samples.push(took);
         }
     }
-    let counts = api_counts::snapshot(world);
-    result.api = api_counts::per_run(&counts, samples.len(), &Default::default());
+    let counts = api_counts::snapshot(world, Actor::Runbook).unwrap_or_else(|e| {
+        result
+            .failures
+            .push(format!("cannot count the runbook's API requests: {e}"));
+        Default::default()
+    });
+    result.api = api_counts::per_run(&counts, samples.len(), &api_counts::runbook_minimum());
+    match api_counts::server_times(world, Actor::Runbook) {
+        Ok(times) => result.api.set_server_times(&times),
+        Err(e) => result
+            .failures
+            .push(format!("cannot read the runbook's server times: {e}")),
+    }
     result.wall = Summary::of(&samples);
     result
 }

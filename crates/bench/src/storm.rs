@@ -77,17 +77,20 @@ fn plan(i: usize) -> Value {
 /// Loads the plans straight into the store and waits until the plan controller has
 /// validated every one (so its status writes do not overlap the storm).
 async fn load_plans(world: &World, n: usize, timeout: Duration) -> Result<Duration, String> {
+    // Read straight from the simulator's store: 10 000 GETs would load the server measured.
+    let sim = world
+        .mgmt
+        .sim()
+        .ok_or("the storm runs on the simulated clusters only")?;
     let t0 = Instant::now();
     for i in 0..n {
-        world.mgmt.put(plan(i)).map_err(|e| e.to_string())?;
+        world.mgmt.put(plan(i)).await.map_err(|e| e.to_string())?;
     }
     let deadline = t0 + timeout;
     let mut next = 0;
     while next < n {
         let name = format!("storm-{next:05}");
-        let validated = world
-            .mgmt
-            .sim
+        let validated = sim
             .get_object(
                 "recovery.elotl.co/v1alpha1",
                 "recoveryplans",
@@ -102,16 +105,13 @@ async fn load_plans(world: &World, n: usize, timeout: Duration) -> Result<Durati
         if Instant::now() > deadline {
             let validated = (0..n)
                 .filter(|i| {
-                    world
-                        .mgmt
-                        .sim
-                        .get_object(
-                            "recovery.elotl.co/v1alpha1",
-                            "recoveryplans",
-                            Some(STORM_NS),
-                            &format!("storm-{i:05}"),
-                        )
-                        .is_some_and(|p| !p["status"]["validation"].is_null())
+                    sim.get_object(
+                        "recovery.elotl.co/v1alpha1",
+                        "recoveryplans",
+                        Some(STORM_NS),
+                        &format!("storm-{i:05}"),
+                    )
+                    .is_some_and(|p| !p["status"]["validation"].is_null())
                 })
                 .count();
             return Err(format!(
@@ -251,7 +251,13 @@ pub async fn run(
         ));
     }
     // Let whatever the re-send may have triggered happen before counting.
-    crate::api_counts::settle(world, Duration::from_secs(1), Duration::from_secs(30)).await;
+    crate::api_counts::settle(
+        world,
+        crate::identity::Actor::Lifeboat,
+        Duration::from_secs(1),
+        Duration::from_secs(30),
+    )
+    .await;
     let after = obs.counts(STORM_NS);
     r.resend_runs_created = after.runs.saturating_sub(before.runs);
     let new_alerts = after.alerts.saturating_sub(before.alerts);

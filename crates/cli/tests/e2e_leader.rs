@@ -321,6 +321,12 @@ async fn two_replicas_elect_one_leader_both_take_alerts_and_each_run_executes_on
         "the Lease changed hands: {spec}\n{}",
         logs()
     );
+    // Outcomes are counted once the runs' final statuses are written: wait for both.
+    eventually("the leader to count both runs Completed", || async {
+        let m = leader.metrics().await;
+        (metric_value(&m, r#"lifeboat_runs_total{outcome="Completed"}"#) == Some(2.0)).then_some(())
+    })
+    .await;
     let lm = leader.metrics().await;
     let sm = standby.metrics().await;
     let received = r#"lifeboat_alerts_received_total{source="alertmanager/lifeboat"}"#;
@@ -403,12 +409,12 @@ async fn a_killed_leader_is_replaced_after_lease_expiry_and_its_run_completes() 
     );
     assert_run_completed(&done, &cluster, "t0", &[GATE_STEP], &logs).await;
     assert_jobs_once(&cluster, &[&run], &logs).await;
-    let m = second.metrics().await;
-    assert_eq!(
-        metric_value(&m, r#"lifeboat_runs_total{outcome="Completed"}"#),
-        Some(1.0),
-        "the new leader finished the run:\n{m}"
-    );
+    // The outcome is counted once the run's final status is written: wait for it.
+    let completed = r#"lifeboat_runs_total{outcome="Completed"}"#;
+    eventually("the new leader to count the run Completed", || async {
+        (metric_value(&second.metrics().await, completed) == Some(1.0)).then_some(())
+    })
+    .await;
     second.assert_no_panic();
     second.terminate().await;
 }

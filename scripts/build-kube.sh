@@ -7,5 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="$PWD/target/kube/lifeboat-kube"
 mkdir -p "$(dirname "$out")"
-(cd testing/kube && go build -o "$out" .)
+# Stamp the release the modules come from, so /version (and kubectl version) report it.
+version="$(sed -n 's/^\tk8s.io\/kubernetes \(v[0-9][0-9.]*\)$/\1/p' testing/kube/go.mod)"
+minor="$(echo "$version" | cut -d. -f2)"
+pkg=k8s.io/component-base/version
+ldflags="-X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+(cd testing/kube && go build -ldflags "$ldflags" -o "$out" .)
 echo "$out"

@@ -79,8 +79,8 @@ pub fn locate_binary(explicit: Option<&Path>) -> Result<PathBuf, KubeError> {
 }
 
 /// The Kubernetes release `binary` was built from: the `k8s.io/kubernetes` module version
-/// in the module list Go embeds in every binary (what `go version -m` prints). The API
-/// server's own `/version` is unstamped (`v0.0.0-master…`) in a build from Go modules.
+/// in the module list Go embeds in every binary (what `go version -m` prints), whatever
+/// the build stamped into the server's `/version` (scripts/build-kube.sh stamps the same).
 pub fn kubernetes_release(binary: &Path) -> Option<String> {
     const DEP: &[u8] = b"\tk8s.io/kubernetes\t";
     let bytes = std::fs::read(binary).ok()?;

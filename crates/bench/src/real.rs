@@ -24,7 +24,7 @@ pub struct ControlPlane {
     /// The Kubernetes release the control plane was built from
     /// ([`kube_server::kubernetes_release`]).
     pub kubernetes: String,
-    /// What the API server's `/version` says (`gitVersion`; unstamped in a module build).
+    /// What the API server's `/version` says (`gitVersion`, as scripts/build-kube.sh stamps it).
     pub server_version: String,
     pub binary: String,
     /// How requests were counted.

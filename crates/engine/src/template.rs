@@ -984,6 +984,14 @@ impl Template {
         refs.all
     }
 
+    /// Data the template reads from the root that no run has (`.Foo`, `.Alert.Nmae`,
+    /// `.Run.Uid`), as written: rendering would fail on it, mid-run.
+    pub fn unknown_data(&self) -> BTreeSet<String> {
+        let mut refs = Refs::default();
+        refs.nodes(&self.nodes, true);
+        refs.unknown
+    }
+
     /// The `.Values.<key>` the template cannot render without: every reference except
     /// those only given to `default`.
     pub fn required_values(&self) -> BTreeSet<String> {
@@ -1104,6 +1112,24 @@ pub fn referenced_values_in(v: &Value) -> Result<BTreeSet<String>, TemplateError
 struct Refs {
     all: BTreeSet<String>,
     required: BTreeSet<String>,
+    /// Root data that never exists at run time (`.Foo`, `.Alert.Nmae`), as written.
+    unknown: BTreeSet<String>,
+}
+
+/// Whether a field chain from the root names data a run has: `.Values…`, `.Alert`,
+/// `.Alert.Name`, `.Alert.Labels…`, `.Alert.Annotations…`, `.Run`, `.Run.Name`,
+/// `.Run.Namespace`.
+fn is_known_root_data(path: &[String]) -> bool {
+    let first = path.first().map(String::as_str);
+    let second = path.get(1).map(String::as_str);
+    match (first, second, path.len()) {
+        (None, _, _) | (Some("Values"), _, _) => true,
+        (Some("Alert" | "Run"), None, 1) => true,
+        (Some("Alert"), Some("Labels" | "Annotations"), _) => true,
+        (Some("Alert"), Some("Name"), 2) => true,
+        (Some("Run"), Some("Name" | "Namespace"), 2) => true,
+        _ => false,
+    }
 }
 
 impl Refs {
@@ -1186,9 +1212,13 @@ impl Refs {
     fn arg(&mut self, a: &Arg, dot_is_root: bool, guarded: bool) {
         match a {
             Arg::Field { root, path, .. } => {
-                if (*root == Root::Dollar || dot_is_root) && path.len() >= 2 && path[0] == "Values"
-                {
+                let at_root = *root == Root::Dollar || dot_is_root;
+                if at_root && path.len() >= 2 && path[0] == "Values" {
                     self.add(&path[1], guarded);
+                }
+                if at_root && !is_known_root_data(path) {
+                    let prefix = if *root == Root::Dollar { "$" } else { "" };
+                    self.unknown.insert(format!("{prefix}.{}", path.join(".")));
                 }
             }
             Arg::Sub(p) => self.pipeline(p, dot_is_root),

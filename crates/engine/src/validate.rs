@@ -173,6 +173,14 @@ fn check_template(out: &mut Vec<Problem>, loc: &str, s: &str, produced: &BTreeSe
     match Template::parse(s) {
         Err(e) => out.push(Problem::new(loc, e.to_string())),
         Ok(t) => {
+            for data in t.unknown_data() {
+                out.push(Problem::new(
+                    loc,
+                    format!(
+                        "unknown template data {data}: a run has .Values.<key>, .Alert.Name, .Alert.Labels.<key>, .Alert.Annotations.<key>, .Run.Name and .Run.Namespace"
+                    ),
+                ));
+            }
             for key in t.required_values() {
                 if !produced.contains(&key) {
                     out.push(Problem::new(
@@ -212,6 +220,18 @@ fn check_target(
     produced: &BTreeSet<String>,
 ) {
     check_required(out, format!("{loc}.apiVersion"), &t.api_version);
+    if !t.api_version.trim().is_empty()
+        && !t.api_version.contains("{{")
+        && !is_api_version(t.api_version.trim())
+    {
+        out.push(Problem::new(
+            format!("{loc}.apiVersion"),
+            format!(
+                "{:?} is not an API version: expected VERSION for the core group (v1) or GROUP/VERSION (apps/v1, pgv2.percona.com/v2)",
+                t.api_version
+            ),
+        ));
+    }
     check_required(out, format!("{loc}.resource"), &t.resource);
     if check_required(out, format!("{loc}.name"), &t.name) {
         check_template(out, &format!("{loc}.name"), &t.name, produced);
@@ -365,6 +385,48 @@ fn validate_steps(out: &mut Vec<Problem>, base: &str, steps: &[Step], opts: &Val
                 }
             }
         }
+    }
+}
+
+/// `v1`, `apps/v1`, `pgv2.percona.com/v2`, `batch/v1beta1`: a version (`v` + digits, then
+/// optionally `alpha` or `beta` + digits), after a group that is a DNS subdomain.
+/// Hand-written: the engine has no regex dependency for two small grammars.
+fn is_api_version(s: &str) -> bool {
+    fn is_version(v: &str) -> bool {
+        let Some(rest) = v.strip_prefix('v') else {
+            return false;
+        };
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 || rest.starts_with('0') {
+            return false;
+        }
+        let tail = &rest[digits..];
+        if tail.is_empty() {
+            return true;
+        }
+        let n = tail
+            .strip_prefix("alpha")
+            .or_else(|| tail.strip_prefix("beta"));
+        n.is_some_and(|n| {
+            !n.is_empty() && !n.starts_with('0') && n.chars().all(|c| c.is_ascii_digit())
+        })
+    }
+    fn is_group(g: &str) -> bool {
+        !g.is_empty()
+            && g.len() <= 253
+            && g.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            })
+    }
+    match s.split_once('/') {
+        None => is_version(s),
+        Some((group, version)) => is_group(group) && is_version(version),
     }
 }
 
@@ -595,6 +657,37 @@ fn unknown_fields(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_versions() {
+        for ok in [
+            "v1",
+            "apps/v1",
+            "batch/v1beta1",
+            "pgv2.percona.com/v2",
+            "x.io/v10alpha2",
+        ] {
+            assert!(is_api_version(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "V1",
+            "1",
+            "v",
+            "v0",
+            "apps/",
+            "/v1",
+            "apps/v1/x",
+            "Apps/v1",
+            "apps/v1beta",
+            "apps/v1gamma1",
+            "a..b/v1",
+            "-a/v1",
+            "apps v1",
+        ] {
+            assert!(!is_api_version(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn problem_display() {

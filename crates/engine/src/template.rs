@@ -1122,14 +1122,14 @@ struct Refs {
 fn is_known_root_data(path: &[String]) -> bool {
     let first = path.first().map(String::as_str);
     let second = path.get(1).map(String::as_str);
-    match (first, second, path.len()) {
-        (None, _, _) | (Some("Values"), _, _) => true,
-        (Some("Alert" | "Run"), None, 1) => true,
-        (Some("Alert"), Some("Labels" | "Annotations"), _) => true,
-        (Some("Alert"), Some("Name"), 2) => true,
-        (Some("Run"), Some("Name" | "Namespace"), 2) => true,
-        _ => false,
-    }
+    matches!(
+        (first, second, path.len()),
+        (None | Some("Values"), _, _)
+            | (Some("Alert" | "Run"), None, 1)
+            | (Some("Alert"), Some("Labels" | "Annotations"), _)
+            | (Some("Alert"), Some("Name"), 2)
+            | (Some("Run"), Some("Name" | "Namespace"), 2)
+    )
 }
 
 impl Refs {

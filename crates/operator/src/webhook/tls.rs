@@ -1,39 +1,37 @@
 //! TLS (and mTLS) configuration of the receiver, with rustls and the ring provider.
 
-use std::fs::File;
-use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 
 use rustls::RootCertStore;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 
 use super::WebhookError;
 
-fn open(path: &Path) -> Result<BufReader<File>, WebhookError> {
-    File::open(path)
-        .map(BufReader::new)
-        .map_err(|e| WebhookError::Tls(format!("cannot read {}: {e}", path.display())))
+/// The error of reading PEM `what` from `path`, worded for an operator.
+fn pem_error(what: &str, path: &Path, e: pem::Error) -> WebhookError {
+    WebhookError::Tls(match e {
+        pem::Error::Io(e) => format!("cannot read {}: {e}", path.display()),
+        pem::Error::NoItemsFound => format!("no {what} found in {}", path.display()),
+        e => format!("invalid PEM in {}: {e}", path.display()),
+    })
 }
 
 fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, WebhookError> {
-    let certs = rustls_pemfile::certs(&mut open(path)?)
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| pem_error("certificate", path, e))?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| WebhookError::Tls(format!("invalid PEM in {}: {e}", path.display())))?;
+        .map_err(|e| pem_error("certificate", path, e))?;
     if certs.is_empty() {
-        return Err(WebhookError::Tls(format!(
-            "no certificate found in {}",
-            path.display()
-        )));
+        return Err(pem_error("certificate", path, pem::Error::NoItemsFound));
     }
     Ok(certs)
 }
 
 fn key(path: &Path) -> Result<PrivateKeyDer<'static>, WebhookError> {
-    rustls_pemfile::private_key(&mut open(path)?)
-        .map_err(|e| WebhookError::Tls(format!("invalid PEM in {}: {e}", path.display())))?
-        .ok_or_else(|| WebhookError::Tls(format!("no private key found in {}", path.display())))
+    PrivateKeyDer::from_pem_file(path).map_err(|e| pem_error("private key", path, e))
 }
 
 /// Server configuration from a certificate chain and key, requiring client certificates that
@@ -67,4 +65,35 @@ pub fn server_config(
         .map_err(|e| WebhookError::Tls(format!("certificate/key mismatch or unsupported: {e}")))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn message(r: Result<Arc<rustls::ServerConfig>, WebhookError>) -> String {
+        match r {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn unreadable_or_empty_pem_files_are_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a PEM file\n").unwrap();
+        let m = message(server_config(&missing, &missing, None));
+        assert!(
+            m.contains("cannot read") && m.contains("missing.pem"),
+            "{m}"
+        );
+        let m = message(server_config(&empty, &empty, None));
+        assert!(
+            m.contains("no certificate found") && m.contains("empty.pem"),
+            "{m}"
+        );
+    }
 }

@@ -262,7 +262,7 @@ impl ClusterRegistry {
     /// Waits until the cluster Secrets have been listed once (no-op without a store).
     pub async fn wait_ready(&self) -> Result<(), ClusterError> {
         if let Some(store) = &self.inner.secrets {
-            tokio::time::timeout(STORE_READY_TIMEOUT, crate::context::store_ready(store))
+            tokio::time::timeout(STORE_READY_TIMEOUT, crate::cache::store_ready(store))
                 .await
                 .map_err(|_| ClusterError::NotSynced(self.inner.namespace.clone()))?;
         }

@@ -11,13 +11,16 @@
 //! - `leader` — leader election on a Lease.
 
 pub mod api_errors;
+pub mod cache;
 pub mod clusters;
 pub mod config;
 pub mod context;
 pub mod controller;
 pub mod executor;
+pub mod index;
 pub mod leader;
 pub mod naming;
+pub mod recent_runs;
 pub mod run;
 pub mod telemetry;
 pub mod webhook;

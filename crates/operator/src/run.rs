@@ -23,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 use crate::clusters::ClusterRegistry;
 use crate::config::ControllerConfig;
 use crate::context::{Context, Events, SystemClock};
-use crate::controller::index::Indexes;
 use crate::controller::{alerts, plans, runs, stream};
+use crate::index::Indexes;
 use crate::leader::{LeaderElector, LeaderError, LeaseTimings};
 use crate::telemetry::{HealthError, Metrics, Readiness, serve_health};
 use crate::webhook::{self, WebhookError};
@@ -241,8 +241,8 @@ pub async fn run_controllers(
     // The alert controller decides with the plan and run caches and indexes: start it once
     // they are synced, so an alert is never judged against an empty cache.
     let synced = async {
-        crate::context::store_ready(&plans_reader).await;
-        crate::context::store_ready(&runs_reader).await;
+        crate::cache::store_ready(&plans_reader).await;
+        crate::cache::store_ready(&runs_reader).await;
         indexes.plans.wait_ready().await;
         indexes.runs.wait_ready().await;
     };

@@ -12,8 +12,8 @@
 //! flight, and deleting an alert (Alertmanager-driven cleanup, TTLs) must not erase the record
 //! of what was done about it. Runs are cleaned up by the plan's history limits instead.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
@@ -62,76 +62,6 @@ impl AlertError {
             AlertError::MissingMetadata => "MissingMetadata",
         }
     }
-}
-
-/// (namespace, plan name).
-type PlanKey = (String, String);
-
-/// Runs this process created, per (namespace, plan), until the cache reflects them. Makes
-/// the concurrency policy and cooldown hold for two alerts processed back to back.
-#[derive(Default)]
-pub struct RecentRuns {
-    inner: Mutex<HashMap<PlanKey, Vec<RecentRun>>>,
-    /// Serialises the decide-and-create section per (namespace, plan).
-    locks: Mutex<HashMap<PlanKey, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-#[derive(Clone, Debug)]
-struct RecentRun {
-    name: String,
-    created: jiff::Timestamp,
-}
-
-impl std::fmt::Debug for RecentRuns {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecentRuns").finish_non_exhaustive()
-    }
-}
-
-impl RecentRuns {
-    fn lock_for(&self, key: &PlanKey) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(key.clone())
-            .or_default()
-            .clone()
-    }
-
-    fn record(&self, key: PlanKey, name: String, created: jiff::Timestamp) {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(key)
-            .or_default()
-            .push(RecentRun { name, created });
-    }
-
-    fn get(&self, key: &PlanKey) -> Vec<RecentRun> {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    fn prune(&self, key: &PlanKey, keep: impl Fn(&RecentRun) -> bool) {
-        if let Some(v) = self
-            .inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_mut(key)
-        {
-            v.retain(keep);
-        }
-    }
-}
-
-/// Whether the alert has resolved (recorded so, or `endsAt` in the past).
-pub fn is_resolved(alert: &ReceivedAlert, now: jiff::Timestamp) -> bool {
-    alert.status.as_ref().is_some_and(|s| s.resolved)
-        || alert.spec.ends_at.as_ref().is_some_and(|t| t.0 <= now)
 }
 
 /// What to do about one matching plan.
@@ -457,6 +387,12 @@ pub fn error_policy(_alert: Arc<ReceivedAlert>, err: &AlertError, ctx: Arc<Conte
     ctx.metrics.reconcile_error(CONTROLLER, err.category());
     tracing::warn!(error = %err, "alert reconcile failed");
     Action::requeue(Duration::from_secs(1))
+}
+
+/// Whether the alert has resolved (recorded so, or `endsAt` in the past).
+pub fn is_resolved(alert: &ReceivedAlert, now: jiff::Timestamp) -> bool {
+    alert.status.as_ref().is_some_and(|s| s.resolved)
+        || alert.spec.ends_at.as_ref().is_some_and(|t| t.0 <= now)
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! Controllers: alerts (alert → runs), plans (validation, history), runs (the executor).
 
 pub mod alerts;
-pub mod index;
 pub mod plans;
 pub mod runs;
 pub mod stream;

@@ -12,5 +12,6 @@ version="$(sed -n 's/^\tk8s.io\/kubernetes \(v[0-9][0-9.]*\)$/\1/p' testing/kube
 minor="$(echo "$version" | cut -d. -f2)"
 pkg=k8s.io/component-base/version
 ldflags="-X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-(cd testing/kube && go build -ldflags "$ldflags" -o "$out" .)
+# No VCS stamping: the build must not depend on how the tree was checked out.
+(cd testing/kube && go build -buildvcs=false -ldflags "$ldflags" -o "$out" .)
 echo "$out"

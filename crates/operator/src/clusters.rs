@@ -91,21 +91,6 @@ pub enum ClusterError {
 }
 
 impl ClusterError {
-    /// Low-cardinality category for metrics.
-    pub fn category(&self) -> &'static str {
-        match self {
-            ClusterError::NotRegistered { .. } => "NotRegistered",
-            ClusterError::InvalidSecret { .. } => "InvalidSecret",
-            ClusterError::Kubeconfig { .. } => "Kubeconfig",
-            ClusterError::Client { .. } => "Client",
-            ClusterError::InvalidServiceAccount(_) => "InvalidServiceAccount",
-            ClusterError::InvalidApiVersion(_) => "InvalidApiVersion",
-            ClusterError::Discovery { .. } => "Discovery",
-            ClusterError::UnknownResource { .. } => "UnknownResource",
-            ClusterError::NotSynced(_) => "NotSynced",
-        }
-    }
-
     /// Whether retrying later may help (API errors of discovery, unsynced store).
     pub fn is_transient(&self) -> bool {
         match self {
@@ -158,7 +143,6 @@ impl ClusterClients {
 
 struct Inner {
     namespace: String,
-    local: Client,
     secrets: Option<Store<Secret>>,
     /// Key: cluster name, "" for the local cluster.
     clusters: Mutex<HashMap<String, ClusterClients>>,
@@ -192,7 +176,6 @@ impl ClusterRegistry {
         ClusterRegistry {
             inner: Arc::new(Inner {
                 namespace: namespace.to_string(),
-                local,
                 secrets,
                 clusters: Mutex::new(clusters),
                 changes: tokio::sync::watch::channel(0).0,
@@ -247,16 +230,6 @@ impl ClusterRegistry {
             rx.changed().await.ok()?;
             Some(((), rx))
         })
-    }
-
-    /// Namespace the cluster Secrets live in.
-    pub fn namespace(&self) -> &str {
-        &self.inner.namespace
-    }
-
-    /// The local client (lifeboat's own identity).
-    pub fn local(&self) -> Client {
-        self.inner.local.clone()
     }
 
     /// Waits until the cluster Secrets have been listed once (no-op without a store).

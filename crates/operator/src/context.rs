@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::Store;
 use lifeboat_api::{RecoveryPlan, RecoveryRun};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -28,16 +28,6 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> jiff::Timestamp {
         jiff::Timestamp::now()
-    }
-}
-
-/// A clock that always answers the same instant (tests).
-#[derive(Clone, Copy, Debug)]
-pub struct FixedClock(pub jiff::Timestamp);
-
-impl Clock for FixedClock {
-    fn now(&self) -> jiff::Timestamp {
-        self.0
     }
 }
 
@@ -79,11 +69,6 @@ impl Events {
             }
         });
         Events { tx: Some(tx) }
-    }
-
-    /// Events that go nowhere (unit tests).
-    pub fn disabled() -> Self {
-        Events { tx: None }
     }
 
     /// Queues an event about `regarding`.
@@ -172,22 +157,6 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    /// A context with empty caches and no events (tests, tools).
-    pub fn new(client: Client, clusters: ClusterRegistry, metrics: Metrics) -> Self {
-        Context {
-            client,
-            clusters,
-            metrics,
-            events: Events::disabled(),
-            clock: Arc::new(SystemClock),
-            plans: reflector::store().0,
-            runs: reflector::store().0,
-            indexes: Arc::default(),
-            recent_runs: Arc::default(),
-            shutdown: CancellationToken::new(),
-        }
-    }
-
     /// The current time as a Kubernetes timestamp.
     pub fn now(&self) -> Time {
         Time(self.clock.now())

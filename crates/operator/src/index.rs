@@ -95,6 +95,7 @@ impl<I> Indexed<I> {
     }
 
     /// Whether the first listing has been indexed.
+    #[cfg(test)]
     pub fn is_ready(&self) -> bool {
         *self.ready.borrow()
     }
@@ -123,13 +124,9 @@ impl PlansByLabels {
     }
 
     /// Number of indexed plans (all namespaces).
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.namespaces.values().map(PlanIndex::len).sum()
-    }
-
-    /// Whether no plan is indexed.
-    pub fn is_empty(&self) -> bool {
-        self.namespaces.is_empty()
     }
 }
 

@@ -119,11 +119,6 @@ impl LeaderElector {
         self
     }
 
-    /// This replica's identity.
-    pub fn identity(&self) -> &str {
-        &self.identity
-    }
-
     fn api_err(&self, source: kube::Error) -> LeaderError {
         LeaderError::Api {
             namespace: self.namespace.clone(),

@@ -10,19 +10,19 @@
 //! - `telemetry/` — metrics, health and readiness;
 //! - `leader` — leader election on a Lease.
 
-pub mod api_errors;
-pub mod cache;
-pub mod clusters;
-pub mod config;
-pub mod context;
-pub mod controller;
-pub mod executor;
-pub mod index;
-pub mod leader;
+mod api_errors;
+mod cache;
+mod clusters;
+mod config;
+mod context;
+mod controller;
+mod executor;
+mod index;
+mod leader;
 pub mod naming;
-pub mod recent_runs;
+mod recent_runs;
 pub mod run;
-pub mod telemetry;
+mod telemetry;
 pub mod webhook;
 
 pub use config::{ControllerConfig, WebhookConfig};

@@ -15,7 +15,6 @@
 //! A process killed anywhere resumes at the first step that has not Succeeded; a step found
 //! Running is executed again (every step's effect is idempotent), never skipped.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -637,12 +636,4 @@ fn alert_received_at(run: &RecoveryRun) -> Option<jiff::Timestamp> {
         .get(lifeboat_api::ANNOTATION_RECEIVED_AT)
         .and_then(|t| t.parse().ok())
         .or_else(|| run.metadata.creation_timestamp.as_ref().map(|t| t.0))
-}
-
-/// The outputs recorded so far (for tests and the CLI).
-pub fn values_of(run: &RecoveryRun) -> BTreeMap<String, serde_json::Value> {
-    run.status
-        .as_ref()
-        .map(|s| s.values.clone())
-        .unwrap_or_default()
 }

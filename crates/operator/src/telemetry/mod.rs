@@ -3,5 +3,5 @@
 pub mod health;
 pub mod metrics;
 
-pub use health::{HealthError, Readiness, health_router, serve_health};
+pub use health::{HealthError, Readiness, serve_health};
 pub use metrics::Metrics;

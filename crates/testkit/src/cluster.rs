@@ -1,5 +1,6 @@
 //! A cluster for a test: simulated or real, with lifeboat's CRDs and the test namespaces.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -131,19 +132,29 @@ impl TestCluster {
         }
     }
 
-    /// How many creates of `resource` (plural, e.g. `jobs`) the API server accepted (201),
-    /// dry runs excluded: the simulator's request counters, or the real server's audit log.
-    pub fn accepted_creates(&self, resource: &str) -> u64 {
+    /// How many requests on `resource` (plural, e.g. `jobs`) the API server completed, by
+    /// verb and status code, dry runs excluded: the simulator's request counters, or the
+    /// real server's audit log (read once).
+    fn outcomes(&self, resource: &str) -> BTreeMap<(String, u16), u64> {
+        let mut out = BTreeMap::new();
         match &self.server {
-            Server::Sim(sim) => sim
-                .stats()
-                .counts
-                .iter()
-                .filter(|((verb, r, code), _)| verb == "create" && r == resource && *code == 201)
-                .map(|(_, n)| *n)
-                .sum(),
-            Server::Kube(process) => process.accepted_creates(resource).len() as u64,
+            Server::Sim(sim) => {
+                for ((verb, r, code), n) in sim.stats().counts {
+                    if r == resource {
+                        *out.entry((verb, code)).or_default() += n;
+                    }
+                }
+            }
+            Server::Kube(process) => {
+                for e in process.completed_requests(resource) {
+                    let verb = e["verb"].as_str().unwrap_or_default().to_string();
+                    let code = e["responseStatus"]["code"].as_u64().unwrap_or_default();
+                    *out.entry((verb, u16::try_from(code).unwrap_or_default()))
+                        .or_default() += 1;
+                }
+            }
         }
+        out
     }
 
     /// Checks that the `expected` objects of `resource` that exist now were each created
@@ -153,26 +164,15 @@ impl TestCluster {
     /// every create. On a real server a create whose client was killed mid-request is
     /// committed but audited as failed (504), so the audited count may be lower.
     pub fn assert_each_created_once(&self, resource: &str, expected: u64, context: &str) {
-        let (created, deletes) = match &self.server {
-            Server::Sim(sim) => {
-                let stats = sim.stats();
-                let count = |verb: &str, codes: &[u16]| -> u64 {
-                    stats
-                        .counts
-                        .iter()
-                        .filter(|((v, r, code), _)| {
-                            v == verb && r == resource && codes.contains(code)
-                        })
-                        .map(|(_, n)| *n)
-                        .sum()
-                };
-                (count("create", &[201]), count("delete", &[200, 202]))
-            }
-            Server::Kube(process) => (
-                process.accepted_creates(resource).len() as u64,
-                process.accepted_deletes(resource).len() as u64,
-            ),
+        let outcomes = self.outcomes(resource);
+        let count = |verb: &str, codes: &[u16]| -> u64 {
+            outcomes
+                .iter()
+                .filter(|((v, code), _)| v == verb && codes.contains(code))
+                .map(|(_, n)| *n)
+                .sum()
         };
+        let (created, deletes) = (count("create", &[201]), count("delete", &[200, 202]));
         let audited = || format!("{:#?}", self.audited_creates(resource));
         assert_eq!(
             deletes,
@@ -193,20 +193,20 @@ impl TestCluster {
         }
     }
 
-    /// Every create of `resource` as the real server audited it (time, stage, code, name,
-    /// user, request URI), for failure messages; `None` on the simulator.
-    pub fn audited_creates(&self, resource: &str) -> Option<Vec<String>> {
+    /// Every create of `resource` as the real server audited it (time, code, name, user,
+    /// request URI), for failure messages; `None` on the simulator.
+    fn audited_creates(&self, resource: &str) -> Option<Vec<String>> {
         match &self.server {
             Server::Sim(_) => None,
             Server::Kube(process) => Some(
                 process
-                    .create_events(resource)
+                    .completed_requests(resource)
                     .iter()
+                    .filter(|e| e["verb"] == "create")
                     .map(|e| {
                         format!(
-                            "{} {} {} {} by {} {}",
+                            "{} {} {} by {} {}",
                             e["stageTimestamp"].as_str().unwrap_or(""),
-                            e["stage"].as_str().unwrap_or(""),
                             e["responseStatus"]["code"],
                             e["objectRef"]["name"].as_str().unwrap_or("?"),
                             e["user"]["username"].as_str().unwrap_or("?"),

@@ -83,42 +83,17 @@ impl KubeProcess {
             .collect()
     }
 
-    /// The audit events of the creates of `resource` the server accepted (201), dry runs
-    /// excluded.
-    pub fn accepted_creates(&self, resource: &str) -> Vec<serde_json::Value> {
+    /// The audit events of the requests on `resource` (no subresource) the server
+    /// completed, dry runs excluded, in the order received.
+    pub fn completed_requests(&self, resource: &str) -> Vec<serde_json::Value> {
         self.audit_events()
             .into_iter()
             .filter(|e| {
                 e["stage"] == "ResponseComplete"
-                    && e["verb"] == "create"
                     && e["objectRef"]["resource"] == resource
                     && e["objectRef"]["subresource"].is_null()
-                    && e["responseStatus"]["code"] == 201
                     && !e["requestURI"].as_str().unwrap_or("").contains("dryRun")
             })
-            .collect()
-    }
-
-    /// The audit events of the deletes of `resource` the server carried out.
-    pub fn accepted_deletes(&self, resource: &str) -> Vec<serde_json::Value> {
-        self.audit_events()
-            .into_iter()
-            .filter(|e| {
-                e["stage"] == "ResponseComplete"
-                    && e["verb"] == "delete"
-                    && e["objectRef"]["resource"] == resource
-                    && e["objectRef"]["subresource"].is_null()
-                    && matches!(e["responseStatus"]["code"].as_u64(), Some(200 | 202))
-                    && !e["requestURI"].as_str().unwrap_or("").contains("dryRun")
-            })
-            .collect()
-    }
-
-    /// Every audit event of a create of `resource`, whatever its stage and outcome.
-    pub fn create_events(&self, resource: &str) -> Vec<serde_json::Value> {
-        self.audit_events()
-            .into_iter()
-            .filter(|e| e["verb"] == "create" && e["objectRef"]["resource"] == resource)
             .collect()
     }
 

@@ -231,6 +231,46 @@ pub(crate) async fn compare(
     }
 }
 
+/// The failover's controller running against a world, and its comparison with the runbook.
+pub(crate) struct Compared {
+    pub(crate) ctl: Controller,
+    pub(crate) obs: Observer,
+    pub(crate) memory: MemoryReport,
+    pub(crate) cmp: Comparison,
+}
+
+/// Creates the failover plan, starts the observer and the controller on `world`, and
+/// compares the failover with the runbook; their failures go to `failures`. Shared by the
+/// simulated and the real-control-plane runs.
+pub(crate) async fn start_and_compare(
+    opts: &Options,
+    world: &World,
+    binary: &std::path::Path,
+    work: &Workdir,
+    failures: &mut Vec<String>,
+    t0: Instant,
+) -> Result<Compared, BenchError> {
+    failover::create_plan(world).await?;
+    let obs = Observer::start(&world.mgmt.client).await;
+
+    progress(t0, &format!("starting {} controller", binary.display()));
+    let kubeconfig = world.mgmt.kubeconfig_of(identity::Actor::Lifeboat);
+    let ctl = Controller::start(binary, kubeconfig, &work.dir, &work.http).await?;
+    let mut memory = MemoryReport {
+        idle: ctl.memory(),
+        ..Default::default()
+    };
+    let cmp = compare(opts, world, &obs, &ctl, work, &mut memory, t0).await;
+    failures.extend(cmp.failover.failures.iter().cloned());
+    failures.extend(cmp.runbook.failures.iter().cloned());
+    Ok(Compared {
+        ctl,
+        obs,
+        memory,
+        cmp,
+    })
+}
+
 /// Runs the whole benchmark on simulated clusters, or with `opts.real` the real control
 /// plane section ([`real::run`]).
 pub async fn run(opts: &Options) -> Result<Report, BenchError> {
@@ -248,19 +288,12 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
 
     progress(t0, "starting simulated clusters mgmt, db, proxy");
     let world = World::start(&work.dir, &Backend::Sim).await?;
-    failover::create_plan(&world).await?;
-    let obs = Observer::start(&world.mgmt.client).await;
-
-    progress(t0, &format!("starting {} controller", binary.display()));
-    let kubeconfig = world.mgmt.kubeconfig_of(identity::Actor::Lifeboat);
-    let mut ctl = Controller::start(&binary, kubeconfig, &work.dir, &work.http).await?;
-    let mut memory = MemoryReport {
-        idle: ctl.memory(),
-        ..Default::default()
-    };
-    let cmp = compare(opts, &world, &obs, &ctl, &work, &mut memory, t0).await;
-    failures.extend(cmp.failover.failures.iter().cloned());
-    failures.extend(cmp.runbook.failures.iter().cloned());
+    let Compared {
+        mut ctl,
+        obs,
+        mut memory,
+        cmp,
+    } = start_and_compare(opts, &world, &binary, &work, &mut failures, t0).await?;
 
     progress(
         t0,

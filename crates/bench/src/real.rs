@@ -11,12 +11,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::controller::{self, Controller};
-use crate::identity::Actor;
-use crate::observe::Observer;
-use crate::report::{Machine, MemoryReport, Report};
+use crate::controller;
+use crate::report::{Machine, Report};
 use crate::world::{Backend, World, WorldError};
-use crate::{BenchError, Options, Workdir, compare, failover, kube_server, progress};
+use crate::{BenchError, Compared, Options, Workdir, kube_server, progress, start_and_compare};
 
 /// What the real section ran on.
 #[derive(Clone, Debug, Serialize)]
@@ -63,19 +61,12 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
             doing: "read mgmt's /version".into(),
             source,
         })?;
-    failover::create_plan(&world).await?;
-    let obs = Observer::start(&world.mgmt.client).await;
-
-    progress(t0, &format!("starting {} controller", binary.display()));
-    let kubeconfig = world.mgmt.kubeconfig_of(Actor::Lifeboat);
-    let mut ctl = Controller::start(&binary, kubeconfig, &work.dir, &work.http).await?;
-    let mut memory = MemoryReport {
-        idle: ctl.memory(),
-        ..Default::default()
-    };
-    let cmp = compare(opts, &world, &obs, &ctl, &work, &mut memory, t0).await;
-    failures.extend(cmp.failover.failures.iter().cloned());
-    failures.extend(cmp.runbook.failures.iter().cloned());
+    let Compared {
+        mut ctl,
+        obs,
+        memory,
+        cmp,
+    } = start_and_compare(opts, &world, &binary, &work, &mut failures, t0).await?;
     if !ctl.alive() {
         failures.push(format!(
             "the controller exited during the benchmark; its log: {}",

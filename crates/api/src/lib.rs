@@ -26,8 +26,8 @@ pub use run::{
     AlertSpec, RecoveryRun, RecoveryRunSpec, RecoveryRunStatus, RunPhase, StepPhase, StepStatus,
 };
 pub use step::{
-    JobStep, ObjectRef, PatchOverride, PatchStep, PatchType, PatchValue, ReadFieldStep,
-    RetryPolicy, Step, StepType, WaitCondition, WaitStep,
+    JobStep, PatchOverride, PatchStep, PatchType, PatchValue, ReadFieldStep, RetryPolicy, Step,
+    StepTarget, StepType, WaitCondition, WaitStep,
 };
 
 /// The API group of every lifeboat resource.

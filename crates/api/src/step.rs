@@ -109,7 +109,7 @@ pub struct RetryPolicy {
 /// The object a step reads, patches or waits on.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ObjectRef {
+pub struct StepTarget {
     /// API version of the object (`v1`, `apps/v1`, `pgv2.percona.com/v2`).
     pub api_version: String,
     /// Plural resource name (`pods`, `configmaps`, `perconapgclusters`).
@@ -127,7 +127,7 @@ pub struct ObjectRef {
 pub struct ReadFieldStep {
     /// The object to read.
     #[serde(flatten)]
-    pub target: ObjectRef,
+    pub target: StepTarget,
     /// Path of the field to read (`spec.containers[0].image`).
     pub field_path: String,
     /// Key under which the value is stored in `.Values`.
@@ -165,7 +165,7 @@ impl PatchType {
 pub struct PatchStep {
     /// The object to patch.
     #[serde(flatten)]
-    pub target: ObjectRef,
+    pub target: StepTarget,
     /// Which field to set, and to what.
     #[serde(rename = "override")]
     pub override_: PatchOverride,
@@ -234,7 +234,7 @@ pub enum WaitCondition {
 pub struct WaitStep {
     /// The object to watch.
     #[serde(flatten)]
-    pub target: ObjectRef,
+    pub target: StepTarget,
     /// Path of the field to test.
     pub field_path: String,
     /// The condition to wait for.

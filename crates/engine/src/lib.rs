@@ -5,7 +5,9 @@
 //! - [`template`]: the Go `text/template` subset used in step values;
 //! - [`matching`]: alert labels against plan labels, and an index for many plans;
 //! - [`patch`]: building idempotent patch requests for patch steps;
-//! - [`validate`]: plan and run validation, and the offline `lifeboat validate` check;
+//! - [`plan`]: plans and runs after validation, as typed steps;
+//! - [`validate`]: plan and run validation into [`plan`]'s types, and the offline
+//!   `lifeboat validate` check;
 //! - [`wait`]: the condition of a `wait` step.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -13,6 +15,7 @@
 pub mod fieldpath;
 pub mod matching;
 pub mod patch;
+pub mod plan;
 pub mod template;
 pub mod validate;
 pub mod wait;
@@ -22,9 +25,11 @@ pub use matching::{PlanIndex, labels_match};
 pub use patch::{
     BuiltPatch, PatchError, build_patch, is_builtin_api_version, needs_current_object,
 };
-pub use template::{
-    Template, TemplateContext, TemplateError, referenced_values_in, render_leaves, render_str,
+pub use plan::{
+    JobAction, PatchAction, ReadFieldAction, Retries, StepAction, Target, ValidatedPlan,
+    ValidatedStep, WaitAction,
 };
+pub use template::{JsonTemplate, Template, TemplateContext, TemplateError, render_str};
 pub use validate::{
     DocumentReport, Problem, ValidationOptions, check_documents, validate_plan, validate_run_steps,
 };

@@ -75,12 +75,12 @@ impl Events {
     pub fn publish(
         &self,
         regarding: ObjectReference,
-        warning: bool,
+        type_: EventType,
         reason: &str,
         action: &str,
         note: impl Into<String>,
     ) {
-        self.publish_related(regarding, None, warning, reason, action, note);
+        self.publish_related(regarding, None, type_, reason, action, note);
     }
 
     /// Queues an event about `regarding` that also concerns `related` (the run an alert
@@ -94,7 +94,7 @@ impl Events {
         &self,
         regarding: ObjectReference,
         related: Option<ObjectReference>,
-        warning: bool,
+        type_: EventType,
         reason: &str,
         action: &str,
         note: impl Into<String>,
@@ -109,11 +109,7 @@ impl Events {
             note.truncate(cut);
         }
         let ev = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
+            type_,
             reason: reason.to_string(),
             note: Some(note),
             action: action.to_string(),

@@ -1,5 +1,5 @@
 //! lifeboat's operator: the controllers, the step executor, the Alertmanager webhook
-//! receiver and telemetry, assembled by [`run_controller`].
+//! receiver and telemetry, assembled by [`serve`].
 //!
 //! - `controller/` — alert controller (alert → runs), plan controller (validation),
 //!   run controller (drives the executor);
@@ -27,4 +27,4 @@ pub mod webhook;
 
 pub use config::{ControllerConfig, WebhookConfig};
 pub use leader::LeaseTimings;
-pub use run::{OperatorError, run_controller, run_controller_with_lease};
+pub use run::{OperatorError, serve, serve_with_lease};

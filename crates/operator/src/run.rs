@@ -1,4 +1,4 @@
-//! [`run_controller`]: everything `lifeboat controller` runs, assembled.
+//! [`serve`]: everything `lifeboat controller` runs, assembled.
 //!
 //! Every replica serves health/metrics and the webhook; the replica holding the Lease also
 //! runs the plan, run and alert controllers. On shutdown the controllers stop taking new
@@ -69,17 +69,17 @@ pub enum OperatorError {
 
 /// Runs lifeboat's controller process until `shutdown` is cancelled (or leadership is lost,
 /// which returns [`OperatorError::LeadershipLost`]), with the default lease timings.
-pub async fn run_controller(
+pub async fn serve(
     client: Client,
     cfg: ControllerConfig,
     shutdown: CancellationToken,
 ) -> Result<(), OperatorError> {
-    run_controller_with_lease(client, cfg, LeaseTimings::default(), shutdown).await
+    serve_with_lease(client, cfg, LeaseTimings::default(), shutdown).await
 }
 
-/// [`run_controller`] with the given leader-election timings (used only when
+/// [`serve`] with the given leader-election timings (used only when
 /// `cfg.leader_election` is set).
-pub async fn run_controller_with_lease(
+pub async fn serve_with_lease(
     client: Client,
     cfg: ControllerConfig,
     lease: LeaseTimings,
@@ -139,7 +139,7 @@ pub async fn run_controller_with_lease(
         });
     }
 
-    run_controllers(client, &cfg, metrics, readiness, work.clone()).await;
+    run_all_controllers(client, &cfg, metrics, readiness, work.clone()).await;
     work.cancel();
 
     if lost.as_ref().is_some_and(CancellationToken::is_cancelled) {
@@ -172,7 +172,7 @@ fn write_addr_file(
 }
 
 /// Runs the plan, run and alert controllers until `work` is cancelled.
-pub async fn run_controllers(
+pub async fn run_all_controllers(
     client: Client,
     cfg: &ControllerConfig,
     metrics: Metrics,
@@ -231,12 +231,12 @@ pub async fn run_controllers(
         .graceful_shutdown_on(work.clone().cancelled_owned())
         .run(plans::reconcile, plans::error_policy, ctx.clone())
         .for_each(|_| async {});
-    let run_controller = Controller::for_stream(runs_stream, runs_reader.clone())
+    let recovery_run_controller = Controller::for_stream(runs_stream, runs_reader.clone())
         .graceful_shutdown_on(work.clone().cancelled_owned())
         .run(runs::reconcile, runs::error_policy, ctx.clone())
         .for_each(|_| async {});
     let plans_task = tokio::spawn(plan_controller);
-    let runs_task = tokio::spawn(run_controller);
+    let runs_task = tokio::spawn(recovery_run_controller);
 
     // The alert controller decides with the plan and run caches and indexes: start it once
     // they are synced, so an alert is never judged against an empty cache.

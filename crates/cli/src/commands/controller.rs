@@ -137,7 +137,7 @@ pub async fn run(args: Args, _log_format: LogFormat) -> anyhow::Result<u8> {
         leader_election = config.leader_election,
         "starting lifeboat controller"
     );
-    lifeboat_operator::run_controller_with_lease(client, config, lease, shutdown)
+    lifeboat_operator::serve_with_lease(client, config, lease, shutdown)
         .await
         .context("the controller stopped with an error")?;
     Ok(EXIT_OK)

@@ -35,8 +35,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::fieldpath::{FieldPath, Segment};
-
 /// Deepest nesting of parentheses and control structures accepted.
 const MAX_DEPTH: usize = 64;
 /// Evaluation steps one render may take (bounds nested `range` blow-ups).
@@ -250,6 +248,7 @@ fn line_col(src: &str, pos: usize) -> (usize, usize) {
 }
 
 mod eval;
+mod json;
 mod lexer;
 mod parser;
 mod references;
@@ -258,6 +257,8 @@ use eval::*;
 use lexer::*;
 use parser::*;
 use references::*;
+
+pub use json::{JsonTemplate, LeafError, location_of, render_leaves};
 
 // ---------------------------------------------------------------------------------------
 // Public API
@@ -336,101 +337,6 @@ pub fn render_str(src: &str, ctx: &TemplateContext) -> Result<String, TemplateEr
         return Ok(src.to_string());
     }
     Template::parse(src)?.render(ctx)
-}
-
-/// Call `f` with the location (canonical field path, empty for the root) and text of every
-/// string leaf of `v`. Object keys are not leaves.
-pub fn for_each_string_leaf<'v>(v: &'v Value, f: &mut dyn FnMut(&[Segment], &'v str)) {
-    fn walk<'v>(v: &'v Value, path: &mut Vec<Segment>, f: &mut dyn FnMut(&[Segment], &'v str)) {
-        match v {
-            Value::String(s) => f(path, s),
-            Value::Array(a) => {
-                for (i, x) in a.iter().enumerate() {
-                    path.push(Segment::Index(i));
-                    walk(x, path, f);
-                    path.pop();
-                }
-            }
-            Value::Object(m) => {
-                for (k, x) in m {
-                    path.push(Segment::Key(k.clone()));
-                    walk(x, path, f);
-                    path.pop();
-                }
-            }
-            _ => {}
-        }
-    }
-    walk(v, &mut Vec::new(), f)
-}
-
-/// Text of a leaf location (`spec.containers[0].command[2]`).
-pub fn location_of(path: &[Segment]) -> String {
-    FieldPath::from_segments(path.to_vec()).to_string()
-}
-
-fn at_leaf(path: &[Segment], e: TemplateError) -> TemplateError {
-    if path.is_empty() {
-        e
-    } else {
-        TemplateError::AtLeaf {
-            location: location_of(path),
-            source: Box::new(e),
-        }
-    }
-}
-
-/// Render templates in every string leaf of `v` (keys untouched). The output is never
-/// re-parsed, so quotes or newlines in values cannot change the document's structure.
-pub fn render_leaves(v: &Value, ctx: &TemplateContext) -> Result<Value, TemplateError> {
-    fn walk(
-        v: &Value,
-        path: &mut Vec<Segment>,
-        ctx: &TemplateContext,
-    ) -> Result<Value, TemplateError> {
-        Ok(match v {
-            Value::String(s) => Value::String(render_str(s, ctx).map_err(|e| at_leaf(path, e))?),
-            Value::Array(a) => {
-                let mut out = Vec::with_capacity(a.len());
-                for (i, x) in a.iter().enumerate() {
-                    path.push(Segment::Index(i));
-                    out.push(walk(x, path, ctx)?);
-                    path.pop();
-                }
-                Value::Array(out)
-            }
-            Value::Object(m) => {
-                let mut out = serde_json::Map::with_capacity(m.len());
-                for (k, x) in m {
-                    path.push(Segment::Key(k.clone()));
-                    out.insert(k.clone(), walk(x, path, ctx)?);
-                    path.pop();
-                }
-                Value::Object(out)
-            }
-            other => other.clone(),
-        })
-    }
-    walk(v, &mut Vec::new(), ctx)
-}
-
-/// All `.Values.<key>` referenced in the string leaves of `v`.
-pub fn referenced_values_in(v: &Value) -> Result<BTreeSet<String>, TemplateError> {
-    let mut out = BTreeSet::new();
-    let mut err = None;
-    for_each_string_leaf(v, &mut |path, s| {
-        if err.is_some() || !s.contains("{{") {
-            return;
-        }
-        match Template::parse(s) {
-            Ok(t) => out.extend(t.referenced_values()),
-            Err(e) => err = Some(at_leaf(path, e)),
-        }
-    });
-    match err {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
 }
 
 #[cfg(test)]
@@ -712,7 +618,7 @@ mod tests {
             "{e}"
         );
         assert_eq!(
-            referenced_values_in(&json!({"x": ["{{ .Values.a }}", "{{ index .Values \"b-c\" }}"], "y": "{{ with .Values.d }}{{ .e }}{{ end }}"})).unwrap(),
+            JsonTemplate::compile(&json!({"x": ["{{ .Values.a }}", "{{ index .Values \"b-c\" }}"], "y": "{{ with .Values.d }}{{ .e }}{{ end }}"})).unwrap().referenced_values(),
             ["a", "b-c", "d"].into_iter().map(String::from).collect()
         );
     }

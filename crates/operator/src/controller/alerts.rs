@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use lifeboat_api::conditions::{
@@ -27,6 +28,7 @@ use lifeboat_api::{
     ANNOTATION_RECEIVED_AT, AlertSpec, ConcurrencyPolicy, GoDuration, LABEL_ALERT, LABEL_PLAN,
     ReceivedAlert, ReceivedAlertStatus, RecoveryPlan, RecoveryRun, RecoveryRunSpec, SkippedPlan,
 };
+use lifeboat_engine::ValidatedPlan;
 use serde_json::json;
 
 use crate::api_errors::{self, with_api_retries};
@@ -82,7 +84,7 @@ pub enum Decision {
 /// that are Pending or Running. `last_start`: when the latest run of the plan was created.
 pub fn decide(
     plan: &RecoveryPlan,
-    problems: &[String],
+    validation: &Result<ValidatedPlan, Vec<String>>,
     own_run_exists: bool,
     active: &[String],
     last_start: Option<jiff::Timestamp>,
@@ -91,12 +93,15 @@ pub fn decide(
     if own_run_exists {
         return Decision::Run;
     }
-    if !problems.is_empty() {
-        return Decision::Skip {
-            reason: SKIP_INVALID,
-            message: format!("the plan is invalid: {}", problems.join("; ")),
-        };
-    }
+    let validated = match validation {
+        Ok(v) => v,
+        Err(problems) => {
+            return Decision::Skip {
+                reason: SKIP_INVALID,
+                message: format!("the plan is invalid: {}", problems.join("; ")),
+            };
+        }
+    };
     if plan.spec.is_suspended() {
         return Decision::Skip {
             reason: SKIP_SUSPENDED,
@@ -112,9 +117,7 @@ pub fn decide(
             ),
         };
     }
-    if let (Some(cooldown), Some(last)) = (plan.spec.cooldown.as_deref(), last_start)
-        && let Ok(cooldown) = cooldown.parse::<GoDuration>().map(Duration::from)
-    {
+    if let (Some(cooldown), Some(last)) = (validated.cooldown, last_start) {
         let elapsed = now.duration_since(last);
         let elapsed = Duration::try_from(elapsed).unwrap_or_default();
         if elapsed < cooldown {
@@ -123,7 +126,7 @@ pub fn decide(
                 message: format!(
                     "the last run started {}s ago, within the cooldown of {}",
                     elapsed.as_secs(),
-                    plan.spec.cooldown.as_deref().unwrap_or_default()
+                    GoDuration(cooldown)
                 ),
             };
         }
@@ -265,8 +268,8 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
                 .filter_map(|r| r.metadata.creation_timestamp.as_ref().map(|t| t.0))
                 .chain(recent.iter().map(|r| r.created))
                 .max();
-            let problems = validation::validate_plan(&plan.spec, &clusters);
-            match decide(plan, &problems, own_run_exists, &active, last_start, now) {
+            let validated = validation::validate_plan(&plan.spec, &clusters);
+            match decide(plan, &validated, own_run_exists, &active, last_start, now) {
                 Decision::Run => {
                     let run = build_run(&alert, plan, &run_name);
                     let api: Api<RecoveryRun> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -277,7 +280,7 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
                             ctx.events.publish_related(
                                 alert.object_ref(&()),
                                 Some(created.object_ref(&())),
-                                false,
+                                EventType::Normal,
                                 "RunCreated",
                                 "CreateRun",
                                 format!("plan {plan_name} matched; created RecoveryRun {run_name}"),
@@ -295,7 +298,7 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
                     ctx.events.publish_related(
                         alert.object_ref(&()),
                         Some(plan.object_ref(&())),
-                        false,
+                        EventType::Normal,
                         "PlanSkipped",
                         "MatchPlan",
                         format!("plan {plan_name} skipped ({reason}): {message}"),
@@ -353,7 +356,7 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
     if outcome == REASON_NO_MATCH {
         ctx.events.publish(
             alert.object_ref(&()),
-            false,
+            EventType::Normal,
             "NoMatchingPlan",
             "MatchPlan",
             message,
@@ -418,6 +421,13 @@ mod tests {
         p
     }
 
+    fn valid(cooldown: Option<Duration>) -> Result<ValidatedPlan, Vec<String>> {
+        Ok(ValidatedPlan {
+            steps: vec![],
+            cooldown,
+        })
+    }
+
     fn ts(s: i64) -> jiff::Timestamp {
         jiff::Timestamp::from_second(1_700_000_000 + s).unwrap()
     }
@@ -426,18 +436,21 @@ mod tests {
     fn forbid_blocks_a_second_active_run_but_not_the_alerts_own() {
         let p = plan();
         let active = vec!["failover-abc".to_string()];
-        match decide(&p, &[], false, &active, None, ts(0)) {
+        match decide(&p, &valid(None), false, &active, None, ts(0)) {
             Decision::Skip { reason, message } => {
                 assert_eq!(reason, SKIP_CONCURRENCY);
                 assert!(message.contains("failover-abc"), "{message}");
             }
             d => panic!("expected a skip, got {d:?}"),
         }
-        assert_eq!(decide(&p, &[], true, &active, None, ts(0)), Decision::Run);
+        assert_eq!(
+            decide(&p, &valid(None), true, &active, None, ts(0)),
+            Decision::Run
+        );
         let mut allow = plan();
         allow.spec.concurrency_policy = Some(ConcurrencyPolicy::Allow);
         assert_eq!(
-            decide(&allow, &[], false, &active, None, ts(0)),
+            decide(&allow, &valid(None), false, &active, None, ts(0)),
             Decision::Run
         );
     }
@@ -447,31 +460,37 @@ mod tests {
         let mut p = plan();
         p.spec.suspend = Some(true);
         assert!(matches!(
-            decide(&p, &[], false, &[], None, ts(0)),
+            decide(&p, &valid(None), false, &[], None, ts(0)),
             Decision::Skip {
                 reason: SKIP_SUSPENDED,
                 ..
             }
         ));
         let p = plan();
-        match decide(&p, &["spec.steps[0]: bad".into()], false, &[], None, ts(0)) {
+        match decide(
+            &p,
+            &Err(vec!["spec.steps[0]: bad".into()]),
+            false,
+            &[],
+            None,
+            ts(0),
+        ) {
             Decision::Skip { reason, message } => {
                 assert_eq!(reason, SKIP_INVALID);
                 assert!(message.contains("spec.steps[0]: bad"), "{message}");
             }
             d => panic!("expected a skip, got {d:?}"),
         }
-        let mut p = plan();
-        p.spec.cooldown = Some("10m".into());
+        let cooldown = valid(Some(Duration::from_secs(600)));
         assert!(matches!(
-            decide(&p, &[], false, &[], Some(ts(0)), ts(60)),
+            decide(&p, &cooldown, false, &[], Some(ts(0)), ts(60)),
             Decision::Skip {
                 reason: SKIP_COOLDOWN,
                 ..
             }
         ));
         assert_eq!(
-            decide(&p, &[], false, &[], Some(ts(0)), ts(601)),
+            decide(&p, &cooldown, false, &[], Some(ts(0)), ts(601)),
             Decision::Run
         );
     }

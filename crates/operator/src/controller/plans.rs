@@ -14,6 +14,7 @@ use std::time::Duration;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use lifeboat_api::conditions::{
     self, Condition, REASON_INVALID, REASON_VALID, STATUS_FALSE, STATUS_TRUE, TYPE_VALID,
@@ -58,7 +59,9 @@ pub async fn reconcile(plan: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Act
     // Validation needs the registered clusters; wait (bounded) for their first listing.
     let _ = ctx.clusters.wait_ready().await;
     let clusters = ctx.clusters.cluster_names();
-    let problems = validation::validate_plan(&plan.spec, &clusters);
+    let problems = validation::validate_plan(&plan.spec, &clusters)
+        .err()
+        .unwrap_or_default();
     let valid = problems.is_empty();
     let current = plan.status.clone().unwrap_or_default();
     let step_count = u32::try_from(plan.spec.steps.len()).unwrap_or(u32::MAX);
@@ -105,7 +108,7 @@ pub async fn reconcile(plan: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Act
         if !valid {
             ctx.events.publish(
                 kube::Resource::object_ref(plan.as_ref(), &()),
-                true,
+                EventType::Warning,
                 "PlanInvalid",
                 "ValidatePlan",
                 message,

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use lifeboat_api::conditions::{
     self, Condition, MESSAGE_COMPLETED, REASON_COMPLETED, REASON_FAILED, REASON_INVALID,
@@ -28,17 +29,17 @@ use lifeboat_api::conditions::{
 use lifeboat_api::{
     GoDuration, RecoveryPlan, RecoveryRun, RecoveryRunStatus, RunPhase, StepPhase, StepStatus,
 };
+use lifeboat_engine::ValidatedStep;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::api_errors::{self, with_api_retries};
 use crate::context::Context;
-use crate::executor::{self, StepFailure, StepInput, StepOutput, default_timeout};
+use crate::controller::validation;
+use crate::executor::{self, StepFailure, StepInput, StepOutput};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "runs";
-/// Delay before the first retry of a failed step attempt when the step sets none.
-const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
 /// How often a reconcile re-reads the run after a status-write conflict before giving up.
 const MAX_CONFLICTS: u32 = 5;
 
@@ -120,9 +121,12 @@ pub fn error_policy(_run: Arc<RecoveryRun>, err: &RunError, ctx: Arc<Context>) -
     }
 }
 
-/// Validates a run's steps (hand-written runs too): the problems, each naming its field.
-pub fn run_problems(run: &RecoveryRun) -> Vec<String> {
-    crate::controller::validation::validate_run(run)
+/// How executing a step (with its retries) ended.
+enum StepOutcome {
+    /// The last attempt's result.
+    Finished(Result<StepOutput, StepFailure>),
+    /// The process is shutting down; the step stays Running for the next executor.
+    Interrupted,
 }
 
 /// Step statuses for `run`: one per step, keeping what was recorded.
@@ -167,11 +171,11 @@ impl Execution<'_> {
         self.run.status.get_or_insert_with(Default::default)
     }
 
-    fn event(&self, warning: bool, reason: &str, action: &str, note: impl Into<String>) {
+    fn event(&self, type_: EventType, reason: &str, action: &str, note: impl Into<String>) {
         let reference = self.run.object_ref(&());
         self.ctx
             .events
-            .publish(reference, warning, reason, action, note);
+            .publish(reference, type_, reason, action, note);
     }
 
     /// An event about step `i` (regarding the run at `fieldPath: spec.steps[i]`, so each
@@ -179,7 +183,7 @@ impl Execution<'_> {
     fn step_event(
         &self,
         i: usize,
-        warning: bool,
+        type_: EventType,
         reason: &str,
         action: &str,
         note: impl Into<String>,
@@ -188,7 +192,7 @@ impl Execution<'_> {
         reference.field_path = Some(format!("spec.steps[{i}]"));
         self.ctx
             .events
-            .publish(reference, warning, reason, action, note);
+            .publish(reference, type_, reason, action, note);
     }
 
     /// Persists the status with the run's resourceVersion as precondition.
@@ -219,10 +223,10 @@ impl Execution<'_> {
             normalize_steps(&run_snapshot, status);
         }
 
-        let problems = run_problems(&run_snapshot);
-        if !problems.is_empty() {
-            return self.fail_invalid(&problems).await;
-        }
+        let steps = match validation::validate_run(&run_snapshot) {
+            Ok(steps) => steps,
+            Err(problems) => return self.fail_invalid(&problems).await,
+        };
 
         let first = self
             .status()
@@ -250,28 +254,27 @@ impl Execution<'_> {
         // merging adds no window in which a step's effect is not preceded by its Running
         // record. The run's outcome (a failed step, or the last one) is written at once.
         let mut unwritten: Option<(usize, bool)> = None;
-        for i in first..n {
-            self.start_step(i).await?;
+        for (i, step) in steps.iter().enumerate().skip(first) {
+            self.start_step(i, step).await?;
             if let Some((done, ok)) = unwritten.take() {
-                self.step_finished_event(done, ok);
+                self.step_finished_event(done, &steps[done], ok);
             }
             let started = Instant::now();
-            let result = self.execute_with_retries(i).await?;
-            let Some(result) = result else {
+            let result = match self.execute_with_retries(i, step).await? {
+                StepOutcome::Finished(result) => result,
                 // Shutting down: leave the step Running; the next executor re-executes it.
-                return Ok(());
+                StepOutcome::Interrupted => return Ok(()),
             };
-            let step_type = run_snapshot.spec.steps[i].type_;
             let ok = result.is_ok();
             self.ctx.metrics.step_finished(
-                step_type.as_str(),
+                step.step_type().as_str(),
                 if ok { "Succeeded" } else { "Failed" },
                 started.elapsed(),
             );
-            self.finish_step(i, result);
+            self.finish_step(i, step, result);
             if self.status().phase.is_finished() {
                 self.write().await?;
-                self.step_finished_event(i, ok);
+                self.step_finished_event(i, step, ok);
                 self.after_finish();
                 return Ok(());
             }
@@ -281,12 +284,12 @@ impl Execution<'_> {
     }
 
     /// The event of step `i`'s outcome (once it is persisted).
-    fn step_finished_event(&mut self, i: usize, ok: bool) {
-        let title = self.run.spec.steps[i].display_name();
+    fn step_finished_event(&mut self, i: usize, step: &ValidatedStep, ok: bool) {
+        let title = &step.title;
         if ok {
             self.step_event(
                 i,
-                false,
+                EventType::Normal,
                 "StepSucceeded",
                 "ExecuteStep",
                 format!("step {} ({title}) succeeded", i + 1),
@@ -300,7 +303,7 @@ impl Execution<'_> {
                 .unwrap_or_default();
             self.step_event(
                 i,
-                true,
+                EventType::Warning,
                 "StepFailed",
                 "ExecuteStep",
                 format!("step {} ({title}) failed: {msg}", i + 1),
@@ -309,10 +312,10 @@ impl Execution<'_> {
     }
 
     /// Marks step `i` Running (attempts+1) and the run Running, and persists it.
-    async fn start_step(&mut self, i: usize) -> Result<(), RunError> {
+    async fn start_step(&mut self, i: usize, step: &ValidatedStep) -> Result<(), RunError> {
         let now = self.ctx.now();
         let n = self.run.spec.steps.len();
-        let cluster = self.run.spec.steps[i].cluster.clone();
+        let cluster = step.cluster.clone();
         let first_start = self.status().phase == RunPhase::Pending;
         {
             let status = self.status();
@@ -353,16 +356,16 @@ impl Execution<'_> {
                 .unwrap_or_default();
             self.ctx.metrics.run_started(since_alert);
             self.event(
-                false,
+                EventType::Normal,
                 "RunStarted",
                 "StartRun",
                 format!("executing {n} step(s)"),
             );
         }
-        let title = self.run.spec.steps[i].display_name();
+        let title = &step.title;
         self.step_event(
             i,
-            false,
+            EventType::Normal,
             "StepStarted",
             "ExecuteStep",
             format!("step {} of {n} ({title}) started", i + 1),
@@ -370,34 +373,13 @@ impl Execution<'_> {
         Ok(())
     }
 
-    /// Executes step `i` with its retry policy. `None` when interrupted by shutdown.
+    /// Executes step `i` with its retry policy.
     async fn execute_with_retries(
         &mut self,
         i: usize,
-    ) -> Result<Option<Result<StepOutput, StepFailure>>, RunError> {
-        let step = self.run.spec.steps[i].clone();
-        let limit = step.retries.as_ref().map(|r| r.limit).unwrap_or(0);
-        // Validated with the run; a value that does not parse fails the step, never
-        // silently becomes the default.
-        let duration = |field: &str, text: Option<&str>| match text {
-            None => Ok(None),
-            Some(t) => t
-                .parse::<GoDuration>()
-                .map(|d| Some(Duration::from(d)))
-                .map_err(|e| StepFailure::permanent(format!("{field}: {e}"))),
-        };
-        let backoff = duration(
-            "retries.backoff",
-            step.retries.as_ref().and_then(|r| r.backoff.as_deref()),
-        );
-        let timeout = duration("timeout", step.timeout.as_deref());
-        let (mut backoff, timeout) = match (backoff, timeout) {
-            (Ok(b), Ok(t)) => (
-                b.unwrap_or(DEFAULT_BACKOFF),
-                t.unwrap_or_else(|| default_timeout(step.type_)),
-            ),
-            (Err(e), _) | (_, Err(e)) => return Ok(Some(Err(e))),
-        };
+        step: &ValidatedStep,
+    ) -> Result<StepOutcome, RunError> {
+        let mut backoff = step.retries.backoff;
         let sa_namespace = self.run.namespace().unwrap_or_default();
         let sa = self.run.spec.service_account_name.clone();
         let mut attempt = 1u32;
@@ -423,26 +405,24 @@ impl Execution<'_> {
                         ctx: self.ctx,
                         run: &self.run,
                         index: i,
-                        step: &step,
+                        step,
                         values: &values,
                         client,
-                        cluster: step.cluster.as_deref(),
                         dry_run: self.run.spec.is_dry_run(),
-                        timeout,
                         attempt,
                     };
                     tokio::select! {
                         r = executor::execute_step(&input) => r,
-                        () = self.ctx.shutdown.cancelled() => return Ok(None),
+                        () = self.ctx.shutdown.cancelled() => return Ok(StepOutcome::Interrupted),
                     }
                 }
             };
             match result {
-                Err(f) if f.retryable && attempt <= limit => {
+                Err(f) if f.retryable && attempt <= step.retries.limit => {
                     tracing::info!(step = i, attempt, error = %f.message, ?backoff, "step attempt failed; retrying");
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
-                        () = self.ctx.shutdown.cancelled() => return Ok(None),
+                        () = self.ctx.shutdown.cancelled() => return Ok(StepOutcome::Interrupted),
                     }
                     backoff = backoff.saturating_mul(2);
                     attempt += 1;
@@ -454,16 +434,21 @@ impl Execution<'_> {
                     }
                     self.write().await?;
                 }
-                other => return Ok(Some(other)),
+                other => return Ok(StepOutcome::Finished(other)),
             }
         }
     }
 
     /// Records the outcome of step `i`; for a failure or the last step, the run's outcome.
-    fn finish_step(&mut self, i: usize, result: Result<StepOutput, StepFailure>) {
+    fn finish_step(
+        &mut self,
+        i: usize,
+        step: &ValidatedStep,
+        result: Result<StepOutput, StepFailure>,
+    ) {
         let now = self.ctx.now();
         let n = self.run.spec.steps.len();
-        let title = self.run.spec.steps[i].display_name();
+        let title = &step.title;
         let status = self.status();
         match result {
             Ok(out) => {
@@ -560,7 +545,7 @@ impl Execution<'_> {
             );
         }
         self.write().await?;
-        self.event(true, "RunInvalid", "ValidateRun", message);
+        self.event(EventType::Warning, "RunInvalid", "ValidateRun", message);
         self.after_finish();
         Ok(())
     }
@@ -583,12 +568,12 @@ impl Execution<'_> {
             .unwrap_or_default();
         match phase {
             RunPhase::Completed => self.event(
-                false,
+                EventType::Normal,
                 "RunCompleted",
                 "FinishRun",
                 format!("{message} in {}", GoDuration(duration)),
             ),
-            _ => self.event(true, "RunFailed", "FinishRun", message),
+            _ => self.event(EventType::Warning, "RunFailed", "FinishRun", message),
         }
         let previous = self.plan_update.take();
         self.plan_update = Some(self.plan_status_task(phase.as_str(), previous));

@@ -369,7 +369,7 @@ mod tests {
             .unwrap();
         let client = Client::try_from(cfg).unwrap();
         let shutdown = CancellationToken::new();
-        let ctl = tokio::spawn(crate::run_controller(
+        let ctl = tokio::spawn(crate::serve(
             client.clone(),
             ControllerConfig {
                 namespace: "lifeboat-system".into(),

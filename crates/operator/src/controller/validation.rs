@@ -4,29 +4,32 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use lifeboat_api::{RecoveryPlanSpec, RecoveryRun};
-use lifeboat_engine::ValidationOptions;
+use lifeboat_engine::{Problem, ValidatedPlan, ValidatedStep, ValidationOptions};
 
 /// Whether every pair of the plan's labels is present and equal in the alert's.
 pub fn labels_match(plan: &BTreeMap<String, String>, alert: &BTreeMap<String, String>) -> bool {
     lifeboat_engine::labels_match(plan, alert)
 }
 
-/// The problems of a plan, each naming its field; `clusters` are the registered clusters.
-pub fn validate_plan(spec: &RecoveryPlanSpec, clusters: &BTreeSet<String>) -> Vec<String> {
+/// The validated plan, or its problems, each naming its field; `clusters` are the
+/// registered clusters.
+pub fn validate_plan(
+    spec: &RecoveryPlanSpec,
+    clusters: &BTreeSet<String>,
+) -> Result<ValidatedPlan, Vec<String>> {
     let opts = ValidationOptions {
         known_clusters: Some(clusters),
     };
-    lifeboat_engine::validate_plan(spec, &opts)
-        .iter()
-        .map(ToString::to_string)
-        .collect()
+    lifeboat_engine::validate_plan(spec, &opts).map_err(|p| messages(&p))
 }
 
-/// The problems of a run's steps (hand-written runs too). Clusters are checked when a step
-/// executes, so a cluster registered after the run was created is fine.
-pub fn validate_run(run: &RecoveryRun) -> Vec<String> {
+/// A run's validated steps (hand-written runs too), or their problems. Clusters are checked
+/// when a step executes, so a cluster registered after the run was created is fine.
+pub fn validate_run(run: &RecoveryRun) -> Result<Vec<ValidatedStep>, Vec<String>> {
     lifeboat_engine::validate_run_steps(&run.spec.steps, &ValidationOptions::default())
-        .iter()
-        .map(ToString::to_string)
-        .collect()
+        .map_err(|p| messages(&p))
+}
+
+fn messages(problems: &[Problem]) -> Vec<String> {
+    problems.iter().map(ToString::to_string).collect()
 }

@@ -13,6 +13,8 @@ use kube::api::{Api, DeleteParams, PostParams, PropagationPolicy};
 use lifeboat_api::LABEL_RUN;
 use serde_json::Value;
 
+use lifeboat_engine::JobAction;
+
 use super::{StepFailure, StepInput, StepOutput, watch_until};
 use crate::api_errors::with_api_retries;
 use crate::naming;
@@ -58,7 +60,7 @@ pub fn build_job(
     namespace: &str,
     run_name: &str,
     template: Value,
-    backoff_limit: Option<i32>,
+    backoff_limit: i32,
     extra_labels: &BTreeMap<String, String>,
     active_deadline_seconds: i64,
 ) -> Result<Job, String> {
@@ -82,7 +84,7 @@ pub fn build_job(
         },
         spec: Some(JobSpec {
             template,
-            backoff_limit: Some(backoff_limit.unwrap_or(0)),
+            backoff_limit: Some(backoff_limit),
             active_deadline_seconds: Some(active_deadline_seconds.max(1)),
             ..Default::default()
         }),
@@ -90,27 +92,22 @@ pub fn build_job(
     })
 }
 
-pub async fn execute(input: &StepInput<'_>) -> Result<StepOutput, StepFailure> {
-    let body = input
-        .step
-        .job
-        .as_ref()
-        .ok_or_else(|| StepFailure::permanent("the step has type job but no `job` body"))?;
-    let template = input.render_leaves("the job template", &body.template)?;
-    let namespace = match &body.namespace {
-        Some(ns) => input.render_str("the job namespace", ns)?,
+pub async fn execute(input: &StepInput<'_>, action: &JobAction) -> Result<StepOutput, StepFailure> {
+    let template = input.render_json("the job template", &action.template)?;
+    let namespace = match &action.namespace {
+        Some(ns) => input.render("the job namespace", ns)?,
         None => input.run_namespace(),
     };
     let run_name = input.run_name();
     let name = naming::job_name(&run_name, input.index);
-    let deadline = i64::try_from(input.timeout.as_secs()).unwrap_or(i64::MAX);
+    let deadline = i64::try_from(input.step.timeout.as_secs()).unwrap_or(i64::MAX);
     let job = build_job(
         &name,
         &namespace,
         &run_name,
         template,
-        body.backoff_limit,
-        &body.labels,
+        action.backoff_limit,
+        &action.labels,
         deadline,
     )
     .map_err(StepFailure::permanent)?;
@@ -249,7 +246,7 @@ mod tests {
     fn job_from_the_seed_template() {
         let template = json!({"spec": {"containers": [{"name": "n", "image": "busybox",
             "command": ["sh", "-c", "echo hi"]}], "restartPolicy": "OnFailure"}});
-        let job = build_job("j", "ns", "run-1", template, None, &BTreeMap::new(), 600).unwrap();
+        let job = build_job("j", "ns", "run-1", template, 0, &BTreeMap::new(), 600).unwrap();
         let spec = job.spec.unwrap();
         assert_eq!(spec.backoff_limit, Some(0));
         assert_eq!(spec.active_deadline_seconds, Some(600));
@@ -272,7 +269,7 @@ mod tests {
     #[test]
     fn restart_policy_defaults_to_never_and_bad_templates_are_rejected() {
         let template = json!({"spec": {"containers": [{"name": "n", "image": "x"}]}});
-        let job = build_job("j", "ns", "r", template, Some(2), &BTreeMap::new(), 5).unwrap();
+        let job = build_job("j", "ns", "r", template, 2, &BTreeMap::new(), 5).unwrap();
         let spec = job.spec.unwrap();
         assert_eq!(spec.backoff_limit, Some(2));
         assert_eq!(
@@ -284,7 +281,7 @@ mod tests {
             "ns",
             "r",
             json!({"metadata": {}}),
-            None,
+            0,
             &BTreeMap::new(),
             5,
         )
@@ -295,7 +292,7 @@ mod tests {
             "ns",
             "r",
             json!({"spec": {"containers": "nope"}}),
-            None,
+            0,
             &BTreeMap::new(),
             5,
         )

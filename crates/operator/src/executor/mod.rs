@@ -22,8 +22,8 @@ use futures::TryStreamExt;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
-use lifeboat_api::{GoDuration, ObjectRef, RecoveryRun, Step, StepType};
-use lifeboat_engine::TemplateContext;
+use lifeboat_api::{GoDuration, RecoveryRun};
+use lifeboat_engine::{JsonTemplate, StepAction, Target, Template, TemplateContext, ValidatedStep};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -34,31 +34,27 @@ use crate::context::Context;
 /// Extra time the outer bound of an attempt allows beyond the step's timeout.
 const TIMEOUT_GRACE: Duration = Duration::from_secs(1);
 
-/// Default timeout of a step of the given type.
-pub fn default_timeout(t: StepType) -> Duration {
-    match t {
-        StepType::ReadField | StepType::Patch => Duration::from_secs(30),
-        StepType::Job => Duration::from_secs(600),
-        StepType::Wait => Duration::from_secs(300),
-    }
-}
-
 /// Everything one attempt of one step needs.
 pub struct StepInput<'a> {
     pub ctx: &'a Context,
     pub run: &'a RecoveryRun,
     pub index: usize,
-    pub step: &'a Step,
+    pub step: &'a ValidatedStep,
     /// `.Values` so far.
     pub values: &'a BTreeMap<String, Value>,
     /// Client for the step's cluster, impersonating the run's service account if any.
     pub client: Client,
-    pub cluster: Option<&'a str>,
     pub dry_run: bool,
-    /// The step's timeout (the attempt is cancelled after it).
-    pub timeout: Duration,
     /// 1-based attempt number within this execution of the step.
     pub attempt: u32,
+}
+
+/// The object a step acts on, resolved on the step's cluster.
+pub struct TargetObject {
+    pub api: Api<DynamicObject>,
+    pub name: String,
+    /// How messages name it: `pods default/my-pod on cluster "db"`.
+    pub description: String,
 }
 
 impl StepInput<'_> {
@@ -74,41 +70,44 @@ impl StepInput<'_> {
             .unwrap_or_else(|| "default".to_string())
     }
 
+    fn cluster(&self) -> Option<&str> {
+        self.step.cluster.as_deref()
+    }
+
     /// The data templates see: `.Values`, `.Alert`, `.Run`.
     pub fn template_context(&self) -> TemplateContext<'_> {
         template_context(self.run, self.values)
     }
 
-    /// Renders a template string.
-    pub fn render_str(&self, what: &str, text: &str) -> Result<String, StepFailure> {
-        lifeboat_engine::template::render_str(text, &self.template_context())
+    /// Renders a template.
+    pub fn render(&self, what: &str, template: &Template) -> Result<String, StepFailure> {
+        template
+            .render(&self.template_context())
             .map_err(|e| StepFailure::permanent(format!("cannot render {what}: {e}")))
     }
 
-    /// Renders every string leaf of `value`.
-    pub fn render_leaves(&self, what: &str, value: &Value) -> Result<Value, StepFailure> {
-        lifeboat_engine::template::render_leaves(value, &self.template_context())
+    /// Renders every templated leaf of a document.
+    pub fn render_json(&self, what: &str, template: &JsonTemplate) -> Result<Value, StepFailure> {
+        template
+            .render(&self.template_context())
             .map_err(|e| StepFailure::permanent(format!("cannot render {what}: {e}")))
     }
 
     /// Resolves `target` (rendering its name and namespace) to a dynamic API on the step's
-    /// cluster; also returns a description such as `pods default/my-pod`.
-    pub async fn object_api(
-        &self,
-        target: &ObjectRef,
-    ) -> Result<(Api<DynamicObject>, String, String), StepFailure> {
-        let name = self.render_str("name", &target.name)?;
+    /// cluster.
+    pub async fn resolve(&self, target: &Target) -> Result<TargetObject, StepFailure> {
+        let name = self.render("name", &target.name)?;
         let namespace = match &target.namespace {
-            Some(ns) => Some(self.render_str("namespace", ns)?),
+            Some(ns) => Some(self.render("namespace", ns)?),
             None => None,
         };
         let resolved = self
             .ctx
             .clusters
-            .resolve(self.cluster, &target.api_version, &target.resource)
+            .resolve(self.cluster(), &target.api_version, &target.resource)
             .await
             .map_err(StepFailure::from_cluster)?;
-        let (api, desc) = if resolved.namespaced {
+        let (api, description) = if resolved.namespaced {
             let ns = namespace.unwrap_or_else(|| self.run_namespace());
             (
                 Api::namespaced_with(self.client.clone(), &ns, &resolved.resource),
@@ -120,11 +119,15 @@ impl StepInput<'_> {
                 format!("{} {name}", target.resource),
             )
         };
-        let desc = match self.cluster {
-            Some(c) => format!("{desc} on cluster {c:?}"),
-            None => desc,
+        let description = match self.cluster() {
+            Some(c) => format!("{description} on cluster {c:?}"),
+            None => description,
         };
-        Ok((api, name, desc))
+        Ok(TargetObject {
+            api,
+            name,
+            description,
+        })
     }
 
     /// Describes an API error of this step, naming the cluster when it is unreachable.
@@ -133,7 +136,7 @@ impl StepInput<'_> {
             kube::Error::Api(s) => format!("{doing}: {} ({} {})", s.message, s.code, s.reason),
             _ if is_connection_error(e) => format!(
                 "{doing}: {} is unreachable: {e}",
-                display_cluster(self.cluster)
+                display_cluster(self.cluster())
             ),
             _ => format!("{doing}: {e}"),
         };
@@ -227,20 +230,21 @@ impl StepFailure {
 /// Runs one attempt of `input.step`, bounded by its timeout.
 pub async fn execute_step(input: &StepInput<'_>) -> Result<StepOutput, StepFailure> {
     let fut = async {
-        match input.step.type_ {
-            StepType::ReadField => read_field::execute(input).await,
-            StepType::Patch => patch::execute(input).await,
-            StepType::Job => job::execute(input).await,
-            StepType::Wait => wait::execute(input).await,
+        match &input.step.action {
+            StepAction::ReadField(action) => read_field::execute(input, action).await,
+            StepAction::Patch(action) => patch::execute(input, action).await,
+            StepAction::Job(action) => job::execute(input, action).await,
+            StepAction::Wait(action) => wait::execute(input, action).await,
         }
     };
     // Steps that wait (wait, job) enforce `timeout` themselves with a precise message; the
     // grace lets them report it before this outer bound fires.
-    match tokio::time::timeout(input.timeout + TIMEOUT_GRACE, fut).await {
+    let timeout = input.step.timeout;
+    match tokio::time::timeout(timeout + TIMEOUT_GRACE, fut).await {
         Ok(r) => r,
         Err(_) => Err(StepFailure::retryable(format!(
             "timed out after {}",
-            GoDuration(input.timeout)
+            GoDuration(timeout)
         ))),
     }
 }

@@ -8,7 +8,7 @@
 
 use kube::api::{Patch, PatchParams};
 use lifeboat_api::PatchType;
-use lifeboat_engine::{FieldPath, build_patch, needs_current_object};
+use lifeboat_engine::{PatchAction, build_patch, needs_current_object};
 use serde_json::{Value, json};
 
 use super::{StepFailure, StepInput, StepOutput};
@@ -45,18 +45,16 @@ fn to_request(patch_type: PatchType, body: Value) -> Result<Patch<Value>, String
     })
 }
 
-pub async fn execute(input: &StepInput<'_>) -> Result<StepOutput, StepFailure> {
-    let body = input
-        .step
-        .patch
-        .as_ref()
-        .ok_or_else(|| StepFailure::permanent("the step has type patch but no `patch` body"))?;
-    let path = FieldPath::parse(&body.override_.field_path)
-        .map_err(|e| StepFailure::permanent(e.to_string()))?;
-    let value = input.render_leaves("the patch value", &body.override_.value.raw)?;
-    let (api, name, desc) = input.object_api(&body.target).await?;
-    let patch_type = body.effective_patch_type();
-    let needs_current = needs_current_object(patch_type, &path);
+pub async fn execute(
+    input: &StepInput<'_>,
+    action: &PatchAction,
+) -> Result<StepOutput, StepFailure> {
+    let path = &action.field_path;
+    let value = input.render_json("the patch value", &action.value)?;
+    let target = input.resolve(&action.target).await?;
+    let (api, name, desc) = (&target.api, &target.name, &target.description);
+    let patch_type = action.patch_type;
+    let needs_current = needs_current_object(patch_type, path);
     let pp = PatchParams {
         dry_run: input.dry_run,
         ..Default::default()
@@ -64,7 +62,7 @@ pub async fn execute(input: &StepInput<'_>) -> Result<StepOutput, StepFailure> {
     let mut conflicts = 0;
     loop {
         let current = if needs_current {
-            let obj = with_api_retries(|| api.get(&name))
+            let obj = with_api_retries(|| api.get(name))
                 .await
                 .map_err(|e| input.api_failure(&format!("cannot read {desc}"), &e))?;
             Some(
@@ -76,10 +74,10 @@ pub async fn execute(input: &StepInput<'_>) -> Result<StepOutput, StepFailure> {
         };
         let built = build_patch(
             patch_type,
-            &path,
+            path,
             value.clone(),
             current.as_ref(),
-            &body.target.api_version,
+            &action.target.api_version,
         )
         .map_err(|e| StepFailure::permanent(format!("cannot patch {desc}: {e}")))?;
         let sent = body_with_precondition(built.body, built.resource_version.as_deref());
@@ -88,7 +86,7 @@ pub async fn execute(input: &StepInput<'_>) -> Result<StepOutput, StepFailure> {
             "patch": sent.clone(),
         }));
         let request = to_request(built.patch_type, sent).map_err(StepFailure::permanent)?;
-        match with_api_retries(|| api.patch(&name, &pp, &request)).await {
+        match with_api_retries(|| api.patch(name, &pp, &request)).await {
             Ok(_) => {
                 let message = if input.dry_run {
                     format!("dry run: {path} of {desc} would be set (sent with dryRun=All)")

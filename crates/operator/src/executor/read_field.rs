@@ -1,27 +1,29 @@
 //! `readField` steps: GET an object, evaluate a field path, store the value under
 //! `outputKey` in `.Values`.
 
-use lifeboat_engine::{FieldPath, FieldPathError};
+use lifeboat_engine::{FieldPath, FieldPathError, ReadFieldAction};
 
 use super::{StepFailure, StepInput, StepOutput};
 use crate::api_errors::with_api_retries;
 
-pub async fn execute(input: &StepInput<'_>) -> Result<StepOutput, StepFailure> {
-    let body = input.step.read_field.as_ref().ok_or_else(|| {
-        StepFailure::permanent("the step has type readField but no `readField` body")
-    })?;
-    let path =
-        FieldPath::parse(&body.field_path).map_err(|e| StepFailure::permanent(e.to_string()))?;
-    let (api, name, desc) = input.object_api(&body.target).await?;
-    let obj = with_api_retries(|| api.get(&name))
+pub async fn execute(
+    input: &StepInput<'_>,
+    action: &ReadFieldAction,
+) -> Result<StepOutput, StepFailure> {
+    let target = input.resolve(&action.target).await?;
+    let desc = &target.description;
+    let obj = with_api_retries(|| target.api.get(&target.name))
         .await
         .map_err(|e| input.api_failure(&format!("cannot read {desc}"), &e))?;
     let doc = serde_json::to_value(&obj)
         .map_err(|e| StepFailure::permanent(format!("cannot encode {desc}: {e}")))?;
-    let value = read(&path, &doc, &desc)?;
+    let value = read(&action.field_path, &doc, desc)?;
     Ok(StepOutput {
-        message: format!("read {} of {desc} into .Values.{}", path, body.output_key),
-        values: [(body.output_key.clone(), value)].into(),
+        message: format!(
+            "read {} of {desc} into .Values.{}",
+            action.field_path, action.output_key
+        ),
+        values: [(action.output_key.clone(), value)].into(),
         ..Default::default()
     })
 }

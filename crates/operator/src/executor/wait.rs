@@ -2,42 +2,12 @@
 //! not equals a rendered value), within the step's timeout (default 5m).
 
 use kube::api::DynamicObject;
-use lifeboat_api::WaitCondition;
-use lifeboat_engine::FieldPath;
+use lifeboat_api::{GoDuration, WaitCondition};
+use lifeboat_engine::{FieldPath, WaitAction, wait_satisfied};
 use serde_json::Value;
 
 use super::{StepFailure, StepInput, StepOutput, watch_until};
 use crate::api_errors::with_api_retries;
-use lifeboat_api::GoDuration;
-
-/// Whether `actual` satisfies `condition` against `expected`. Equality is JSON equality, or
-/// equality of the text forms when one side is a string (`"3"` equals `3`).
-pub fn holds(condition: WaitCondition, actual: Option<&Value>, expected: Option<&Value>) -> bool {
-    let actual = actual.filter(|v| !v.is_null());
-    match condition {
-        WaitCondition::Exists => actual.is_some(),
-        WaitCondition::Equals => match (actual, expected) {
-            (Some(a), Some(e)) => loosely_equal(a, e),
-            _ => false,
-        },
-        WaitCondition::NotEquals => match (actual, expected) {
-            (Some(a), Some(e)) => !loosely_equal(a, e),
-            (Some(_), None) => true,
-            (None, _) => false,
-        },
-    }
-}
-
-fn loosely_equal(a: &Value, b: &Value) -> bool {
-    if a == b {
-        return true;
-    }
-    let text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    (a.is_string() || b.is_string()) && text(a) == text(b)
-}
 
 fn describe(condition: WaitCondition, expected: Option<&Value>) -> String {
     let shown = expected
@@ -55,30 +25,29 @@ fn field_of(path: &FieldPath, obj: Option<&DynamicObject>) -> Option<Value> {
     path.get(&doc).ok().cloned()
 }
 
-pub async fn execute(input: &StepInput<'_>) -> Result<StepOutput, StepFailure> {
-    let body = input
-        .step
-        .wait
-        .as_ref()
-        .ok_or_else(|| StepFailure::permanent("the step has type wait but no `wait` body"))?;
-    let path =
-        FieldPath::parse(&body.field_path).map_err(|e| StepFailure::permanent(e.to_string()))?;
-    let expected = match &body.value {
-        Some(v) => Some(input.render_leaves("the wait value", v)?),
+pub async fn execute(
+    input: &StepInput<'_>,
+    action: &WaitAction,
+) -> Result<StepOutput, StepFailure> {
+    let path = &action.field_path;
+    let expected = match &action.expected {
+        Some(v) => Some(input.render_json("the wait value", v)?),
         None => None,
     };
-    let (api, name, desc) = input.object_api(&body.target).await?;
+    let target = input.resolve(&action.target).await?;
+    let (api, name, desc) = (target.api, &target.name, &target.description);
+    let condition = action.condition;
     let what = format!(
         "{path} of {desc} to {}",
-        describe(body.condition, expected.as_ref())
+        describe(condition, expected.as_ref())
     );
 
     if input.dry_run {
-        let obj = with_api_retries(|| api.get_opt(&name))
+        let obj = with_api_retries(|| api.get_opt(name))
             .await
             .map_err(|e| input.api_failure(&format!("cannot read {desc}"), &e))?;
-        let actual = field_of(&path, obj.as_ref());
-        let now = holds(body.condition, actual.as_ref(), expected.as_ref());
+        let actual = field_of(path, obj.as_ref());
+        let now = wait_satisfied(condition, actual.as_ref(), expected.as_ref());
         return Ok(StepOutput {
             message: format!(
                 "dry run: waiting for {what}: the condition {} now",
@@ -89,12 +58,11 @@ pub async fn execute(input: &StepInput<'_>) -> Result<StepOutput, StepFailure> {
     }
 
     let mut last: Option<Value> = None;
-    let condition = body.condition;
     let waited = tokio::time::timeout(
-        input.timeout,
-        watch_until(api, &name, |obj: Option<&DynamicObject>| {
-            last = field_of(&path, obj);
-            holds(condition, last.as_ref(), expected.as_ref())
+        input.step.timeout,
+        watch_until(api, name, |obj: Option<&DynamicObject>| {
+            last = field_of(path, obj);
+            wait_satisfied(condition, last.as_ref(), expected.as_ref())
         }),
     )
     .await;
@@ -108,33 +76,9 @@ pub async fn execute(input: &StepInput<'_>) -> Result<StepOutput, StepFailure> {
         ))),
         Err(_) => Err(StepFailure::retryable(format!(
             "timed out after {} waiting for {what} (last value: {})",
-            GoDuration(input.timeout),
+            GoDuration(input.step.timeout),
             last.map(|v| v.to_string())
                 .unwrap_or_else(|| "absent".to_string())
         ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn conditions() {
-        use WaitCondition::*;
-        assert!(holds(Exists, Some(&json!("x")), None));
-        assert!(!holds(Exists, None, None));
-        assert!(!holds(Exists, Some(&Value::Null), None));
-        assert!(holds(
-            Equals,
-            Some(&json!("10.0.0.5")),
-            Some(&json!("10.0.0.5"))
-        ));
-        assert!(holds(Equals, Some(&json!(3)), Some(&json!("3"))));
-        assert!(!holds(Equals, Some(&json!("a")), Some(&json!("b"))));
-        assert!(holds(NotEquals, Some(&json!("a")), Some(&json!("b"))));
-        assert!(!holds(NotEquals, None, Some(&json!("b"))));
-        assert!(!holds(NotEquals, Some(&json!(true)), Some(&json!("true"))));
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kube::Client;
 use lifeboat_api::{ReceivedAlert, RecoveryPlan, RecoveryRun};
-use lifeboat_operator::{ControllerConfig, OperatorError, run_controller};
+use lifeboat_operator::{ControllerConfig, OperatorError, serve};
 use lifeboat_sim::SimCluster;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -51,7 +51,7 @@ impl Controller {
             addr_file: None,
         };
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run_controller(client, cfg, shutdown.clone()));
+        let task = tokio::spawn(serve(client, cfg, shutdown.clone()));
         Controller {
             shutdown,
             task: Some(task),

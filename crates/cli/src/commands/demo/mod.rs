@@ -27,7 +27,7 @@ use self::world::{Cluster, LIFEBOAT_NS, PLAN_FILE};
 use super::{EXIT_FAILED, EXIT_OK};
 use crate::output;
 use crate::watch::Transition;
-use lifeboat_operator::run_controller;
+use lifeboat_operator::serve;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -150,7 +150,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     })
 }
 
-/// Starts `run_controller` on mgmt with loopback listeners and no leader election; returns
+/// Starts `serve` on mgmt with loopback listeners and no leader election; returns
 /// its task and the webhook address once it listens.
 async fn start_controller(
     mgmt: &Cluster,
@@ -170,7 +170,7 @@ async fn start_controller(
     };
     let client = mgmt.client.clone();
     let mut handle = tokio::spawn(async move {
-        if let Err(err) = run_controller(client, config, shutdown).await {
+        if let Err(err) = serve(client, config, shutdown).await {
             eprintln!("error: the controller stopped: {err:#}");
         }
     });

@@ -20,7 +20,22 @@ use kube::Client;
 use kube::api::{Api, ObjectMeta, PostParams};
 use serde_json::Value;
 
-use crate::world::{LIFEBOAT_NS, WorldError};
+/// Namespace lifeboat runs in (mgmt), and of the actors' ServiceAccounts; the failover plan
+/// and its alerts live here.
+pub const LIFEBOAT_NS: &str = "lifeboat-system";
+
+/// Why an actor's credentials could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("{doing}: {source}")]
+    Api {
+        doing: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{doing}: {message}")]
+    Setup { doing: String, message: String },
+}
 
 /// A client whose requests are counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,8 +71,8 @@ const TOKEN_SECONDS: i64 = 24 * 3600;
 /// How long RBAC may take to allow a new binding (the authorizer reads from an informer).
 const RBAC_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn api_err(doing: String) -> impl FnOnce(kube::Error) -> WorldError {
-    move |source| WorldError::Api { doing, source }
+fn api_err(doing: String) -> impl FnOnce(kube::Error) -> IdentityError {
+    move |source| IdentityError::Api { doing, source }
 }
 
 /// Creates `actor`'s ServiceAccount with `cluster-admin` on the cluster of `admin`, waits
@@ -68,7 +83,7 @@ pub async fn kubeconfig(
     cluster: &str,
     admin_kubeconfig: &str,
     actor: Actor,
-) -> Result<String, WorldError> {
+) -> Result<String, IdentityError> {
     let sa = actor.service_account();
     let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), LIFEBOAT_NS);
     let account = ServiceAccount {
@@ -120,19 +135,19 @@ pub async fn kubeconfig(
         .map(|s| s.token)
         .unwrap_or_default();
     if token.is_empty() {
-        return Err(WorldError::Setup {
+        return Err(IdentityError::Setup {
             doing: format!("request a token for {sa} on {cluster}"),
             message: "the TokenRequest came back without a token".into(),
         });
     }
-    with_token(admin_kubeconfig, &token).map_err(|message| WorldError::Setup {
+    with_token(admin_kubeconfig, &token).map_err(|message| IdentityError::Setup {
         doing: format!("write {sa}'s kubeconfig for {cluster}"),
         message,
     })
 }
 
 /// Waits until the authorizer lets `user` do anything (the binding is in its cache).
-async fn wait_allowed(admin: &Client, cluster: &str, user: &str) -> Result<(), WorldError> {
+async fn wait_allowed(admin: &Client, cluster: &str, user: &str) -> Result<(), IdentityError> {
     let review = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
             user: Some(user.to_string()),
@@ -157,7 +172,7 @@ async fn wait_allowed(admin: &Client, cluster: &str, user: &str) -> Result<(), W
             return Ok(());
         }
         if tokio::time::Instant::now() > deadline {
-            return Err(WorldError::Setup {
+            return Err(IdentityError::Setup {
                 doing: format!("bind {user} to cluster-admin on {cluster}"),
                 message: format!("RBAC did not allow it within {} s", RBAC_TIMEOUT.as_secs()),
             });

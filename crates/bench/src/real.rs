@@ -9,25 +9,11 @@
 
 use std::time::Instant;
 
-use serde::Serialize;
 
 use crate::controller;
-use crate::report::{Machine, Report};
+use crate::report::{ControlPlane, Machine, Report};
 use crate::world::{Backend, World, WorldError};
 use crate::{BenchError, Compared, Options, Workdir, kube_server, progress, start_and_compare};
-
-/// What the real section ran on.
-#[derive(Clone, Debug, Serialize)]
-pub struct ControlPlane {
-    /// The Kubernetes release the control plane was built from
-    /// ([`kube_server::kubernetes_release`]).
-    pub kubernetes: String,
-    /// What the API server's `/version` says (`gitVersion`, as scripts/build-kube.sh stamps it).
-    pub server_version: String,
-    pub binary: String,
-    /// How requests were counted.
-    pub counted_from: String,
-}
 
 /// Runs the real control plane section.
 pub async fn run(opts: &Options) -> Result<Report, BenchError> {

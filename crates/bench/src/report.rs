@@ -10,10 +10,22 @@ use crate::controller::Memory;
 use crate::criterion::Estimate;
 use crate::failover::FailoverResult;
 use crate::matching::MatchingResult;
-use crate::real::ControlPlane;
 use crate::runbook::RunbookResult;
 use crate::stats::{Summary, fmt_ms};
 use crate::storm::StormResult;
+
+/// What the real section ran on.
+#[derive(Clone, Debug, Serialize)]
+pub struct ControlPlane {
+    /// The Kubernetes release the control plane was built from
+    /// (`kube_server::kubernetes_release`).
+    pub kubernetes: String,
+    /// What the API server's `/version` says (`gitVersion`, as scripts/build-kube.sh stamps it).
+    pub server_version: String,
+    pub binary: String,
+    /// How requests were counted.
+    pub counted_from: String,
+}
 
 /// The machine the numbers come from.
 #[derive(Clone, Debug, Default, Serialize)]

@@ -16,10 +16,11 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+    Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams,
 };
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{await_condition, conditions};
+use kube::core::GroupVersion;
 use kube::{Client, Config};
 use lifeboat_sim::SimCluster;
 use serde_json::{Value, json};
@@ -28,8 +29,7 @@ use crate::audit::AuditLog;
 use crate::identity::{self, Actor};
 use crate::kube_server::{KubeError, KubeServer};
 
-/// Namespace lifeboat runs in (mgmt); the failover plan and its alerts live here.
-pub const LIFEBOAT_NS: &str = "lifeboat-system";
+pub use crate::identity::LIFEBOAT_NS;
 /// Namespace of the alert-storm plans, alerts and runs (mgmt).
 pub const STORM_NS: &str = "storm";
 /// Namespace of the PerconaPGClusters (db).
@@ -66,6 +66,8 @@ pub enum WorldError {
     Kube(#[from] KubeError),
     #[error("{doing}: {message}")]
     Setup { doing: String, message: String },
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
     #[error("cannot read the audit log of {cluster}: {source}")]
     Audit {
         cluster: String,
@@ -307,8 +309,8 @@ impl Cluster {
                     message: e.to_string(),
                 });
         }
-        let (group, version) = split_api_version(obj["apiVersion"].as_str().unwrap_or(""));
-        let gvk = GroupVersionKind::gvk(&group, &version, obj["kind"].as_str().unwrap_or(""));
+        let gvk = group_version(obj["apiVersion"].as_str().unwrap_or(""))?
+            .with_kind(obj["kind"].as_str().unwrap_or(""));
         let api: Api<DynamicObject> = Api::namespaced_with(
             self.client.clone(),
             obj["metadata"]["namespace"].as_str().unwrap_or("default"),
@@ -337,14 +339,8 @@ impl Cluster {
         if let Server::Sim(sim) = &self.server {
             return Ok(sim.get_object(api_version, plural, Some(namespace), name));
         }
-        let (group, version) = split_api_version(api_version);
-        let ar = ApiResource {
-            group,
-            version,
-            api_version: api_version.to_string(),
-            kind: String::new(),
-            plural: plural.to_string(),
-        };
+        let ar =
+            ApiResource::from_gvk_with_plural(&group_version(api_version)?.with_kind(""), plural);
         let doing = format!("get {plural} {namespace}/{name} on {}", self.name());
         let obj = Api::<DynamicObject>::namespaced_with(self.client.clone(), namespace, &ar)
             .get_opt(name)
@@ -413,11 +409,11 @@ impl Cluster {
     }
 }
 
-fn split_api_version(api_version: &str) -> (String, String) {
-    match api_version.split_once('/') {
-        Some((g, v)) => (g.to_string(), v.to_string()),
-        None => (String::new(), api_version.to_string()),
-    }
+fn group_version(api_version: &str) -> Result<GroupVersion, WorldError> {
+    api_version.parse().map_err(|e| WorldError::Setup {
+        doing: format!("parse apiVersion {api_version:?}"),
+        message: format!("{e}"),
+    })
 }
 
 /// Address the Percona operator publishes for a PostgreSQL cluster.

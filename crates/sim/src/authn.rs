@@ -8,8 +8,8 @@
 use http::HeaderMap;
 
 use crate::authz::{Attributes, UserInfo};
+use crate::cluster::Cluster;
 use crate::error::{Reason, SimError};
-use crate::server::Cluster;
 
 /// The bearer token of the kubeconfig the simulator writes: cluster-admin.
 pub const ADMIN_TOKEN: &str = "lifeboat-sim";

@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::api::{now_rfc3339, random_suffix};
-use crate::server::Cluster;
+use crate::cluster::Cluster;
+use crate::object::{now_rfc3339, random_suffix};
 use crate::store::EventType;
 
 /// Annotation choosing the outcome of a Job's pods.

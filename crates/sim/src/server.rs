@@ -2,9 +2,8 @@
 //! same port), routing, authentication and authorization, fault injection, audit counters
 //! and responses.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -17,56 +16,16 @@ use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiRequest, Query, SharedState, State};
-use crate::authz::{Attributes, Authz, UserInfo};
+use crate::api::{ApiRequest, Query};
+use crate::authz::{Attributes, UserInfo};
+pub use crate::cluster::Cluster;
 use crate::error::{Reason, SimError};
-use crate::faults::{Faults, Injected};
+use crate::faults::Injected;
 use crate::selector::FieldSelector;
-use crate::tokens::Tokens;
 use crate::{authn, discovery, table, watch};
 
 /// Largest accepted request body (kube-apiserver's limit is 3 MiB).
 const MAX_BODY: usize = 3 * 1024 * 1024;
-
-/// One simulated cluster's shared parts.
-pub struct Cluster {
-    /// Cluster name.
-    pub name: String,
-    /// Address served.
-    pub addr: SocketAddr,
-    /// Objects and resources.
-    pub state: SharedState,
-    /// Fault knobs.
-    pub faults: Faults,
-    /// Authorization table.
-    pub authz: Authz,
-    /// ServiceAccount tokens issued by the TokenRequest subresource.
-    pub tokens: Tokens,
-    /// Request counters.
-    pub stats: Mutex<BTreeMap<(String, String, u16), u64>>,
-    /// Cancelled on shutdown.
-    pub shutdown: CancellationToken,
-    /// Watch streams currently being served.
-    pub open_watches: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl Cluster {
-    /// The cluster's objects and resources, locked.
-    pub fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn count(&self, verb: &str, resource: &str, code: u16) {
-        let mut s = self
-            .stats
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *s.entry((verb.to_string(), resource.to_string(), code))
-            .or_insert(0) += 1;
-    }
-}
 
 /// Bind a listener on `addr` that can be re-bound after an outage.
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {

@@ -8,7 +8,8 @@ use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::GroupVersion;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::discovery::{ApiResource, Scope, pinned_kind};
 use kube::{Client, Config};
@@ -293,14 +294,7 @@ impl TestCluster {
         if let Some(sim) = self.sim() {
             return sim.get_object(api_version, plural, namespace, name);
         }
-        let (group, version) = split_api_version(api_version);
-        let ar = ApiResource {
-            group,
-            version,
-            api_version: api_version.to_string(),
-            kind: String::new(),
-            plural: plural.to_string(),
-        };
+        let ar = ApiResource::from_gvk_with_plural(&group_version(api_version).with_kind(""), plural);
         let api: Api<DynamicObject> = match namespace {
             Some(ns) => Api::namespaced_with(self.client(), ns, &ar),
             None => Api::all_with(self.client(), &ar),
@@ -421,8 +415,7 @@ impl TestCluster {
             .as_str()
             .expect("metadata.name")
             .to_string();
-        let (group, version) = split_api_version(api_version);
-        let gvk = GroupVersionKind::gvk(&group, &version, kind);
+        let gvk = group_version(api_version).with_kind(kind);
         let (ar, caps) = pinned_kind(&self.client, &gvk)
             .await
             .unwrap_or_else(|e| panic!("discovering {api_version} {kind}: {e}"));
@@ -437,11 +430,10 @@ impl TestCluster {
     }
 }
 
-fn split_api_version(api_version: &str) -> (String, String) {
-    match api_version.split_once('/') {
-        Some((g, v)) => (g.to_string(), v.to_string()),
-        None => (String::new(), api_version.to_string()),
-    }
+fn group_version(api_version: &str) -> GroupVersion {
+    api_version
+        .parse()
+        .unwrap_or_else(|e| panic!("apiVersion {api_version:?}: {e}"))
 }
 
 fn sanitize(s: &str) -> String {

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::authz::{Attributes, UserInfo};
+use super::{Attributes, UserInfo};
 use crate::selector::LabelSelector;
 use crate::store::Store;
 

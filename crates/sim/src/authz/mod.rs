@@ -8,6 +8,8 @@ use std::sync::Mutex;
 use crate::error::{Reason, SimError, qualified};
 use crate::store::Store;
 
+mod rbac;
+
 /// The group whose members may do anything, as on kube-apiserver.
 const MASTERS: &str = "system:masters";
 
@@ -146,7 +148,7 @@ impl Authz {
         if self.allowed(who, attrs.verb, attrs.group, &resource, attrs.namespace) {
             return Ok(());
         }
-        crate::rbac::authorize(store, who, attrs).map_err(|reason| forbidden(who, attrs, &reason))
+        rbac::authorize(store, who, attrs).map_err(|reason| forbidden(who, attrs, &reason))
     }
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::conditions::Condition;
 
 /// An alert received from an alerting system (e.g. Prometheus Alertmanager) or created by hand.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "recovery.elotl.co",
     version = "v1alpha1",

@@ -77,6 +77,43 @@ impl Drop for Observer {
     }
 }
 
+/// Watches every `K` in the cluster, recording each object seen with `record` (and the end
+/// of the initial list with `synced`) at the moment its event arrives.
+fn spawn_watch<K>(
+    client: &Client,
+    state: &Arc<Mutex<State>>,
+    changed: &Arc<Notify>,
+    record: fn(&mut State, &K, Instant),
+    synced: fn(&mut State),
+) -> JoinHandle<()>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + 'static,
+{
+    let (state, changed) = (state.clone(), changed.clone());
+    let api: Api<K> = Api::all(client.clone());
+    tokio::spawn(async move {
+        let mut stream = watcher(api, watcher::Config::default()).boxed();
+        while let Some(ev) = stream.next().await {
+            let now = Instant::now();
+            let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
+            match ev {
+                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                    record(&mut st, &o, now);
+                }
+                Ok(watcher::Event::InitDone) => synced(&mut st),
+                Ok(_) | Err(_) => {}
+            }
+            drop(st);
+            changed.notify_waiters();
+        }
+    })
+}
+
 fn started(run: &RecoveryRun) -> bool {
     run.status.as_ref().is_some_and(|s| {
         s.phase != RunPhase::Pending
@@ -91,46 +128,12 @@ impl Observer {
     pub async fn start(client: &Client) -> Observer {
         let state = Arc::new(Mutex::new(State::default()));
         let changed = Arc::new(Notify::new());
-        let alerts = {
-            let (state, changed) = (state.clone(), changed.clone());
-            let api: Api<ReceivedAlert> = Api::all(client.clone());
-            tokio::spawn(async move {
-                let mut stream = watcher(api, watcher::Config::default()).boxed();
-                while let Some(ev) = stream.next().await {
-                    let now = Instant::now();
-                    let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
-                    match ev {
-                        Ok(watcher::Event::Apply(a) | watcher::Event::InitApply(a)) => {
-                            record_alert(&mut st, &a, now);
-                        }
-                        Ok(watcher::Event::InitDone) => st.synced.0 = true,
-                        Ok(_) | Err(_) => {}
-                    }
-                    drop(st);
-                    changed.notify_waiters();
-                }
-            })
-        };
-        let runs = {
-            let (state, changed) = (state.clone(), changed.clone());
-            let api: Api<RecoveryRun> = Api::all(client.clone());
-            tokio::spawn(async move {
-                let mut stream = watcher(api, watcher::Config::default()).boxed();
-                while let Some(ev) = stream.next().await {
-                    let now = Instant::now();
-                    let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
-                    match ev {
-                        Ok(watcher::Event::Apply(r) | watcher::Event::InitApply(r)) => {
-                            record_run(&mut st, &r, now);
-                        }
-                        Ok(watcher::Event::InitDone) => st.synced.1 = true,
-                        Ok(_) | Err(_) => {}
-                    }
-                    drop(st);
-                    changed.notify_waiters();
-                }
-            })
-        };
+        let alerts = spawn_watch::<ReceivedAlert>(client, &state, &changed, record_alert, |st| {
+            st.synced.0 = true
+        });
+        let runs = spawn_watch::<RecoveryRun>(client, &state, &changed, record_run, |st| {
+            st.synced.1 = true
+        });
         let obs = Observer {
             state,
             changed,

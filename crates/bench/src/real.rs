@@ -9,7 +9,6 @@
 
 use std::time::Instant;
 
-
 use crate::controller;
 use crate::report::{ControlPlane, Machine, Report};
 use crate::world::{Backend, World, WorldError};

@@ -455,6 +455,21 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Narrows the unread input to exclude whitespace at both ends.
+    fn trim_whitespace(&mut self) {
+        while self.peek().is_some_and(char::is_whitespace) {
+            self.pos += 1;
+        }
+        while self.end > self.pos
+            && self
+                .chars
+                .get(self.end - 1)
+                .is_some_and(|(_, c)| c.is_whitespace())
+        {
+            self.end -= 1;
+        }
+    }
+
     fn peek_at(&self, offset: usize) -> Option<char> {
         let p = self.pos + offset;
         if p < self.end {
@@ -468,18 +483,7 @@ impl<'a> Parser<'a> {
         if self.input.len() > MAX_PATH_LEN {
             return Err(self.err(0, format!("longer than {MAX_PATH_LEN} bytes")));
         }
-        // Trim surrounding whitespace.
-        while self.peek().is_some_and(char::is_whitespace) {
-            self.pos += 1;
-        }
-        while self.end > self.pos
-            && self
-                .chars
-                .get(self.end - 1)
-                .is_some_and(|(_, c)| c.is_whitespace())
-        {
-            self.end -= 1;
-        }
+        self.trim_whitespace();
         if self.pos == self.end {
             return Err(self.err(self.pos, "empty path"));
         }
@@ -491,17 +495,7 @@ impl<'a> Parser<'a> {
             }
             self.pos += 1;
             self.end -= 1;
-            while self.peek().is_some_and(char::is_whitespace) {
-                self.pos += 1;
-            }
-            while self.end > self.pos
-                && self
-                    .chars
-                    .get(self.end - 1)
-                    .is_some_and(|(_, c)| c.is_whitespace())
-            {
-                self.end -= 1;
-            }
+            self.trim_whitespace();
             if self.pos == self.end {
                 return Err(self.err(self.pos, "empty path inside braces"));
             }

@@ -368,6 +368,15 @@ impl State {
             .cloned()
     }
 
+    /// The stored object a request names, or kube-apiserver's 404.
+    fn stored(&self, req: &ApiRequest) -> Result<Value, SimError> {
+        let res = &req.res;
+        self.store
+            .get(&res.storage_key(), &req.namespace, &req.name)
+            .cloned()
+            .ok_or_else(|| SimError::not_found(&res.group, &res.plural, &req.name))
+    }
+
     fn namespace_exists(&self, ns: &str) -> bool {
         self.store.get("/namespaces", "", ns).is_some()
     }
@@ -375,11 +384,7 @@ impl State {
     /// GET one object.
     pub fn get(&self, req: &ApiRequest) -> Result<Value, SimError> {
         let res = &req.res;
-        let mut obj = self
-            .store
-            .get(&res.storage_key(), &req.namespace, &req.name)
-            .cloned()
-            .ok_or_else(|| SimError::not_found(&res.group, &res.plural, &req.name))?;
+        let mut obj = self.stored(req)?;
         obj["apiVersion"] = Value::String(res.api_version());
         Ok(obj)
     }
@@ -574,12 +579,7 @@ impl State {
     /// PUT: replace an object (or its status).
     pub fn update(&mut self, req: &ApiRequest) -> Result<(u16, Value), SimError> {
         let obj = parse_body(&req.content_type, &req.body)?;
-        let res = &req.res;
-        let current = self
-            .store
-            .get(&res.storage_key(), &req.namespace, &req.name)
-            .cloned()
-            .ok_or_else(|| SimError::not_found(&res.group, &res.plural, &req.name))?;
+        let current = self.stored(req)?;
         self.update_object(req, obj, current, false)
     }
 
@@ -769,11 +769,7 @@ impl State {
     /// GET, PUT or PATCH of a deployment's `/scale` subresource (an `autoscaling/v1` Scale).
     pub fn scale(&mut self, req: &ApiRequest, verb: &str) -> Result<(u16, Value), SimError> {
         let res = &req.res;
-        let current = self
-            .store
-            .get(&res.storage_key(), &req.namespace, &req.name)
-            .cloned()
-            .ok_or_else(|| SimError::not_found(&res.group, &res.plural, &req.name))?;
+        let current = self.stored(req)?;
         let to_scale = |d: &Value| {
             let labels = d["spec"]["selector"]["matchLabels"]
                 .as_object()
@@ -890,39 +886,23 @@ impl State {
                 .get("propagationPolicy")
                 .is_some_and(|p| p == "Orphan")
             || opts["orphanDependents"] == true;
-        let current = self
-            .store
-            .get(&res.storage_key(), &req.namespace, &req.name)
-            .cloned()
-            .ok_or_else(|| SimError::not_found(&res.group, &res.plural, &req.name))?;
+        let current = self.stored(req)?;
         let pre = &opts["preconditions"];
-        if let Some(rv) = pre["resourceVersion"].as_str()
-            && rv != meta_str(&current, "resourceVersion")
-        {
-            return Err(SimError::new(
-                Reason::Conflict,
-                format!(
-                    "Operation cannot be fulfilled on {} \"{}\": Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    crate::error::qualified(&res.group, &res.plural),
-                    req.name,
-                    meta_str(&current, "resourceVersion")
-                ),
-            )
-            .with_details(&req.name, &res.group, &res.plural));
-        }
-        if let Some(uid) = pre["uid"].as_str()
-            && uid != meta_str(&current, "uid")
-        {
-            return Err(SimError::new(
-                Reason::Conflict,
-                format!(
-                    "Operation cannot be fulfilled on {} \"{}\": Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    crate::error::qualified(&res.group, &res.plural),
-                    req.name,
-                    meta_str(&current, "uid")
-                ),
-            )
-            .with_details(&req.name, &res.group, &res.plural));
+        for (field, shown) in [("resourceVersion", "ResourceVersion"), ("uid", "UID")] {
+            if let Some(wanted) = pre[field].as_str()
+                && wanted != meta_str(&current, field)
+            {
+                return Err(SimError::new(
+                    Reason::Conflict,
+                    format!(
+                        "Operation cannot be fulfilled on {} \"{}\": Precondition failed: {shown} in precondition: {wanted}, {shown} in object meta: {}",
+                        crate::error::qualified(&res.group, &res.plural),
+                        req.name,
+                        meta_str(&current, field)
+                    ),
+                )
+                .with_details(&req.name, &res.group, &res.plural));
+            }
         }
         let has_finalizers = current["metadata"]["finalizers"]
             .as_array()

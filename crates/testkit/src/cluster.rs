@@ -9,8 +9,8 @@ use k8s_openapi::api::authorization::v1::{
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use kube::core::GroupVersion;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::GroupVersion;
 use kube::discovery::{ApiResource, Scope, pinned_kind};
 use kube::{Client, Config};
 use lifeboat_sim::SimCluster;
@@ -294,7 +294,8 @@ impl TestCluster {
         if let Some(sim) = self.sim() {
             return sim.get_object(api_version, plural, namespace, name);
         }
-        let ar = ApiResource::from_gvk_with_plural(&group_version(api_version).with_kind(""), plural);
+        let ar =
+            ApiResource::from_gvk_with_plural(&group_version(api_version).with_kind(""), plural);
         let api: Api<DynamicObject> = match namespace {
             Some(ns) => Api::namespaced_with(self.client(), ns, &ar),
             None => Api::all_with(self.client(), &ar),

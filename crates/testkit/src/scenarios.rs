@@ -12,7 +12,7 @@ use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::discovery::ApiResource;
 use lifeboat_api::conditions::{STATUS_FALSE, TYPE_VALID, find_condition};
-use lifeboat_api::{RecoveryPlan, RecoveryRun, RunPhase, StepPhase};
+use lifeboat_api::{RecoveryPlan, RecoveryRun, RecoveryRunStatus, RunPhase, StepPhase};
 use lifeboat_operator::naming;
 use serde_json::{Value, json};
 
@@ -21,6 +21,19 @@ pub use crate::wait::{
     Diag, no_diag, wait_alert_processed, wait_plan_validated, wait_run_finished, wait_step_running,
 };
 
+/// Waits for run `name` (namespace `default`) to finish, asserts it ended in `phase`, and
+/// returns its status.
+async fn run_finished_as(
+    client: &Client,
+    name: &str,
+    phase: RunPhase,
+    diag: Diag<'_>,
+) -> RecoveryRunStatus {
+    let run = wait_run_finished(client, "default", name, diag).await;
+    let rs = run.status.expect("a finished run has a status");
+    assert_eq!(rs.phase, phase, "run status: {rs:#?}\n{}", diag());
+    rs
+}
 /// The seed's hand-written run (a verbatim copy of `../shared/seed-examples`).
 pub const SEED_RUN: &str = include_str!("../fixtures/recovery-run-003.yaml");
 /// The seed's plan and alert, verbatim.
@@ -209,14 +222,7 @@ pub async fn ferretdb_failover(
         .await
         .unwrap();
 
-    let run = wait_run_finished(home, "default", &run_name, diag).await;
-    let rs = run.status.unwrap();
-    assert_eq!(
-        rs.phase,
-        RunPhase::Completed,
-        "run status: {rs:#?}\n{}",
-        diag()
-    );
+    let rs = run_finished_as(home, &run_name, RunPhase::Completed, diag).await;
     assert_eq!(rs.values["primaryAddress"], "10.0.0.42");
     let clusters: Vec<_> = rs
         .steps
@@ -257,14 +263,7 @@ pub async fn dry_run(cluster: &TestCluster, client: &Client, diag: Diag<'_>) {
     run["spec"]["dryRun"] = json!(true);
     create(client, run, "default").await;
 
-    let run = wait_run_finished(client, "default", "drill", diag).await;
-    let rs = run.status.unwrap();
-    assert_eq!(
-        rs.phase,
-        RunPhase::Completed,
-        "run status: {rs:#?}\n{}",
-        diag()
-    );
+    let rs = run_finished_as(client, "drill", RunPhase::Completed, diag).await;
     assert_eq!(rs.values["podImage"], "example-image:v1", "reads are real");
     let rendered = rs.steps[1]
         .rendered
@@ -319,14 +318,7 @@ pub async fn impersonation(cluster: &TestCluster, client: &Client, diag: Diag<'_
 
     create(client, alert("first", json!({"app": "db"})), "default").await;
     let name = naming::run_name("guarded", "first");
-    let run = wait_run_finished(client, "default", &name, diag).await;
-    let rs = run.status.unwrap();
-    assert_eq!(
-        rs.phase,
-        RunPhase::Failed,
-        "run status: {rs:#?}\n{}",
-        diag()
-    );
+    let rs = run_finished_as(client, &name, RunPhase::Failed, diag).await;
     assert_eq!(
         rs.steps[0].phase,
         StepPhase::Succeeded,
@@ -345,14 +337,7 @@ pub async fn impersonation(cluster: &TestCluster, client: &Client, diag: Diag<'_
         .await;
     create(client, alert("second", json!({"app": "db"})), "default").await;
     let name = naming::run_name("guarded", "second");
-    let run = wait_run_finished(client, "default", &name, diag).await;
-    let rs = run.status.unwrap();
-    assert_eq!(
-        rs.phase,
-        RunPhase::Completed,
-        "run status: {rs:#?}\n{}",
-        diag()
-    );
+    run_finished_as(client, &name, RunPhase::Completed, diag).await;
     let pod = cluster
         .get("v1", "pods", Some("default"), "my-pod")
         .await
@@ -399,14 +384,7 @@ pub async fn missing_field_and_key(cluster: &TestCluster, client: &Client, diag:
     let mut steps = pod_steps();
     steps[0]["readField"]["fieldPath"] = json!("spec.subdomain");
     create(client, run("missing-field", steps), "default").await;
-    let r = wait_run_finished(client, "default", "missing-field", diag).await;
-    let rs = r.status.unwrap();
-    assert_eq!(
-        rs.phase,
-        RunPhase::Failed,
-        "run status: {rs:#?}\n{}",
-        diag()
-    );
+    let rs = run_finished_as(client, "missing-field", RunPhase::Failed, diag).await;
     assert_eq!(
         rs.steps[0].message.as_deref(),
         Some("field spec.subdomain not found in pods default/my-pod")
@@ -423,14 +401,7 @@ pub async fn missing_field_and_key(cluster: &TestCluster, client: &Client, diag:
     let mut r = run("missing-key", steps);
     r["spec"]["alertSpec"]["labels"] = json!({"app": "db"});
     create(client, r, "default").await;
-    let r = wait_run_finished(client, "default", "missing-key", diag).await;
-    let rs = r.status.unwrap();
-    assert_eq!(
-        rs.phase,
-        RunPhase::Failed,
-        "run status: {rs:#?}\n{}",
-        diag()
-    );
+    let rs = run_finished_as(client, "missing-key", RunPhase::Failed, diag).await;
     let msg = rs.steps[1].message.clone().unwrap();
     assert!(msg.contains("missing key") && msg.contains("team"), "{msg}");
     let pod = cluster

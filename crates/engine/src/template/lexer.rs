@@ -35,12 +35,7 @@ pub(super) fn is_space(b: u8) -> bool {
 
 impl<'a> Lexer<'a> {
     pub(super) fn err(&self, pos: usize, message: impl Into<String>) -> TemplateError {
-        let (line, column) = line_col(self.src, pos);
-        TemplateError::Parse {
-            line,
-            column,
-            message: message.into(),
-        }
+        parse_error(self.src, pos, message)
     }
 
     pub(super) fn items(&self) -> Result<Vec<Item>, TemplateError> {

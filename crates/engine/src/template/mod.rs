@@ -228,6 +228,16 @@ impl Func {
 
 const FUNC_NAMES: &str = "default, quote, upper, lower, trim, replace, b64enc, b64dec, toJson, index, printf, eq, ne, and, or, not";
 
+/// A parse error at byte offset `pos` of the template text `src`.
+fn parse_error(src: &str, pos: usize, message: impl Into<String>) -> TemplateError {
+    let (line, column) = line_col(src, pos);
+    TemplateError::Parse {
+        line,
+        column,
+        message: message.into(),
+    }
+}
+
 /// Line and column (from 1, column in characters) of byte offset `pos` in `src`.
 fn line_col(src: &str, pos: usize) -> (usize, usize) {
     let pos = pos.min(src.len());

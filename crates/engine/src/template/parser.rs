@@ -17,12 +17,7 @@ pub(super) struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     pub(super) fn err(&self, pos: usize, message: impl Into<String>) -> TemplateError {
-        let (line, column) = line_col(self.src, pos);
-        TemplateError::Parse {
-            line,
-            column,
-            message: message.into(),
-        }
+        parse_error(self.src, pos, message)
     }
 
     pub(super) fn list(

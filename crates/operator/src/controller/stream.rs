@@ -81,15 +81,7 @@ pub fn trim_alert(alert: &mut ReceivedAlert) {
     }
     alert.metadata.labels = None;
     alert.metadata.annotations = None;
-    alert.spec = ReceivedAlertSpec {
-        labels: Default::default(),
-        annotations: Default::default(),
-        starts_at: None,
-        ends_at: None,
-        fingerprint: None,
-        generator_url: None,
-        source: None,
-    };
+    alert.spec = ReceivedAlertSpec::default();
     alert.status = Some(ReceivedAlertStatus {
         processed: true,
         ..Default::default()
@@ -304,12 +296,7 @@ mod tests {
             "a",
             ReceivedAlertSpec {
                 labels: [("app".to_string(), "db".to_string())].into(),
-                annotations: Default::default(),
-                starts_at: None,
-                ends_at: None,
-                fingerprint: None,
-                generator_url: None,
-                source: None,
+                ..Default::default()
             },
         );
         let fresh = alert.clone();

@@ -106,3 +106,11 @@ pub struct SkippedPlan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
+
+impl ReceivedAlert {
+    /// Whether the alert has resolved at `now`: recorded so, or its `endsAt` has passed.
+    pub fn is_resolved(&self, now: &Time) -> bool {
+        self.status.as_ref().is_some_and(|s| s.resolved)
+            || self.spec.ends_at.as_ref().is_some_and(|t| t.0 <= now.0)
+    }
+}

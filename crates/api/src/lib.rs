@@ -23,11 +23,13 @@ pub use conditions::Condition;
 pub use duration::GoDuration;
 pub use plan::{ConcurrencyPolicy, RecoveryPlan, RecoveryPlanSpec, RecoveryPlanStatus};
 pub use run::{
-    AlertSpec, RecoveryRun, RecoveryRunSpec, RecoveryRunStatus, RunPhase, StepPhase, StepStatus,
+    AlertSpec, Evidence, RecoveryRun, RecoveryRunSpec, RecoveryRunStatus, RunPhase, StepPhase,
+    StepStatus,
 };
 pub use step::{
-    JobStep, PatchOverride, PatchStep, PatchType, PatchValue, ReadFieldStep, RetryPolicy, Step,
-    StepTarget, StepType, WaitCondition, WaitStep,
+    Assertion, CheckStep, ClusterProbe, ClusterState, CompareAs, FieldProbe, JobStep, Operator,
+    PatchOverride, PatchStep, PatchType, PatchValue, Probe, Quorum, ReadFieldStep, RetryPolicy,
+    Step, StepTarget, StepType, WaitCondition, WaitStep,
 };
 
 /// The API group of every lifeboat resource.

@@ -79,12 +79,17 @@ pub enum RunPhase {
     Completed,
     /// A step failed (or the run was invalid); later steps did not run.
     Failed,
+    /// A check step's assertion did not hold: nothing after it ran.
+    Aborted,
 }
 
 impl RunPhase {
-    /// Whether the run has finished (Completed or Failed).
+    /// Whether the run has finished (Completed, Failed or Aborted).
     pub fn is_finished(&self) -> bool {
-        matches!(self, RunPhase::Completed | RunPhase::Failed)
+        matches!(
+            self,
+            RunPhase::Completed | RunPhase::Failed | RunPhase::Aborted
+        )
     }
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -92,6 +97,7 @@ impl RunPhase {
             RunPhase::Running => "Running",
             RunPhase::Completed => "Completed",
             RunPhase::Failed => "Failed",
+            RunPhase::Aborted => "Aborted",
         }
     }
 }
@@ -187,4 +193,21 @@ pub struct StepStatus {
     /// Name of the Job a job step created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_name: Option<String>,
+    /// What a check step observed: one entry per assertion, as last evaluated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Evidence>,
+}
+
+/// One assertion of a check step as evaluated: the record of why the run went on or
+/// stopped.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Evidence {
+    /// The assertion's name or description (`field status.lag of configmaps db/standby
+    /// LessOrEqual "30s"`).
+    pub assertion: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// What was observed (`12s`, `absent`, `unreachable: connection refused`, `2 of 3`).
+    pub observed: String,
 }

@@ -23,6 +23,8 @@ pub enum StepType {
     Job,
     /// Wait until a field of an object satisfies a condition.
     Wait,
+    /// Check assertions (a guard): the run stops `Aborted`, changing nothing, unless all hold.
+    Check,
 }
 
 impl StepType {
@@ -33,6 +35,7 @@ impl StepType {
             StepType::Patch => "patch",
             StepType::Job => "job",
             StepType::Wait => "wait",
+            StepType::Check => "check",
         }
     }
 }
@@ -74,6 +77,9 @@ pub struct Step {
     /// Body of a `wait` step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<WaitStep>,
+    /// Body of a `check` step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckStep>,
 }
 
 impl Step {
@@ -88,9 +94,12 @@ impl Step {
             (_, _, Some(w)) if self.type_ == StepType::Wait => Some(&w.target),
             _ => None,
         };
-        match target {
-            Some(t) => format!("{} {}/{}", self.type_, t.resource, t.name),
-            None => self.type_.to_string(),
+        match (target, &self.check) {
+            (Some(t), _) => format!("{} {}/{}", self.type_, t.resource, t.name),
+            (None, Some(c)) if self.type_ == StepType::Check => {
+                format!("check {} assertion(s)", c.assertions.len())
+            }
+            _ => self.type_.to_string(),
         }
     }
 }
@@ -243,4 +252,137 @@ pub struct WaitStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::schema::any_json")]
     pub value: Option<serde_json::Value>,
+}
+
+/// Body of a `check` step: assertions evaluated before anything is changed, each recorded
+/// in the step's status with the value observed. If one does not hold, the run stops in
+/// phase `Aborted` and no later step runs.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckStep {
+    /// Every assertion must hold.
+    pub assertions: Vec<Assertion>,
+    /// When set, the assertions are evaluated again at this interval (`5s`) until they all
+    /// hold or the step's timeout passes; when unset, they are evaluated once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_interval: Option<String>,
+}
+
+/// One assertion of a check: one probe (`field`, `cluster` or `alertFiring`), or a
+/// `quorum` of probes.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Assertion {
+    #[serde(flatten)]
+    pub probe: Probe,
+    /// At least `required` of the probes in `of` hold (e.g. "the primary is down" seen
+    /// from several vantage points).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<Quorum>,
+}
+
+/// One observation: exactly one of `field`, `cluster` and `alertFiring`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Probe {
+    /// A name for the status and messages (default: a description of the probe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A field of an object, in any registered cluster, compared with a value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<FieldProbe>,
+    /// Whether a cluster's API server answers its readiness check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterProbe>,
+    /// `true`: the run's alert is still firing (not resolved); `false`: it has resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_firing: Option<bool>,
+}
+
+/// `required` of the probes in `of` must hold.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Quorum {
+    pub required: u32,
+    pub of: Vec<Probe>,
+}
+
+/// How a field is compared.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Operator {
+    Exists,
+    NotExists,
+    Equals,
+    NotEquals,
+    GreaterThan,
+    GreaterOrEqual,
+    LessThan,
+    LessOrEqual,
+}
+
+impl Operator {
+    /// Whether the operator orders values (and so needs `compareAs`).
+    pub fn is_ordering(self) -> bool {
+        matches!(
+            self,
+            Operator::GreaterThan
+                | Operator::GreaterOrEqual
+                | Operator::LessThan
+                | Operator::LessOrEqual
+        )
+    }
+}
+
+/// What the values of an ordering comparison are: the same text means different things
+/// (`1m` is a minute as a duration, a thousandth as a quantity), so it is never guessed.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum CompareAs {
+    /// Decimal numbers (`3`, `0.5`).
+    Number,
+    /// Go durations (`30s`, `1m30s`).
+    Duration,
+    /// Kubernetes quantities (`500m`, `2Gi`, `1e3`).
+    Quantity,
+}
+
+/// A field of an object compared with a value.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldProbe {
+    /// The object to read.
+    #[serde(flatten)]
+    pub target: StepTarget,
+    /// The registered cluster it is in; absent means the step's cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// Path of the field (`status.replicationLag`).
+    pub field_path: String,
+    pub operator: Operator,
+    /// The value compared with (string leaves are templates); required unless the
+    /// operator is `Exists` or `NotExists`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::any_json")]
+    pub value: Option<serde_json::Value>,
+    /// Required for `GreaterThan`, `GreaterOrEqual`, `LessThan` and `LessOrEqual`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare_as: Option<CompareAs>,
+}
+
+/// The state a cluster must be in.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ClusterState {
+    /// Its API server answers `/readyz` with 200.
+    Reachable,
+    /// Its API server cannot be reached, or does not answer ready.
+    Unreachable,
+}
+
+/// Whether a cluster's API server is reachable, probed by lifeboat.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterProbe {
+    /// A registered cluster; absent means the cluster lifeboat runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub state: ClusterState,
 }

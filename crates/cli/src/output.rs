@@ -224,6 +224,15 @@ pub fn run_details(run: &RecoveryRun) -> String {
             if let Some(j) = &st.job_name {
                 let _ = writeln!(o, "       job:       {j}");
             }
+            for (n, e) in st.evidence.iter().enumerate() {
+                let label = if n == 0 { "evidence:" } else { "" };
+                let mark = if e.passed { "holds" } else { "FAILS" };
+                let _ = writeln!(
+                    o,
+                    "       {label:<10} {mark}  {}  (observed: {})",
+                    e.assertion, e.observed
+                );
+            }
         }
     }
     if !status.values.is_empty() {

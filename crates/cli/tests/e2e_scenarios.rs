@@ -72,3 +72,16 @@ async fn forbid_policy_records_a_skip_and_suspend_starts_nothing() {
     scenarios::forbid_and_suspend(&cluster.client(), &|| ctl.diag()).await;
     ctl.terminate().await;
 }
+
+#[tokio::test]
+async fn a_check_aborts_before_changing_anything_and_passes_on_evidence() {
+    let home = TestCluster::start("mgmt").await;
+    let db = TestCluster::start("db").await;
+    scenarios::register_cluster(&home.client(), "db", &db).await;
+    scenarios::register_unreachable_cluster(&home.client(), "gone", &db).await;
+    let ctl = controller(&home).await;
+    scenarios::guarded_failover(&home.client(), &db, &|| ctl.diag()).await;
+    scenarios::quorum_not_met(&home.client(), &|| ctl.diag()).await;
+    ctl.assert_no_panic();
+    ctl.terminate().await;
+}

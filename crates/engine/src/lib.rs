@@ -1,6 +1,7 @@
 //! The pure recovery engine of lifeboat: everything about plans and runs that needs no
 //! Kubernetes client and does no I/O, so it can be unit-, property- and fuzz-tested.
 //!
+//! - [`check`]: the comparisons of `check` steps;
 //! - [`fieldpath`]: kubectl-style field paths, for reading and for patching;
 //! - [`template`]: the Go `text/template` subset used in step values;
 //! - [`matching`]: alert labels against plan labels, and an index for many plans;
@@ -12,6 +13,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod check;
 pub mod fieldpath;
 pub mod matching;
 pub mod patch;
@@ -20,14 +22,15 @@ pub mod template;
 pub mod validate;
 pub mod wait;
 
+pub use check::assertion_holds;
 pub use fieldpath::{FieldPath, FieldPathError, Segment};
 pub use matching::{PlanIndex, labels_match};
 pub use patch::{
     BuiltPatch, PatchError, build_patch, is_builtin_api_version, needs_current_object,
 };
 pub use plan::{
-    JobAction, PatchAction, ReadFieldAction, Retries, StepAction, Target, ValidatedPlan,
-    ValidatedStep, WaitAction,
+    CheckAction, CheckAssertion, FieldCheck, JobAction, PatchAction, ProbeCheck, ProbeKind,
+    ReadFieldAction, Retries, StepAction, Target, ValidatedPlan, ValidatedStep, WaitAction,
 };
 pub use template::{JsonTemplate, Template, TemplateContext, TemplateError, render_str};
 pub use validate::{

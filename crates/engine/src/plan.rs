@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use lifeboat_api::{PatchType, StepType, WaitCondition};
+use lifeboat_api::{ClusterState, CompareAs, Operator, PatchType, StepType, WaitCondition};
 
 use crate::fieldpath::FieldPath;
 use crate::template::{JsonTemplate, Template};
@@ -53,6 +53,7 @@ impl ValidatedStep {
             StepAction::Patch(_) => StepType::Patch,
             StepAction::Job(_) => StepType::Job,
             StepAction::Wait(_) => StepType::Wait,
+            StepAction::Check(_) => StepType::Check,
         }
     }
 }
@@ -72,6 +73,7 @@ pub enum StepAction {
     Patch(PatchAction),
     Job(JobAction),
     Wait(WaitAction),
+    Check(CheckAction),
 }
 
 /// The object a step reads, patches or waits on.
@@ -126,10 +128,74 @@ pub struct WaitAction {
     pub expected: Option<JsonTemplate>,
 }
 
+/// Evaluates assertions before anything is changed.
+#[derive(Debug, Clone)]
+pub struct CheckAction {
+    pub assertions: Vec<CheckAssertion>,
+    /// Re-evaluate at this interval until all hold (within the step's timeout); `None`:
+    /// evaluate once.
+    pub poll_interval: Option<Duration>,
+}
+
+/// One assertion of a check step.
+#[derive(Debug, Clone)]
+pub enum CheckAssertion {
+    Probe(ProbeCheck),
+    /// At least `required` of `of` hold.
+    Quorum {
+        name: String,
+        required: u32,
+        of: Vec<ProbeCheck>,
+    },
+}
+
+impl CheckAssertion {
+    /// Its name, or a description of it.
+    pub fn name(&self) -> &str {
+        match self {
+            CheckAssertion::Probe(p) => &p.name,
+            CheckAssertion::Quorum { name, .. } => name,
+        }
+    }
+}
+
+/// One observation of a check, with its name (given, or derived from it).
+#[derive(Debug, Clone)]
+pub struct ProbeCheck {
+    pub name: String,
+    pub kind: ProbeKind,
+}
+
+/// What a probe observes.
+#[derive(Debug, Clone)]
+pub enum ProbeKind {
+    Field(Box<FieldCheck>),
+    /// A cluster (`None`: the local one) is reachable or not.
+    Cluster {
+        cluster: Option<String>,
+        state: ClusterState,
+    },
+    /// The run's alert is still firing (`true`) or has resolved (`false`).
+    AlertFiring(bool),
+}
+
+/// A field of an object compared with a value.
+#[derive(Debug, Clone)]
+pub struct FieldCheck {
+    pub target: Target,
+    /// The registered cluster of the object; `None`: the step's cluster.
+    pub cluster: Option<String>,
+    pub field_path: FieldPath,
+    pub operator: Operator,
+    pub expected: Option<JsonTemplate>,
+    /// Set exactly when `operator` orders values.
+    pub compare_as: Option<CompareAs>,
+}
+
 /// The default timeout of a step of type `t`.
 pub fn default_timeout(t: StepType) -> Duration {
     match t {
-        StepType::ReadField | StepType::Patch => DEFAULT_API_STEP_TIMEOUT,
+        StepType::ReadField | StepType::Patch | StepType::Check => DEFAULT_API_STEP_TIMEOUT,
         StepType::Job => DEFAULT_JOB_TIMEOUT,
         StepType::Wait => DEFAULT_WAIT_TIMEOUT,
     }

@@ -471,3 +471,166 @@ pub async fn forbid_and_suspend(client: &Client, diag: Diag<'_>) {
         .unwrap();
     assert_eq!(runs.items.len(), 1, "exactly one run for the three alerts");
 }
+
+/// Registers a cluster `name` whose API server is down: `like`'s credentials, pointed at a
+/// port nothing listens on.
+pub async fn register_unreachable_cluster(home: &Client, name: &str, like: &TestCluster) {
+    let mut kubeconfig: Value = serde_yaml::from_str(like.kubeconfig_yaml()).unwrap();
+    for c in kubeconfig["clusters"].as_array_mut().unwrap() {
+        c["cluster"]["server"] = json!("https://127.0.0.1:1");
+    }
+    let secret = lifeboat_api::cluster_secret(
+        &format!("cluster-{name}"),
+        LIFEBOAT_NS,
+        name,
+        &serde_yaml::to_string(&kubeconfig).unwrap(),
+    );
+    Api::<Secret>::namespaced(home.clone(), LIFEBOAT_NS)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+}
+
+/// The guarded failover: a check step (the standby caught up, the primary unreachable by a
+/// quorum of probes, the alert still firing) before a patch. Needs `db` registered as
+/// `db` and an unreachable cluster as `gone` with `home`.
+///
+/// First the standby lags 45s: the run stops `Aborted` at the check, names the observed
+/// lag, and the patch never runs. Once the lag is 10s, a second alert's run passes the
+/// check (2 of 3 probes) and patches.
+pub async fn guarded_failover(home: &Client, db: &TestCluster, diag: Diag<'_>) {
+    db.apply(configmap("standby", json!({"lag": "45s"}))).await;
+    db.apply(configmap("postgres-a", json!({"role": "primary"})))
+        .await;
+    let steps = json!([
+        {"type": "check", "title": "Safe to fail over", "check": {"assertions": [
+            {"name": "standby caught up", "field": {"cluster": "db", "apiVersion": "v1",
+             "resource": "configmaps", "namespace": "default", "name": "standby",
+             "fieldPath": "data.lag", "operator": "LessOrEqual", "value": "30s",
+             "compareAs": "Duration"}},
+            {"name": "primary down", "quorum": {"required": 2, "of": [
+                {"cluster": {"name": "gone", "state": "Unreachable"}},
+                {"cluster": {"name": "db", "state": "Unreachable"}},
+                {"field": {"cluster": "db", "apiVersion": "v1", "resource": "configmaps",
+                 "namespace": "default", "name": "postgres-a", "fieldPath": "data.role",
+                 "operator": "Equals", "value": "primary"}}
+            ]}},
+            {"alertFiring": true}
+        ]}},
+        {"type": "patch", "title": "Demote the old primary", "cluster": "db",
+         "patch": {"apiVersion": "v1", "resource": "configmaps", "namespace": "default",
+                   "name": "postgres-a", "override": {"fieldPath": "data.role", "value": {"raw": "replica"}},
+                   "patchType": "application/merge-patch+json"}}
+    ]);
+    create(
+        home,
+        plan("guarded", json!({"alertname": "PrimaryDown"}), steps),
+        "default",
+    )
+    .await;
+    let plan = wait_plan_validated(home, "default", "guarded", diag).await;
+    assert_eq!(
+        plan.status.and_then(|s| s.validation).as_deref(),
+        Some("Valid"),
+        "{}",
+        diag()
+    );
+
+    create(
+        home,
+        alert("down-1", json!({"alertname": "PrimaryDown", "try": "1"})),
+        "default",
+    )
+    .await;
+    let rs = run_finished_as(
+        home,
+        &naming::run_name("guarded", "down-1"),
+        RunPhase::Aborted,
+        diag,
+    )
+    .await;
+    let check = &rs.steps[0];
+    assert_eq!(check.phase, StepPhase::Failed);
+    let lag = &check.evidence[0];
+    assert_eq!(
+        (lag.assertion.as_str(), lag.passed, lag.observed.as_str()),
+        ("standby caught up", false, "45s"),
+        "the failed assertion and the value observed: {rs:#?}"
+    );
+    assert!(
+        rs.message.as_deref().unwrap_or_default().contains("45s"),
+        "the run's message names the observed value: {:?}",
+        rs.message
+    );
+    let quorum = &check.evidence[1];
+    assert!(
+        quorum.passed,
+        "gone is unreachable, the primary's role reads primary: {quorum:?}"
+    );
+    assert!(quorum.observed.starts_with("2 of 3 hold"), "{quorum:?}");
+    assert!(
+        check.evidence[2].passed,
+        "the alert is firing: {:?}",
+        check.evidence[2]
+    );
+    assert_eq!(rs.steps[1].phase, StepPhase::Skipped);
+    let role = db
+        .get("v1", "configmaps", Some("default"), "postgres-a")
+        .await
+        .unwrap();
+    assert_eq!(
+        role["data"]["role"], "primary",
+        "an aborted run changes nothing"
+    );
+
+    db.apply(configmap("standby", json!({"lag": "10s"}))).await;
+    create(
+        home,
+        alert("down-2", json!({"alertname": "PrimaryDown", "try": "2"})),
+        "default",
+    )
+    .await;
+    let rs = run_finished_as(
+        home,
+        &naming::run_name("guarded", "down-2"),
+        RunPhase::Completed,
+        diag,
+    )
+    .await;
+    let evidence: Vec<(bool, &str)> = rs.steps[0]
+        .evidence
+        .iter()
+        .map(|e| (e.passed, e.observed.as_str()))
+        .collect();
+    assert_eq!(evidence[0], (true, "10s"), "{evidence:?}");
+    let role = db
+        .get("v1", "configmaps", Some("default"), "postgres-a")
+        .await
+        .unwrap();
+    assert_eq!(role["data"]["role"], "replica");
+}
+
+/// A quorum that is not met aborts, and says which probes held.
+pub async fn quorum_not_met(home: &Client, diag: Diag<'_>) {
+    let steps = json!([
+        {"type": "check", "check": {"assertions": [
+            {"quorum": {"required": 2, "of": [
+                {"cluster": {"name": "gone", "state": "Unreachable"}},
+                {"cluster": {"name": "db", "state": "Unreachable"}}
+            ]}}
+        ]}},
+        {"type": "readField", "readField": {"apiVersion": "v1", "resource": "configmaps",
+         "namespace": "default", "name": "kube-root-ca.crt", "fieldPath": "metadata.name",
+         "outputKey": "x"}}
+    ]);
+    create(home, run("quorum", steps), "default").await;
+    let rs = run_finished_as(home, "quorum", RunPhase::Aborted, diag).await;
+    let e = &rs.steps[0].evidence[0];
+    assert!(!e.passed);
+    assert!(e.observed.starts_with("1 of 2 hold, 2 required"), "{e:?}");
+    assert!(
+        e.observed.contains("unreachable"),
+        "gone's probe says why: {e:?}"
+    );
+    assert_eq!(rs.steps[1].phase, StepPhase::Skipped);
+}

@@ -4,14 +4,17 @@
 
 use std::collections::BTreeSet;
 
-use lifeboat_api::{PatchType, Step, StepTarget, StepType, WaitCondition};
+use lifeboat_api::{
+    CheckStep, FieldProbe, Operator, PatchType, Probe, Step, StepTarget, StepType, WaitCondition,
+};
 use serde_json::Value;
 
 use super::{MAX_RETRIES, Problem, ValidationOptions, check_duration, known_list};
 use crate::fieldpath::{FieldPath, Segment};
 use crate::patch::is_builtin_api_version;
 use crate::plan::{
-    DEFAULT_BACKOFF, JobAction, PatchAction, ReadFieldAction, Retries, StepAction, Target,
+    CheckAction, CheckAssertion, DEFAULT_BACKOFF, DEFAULT_WAIT_TIMEOUT, FieldCheck, JobAction,
+    PatchAction, ProbeCheck, ProbeKind, ReadFieldAction, Retries, StepAction, Target,
     ValidatedStep, WaitAction, default_timeout,
 };
 use crate::template::{JsonTemplate, Template, location_of};
@@ -31,6 +34,7 @@ pub(super) fn validate_steps(
             out: &mut *out,
             loc: format!("{base}[{i}]"),
             produced: &produced,
+            known_clusters: opts.known_clusters,
         };
         let common = checker.common(step, opts);
         let action = checker.action(step);
@@ -47,7 +51,11 @@ pub(super) fn validate_steps(
             validated.push(ValidatedStep {
                 title: step.display_name(),
                 cluster: step.cluster.clone(),
-                timeout: timeout.unwrap_or_else(|| default_timeout(step.type_)),
+                timeout: timeout.unwrap_or_else(|| match &action {
+                    // A polling check waits like a wait step.
+                    StepAction::Check(c) if c.poll_interval.is_some() => DEFAULT_WAIT_TIMEOUT,
+                    _ => default_timeout(step.type_),
+                }),
                 retries,
                 action,
             });
@@ -61,6 +69,7 @@ struct StepChecker<'a> {
     out: &'a mut Vec<Problem>,
     loc: String,
     produced: &'a BTreeSet<String>,
+    known_clusters: Option<&'a BTreeSet<String>>,
 }
 
 impl StepChecker<'_> {
@@ -126,6 +135,7 @@ impl StepChecker<'_> {
             (StepType::Patch, step.patch.is_some()),
             (StepType::Job, step.job.is_some()),
             (StepType::Wait, step.wait.is_some()),
+            (StepType::Check, step.check.is_some()),
         ];
         for (t, is_present) in present {
             if t != step.type_ && is_present {
@@ -224,6 +234,10 @@ impl StepChecker<'_> {
                     expected: expected?,
                 }))
             }),
+            StepType::Check => step
+                .check
+                .as_ref()
+                .map(|c| self.check(&format!("{loc}.check"), c)),
         };
         match action {
             None => {
@@ -235,6 +249,231 @@ impl StepChecker<'_> {
             }
             Some(a) if self.out.len() == before => a,
             Some(_) => None,
+        }
+    }
+
+    /// A check step's assertions.
+    fn check(&mut self, loc: &str, c: &CheckStep) -> Option<StepAction> {
+        let before = self.out.len();
+        if c.assertions.is_empty() {
+            self.problem(
+                format!("{loc}.assertions"),
+                "a check needs at least one assertion",
+            );
+        }
+        let poll_interval = c
+            .poll_interval
+            .as_deref()
+            .and_then(|p| check_duration(self.out, &format!("{loc}.pollInterval"), p, true));
+        let mut assertions = Vec::with_capacity(c.assertions.len());
+        for (i, a) in c.assertions.iter().enumerate() {
+            let l = format!("{loc}.assertions[{i}]");
+            let has_probe = a.probe.field.is_some()
+                || a.probe.cluster.is_some()
+                || a.probe.alert_firing.is_some();
+            match &a.quorum {
+                Some(q) => {
+                    if has_probe {
+                        self.problem(
+                            l.clone(),
+                            "a quorum assertion has only `quorum` (and `name`); put the probes in quorum.of",
+                        );
+                    }
+                    let ql = format!("{l}.quorum");
+                    if q.of.is_empty() {
+                        self.problem(format!("{ql}.of"), "a quorum needs at least one probe");
+                    }
+                    if q.required == 0 || q.required as usize > q.of.len() {
+                        self.problem(
+                            format!("{ql}.required"),
+                            format!(
+                                "must be between 1 and the number of probes ({})",
+                                q.of.len()
+                            ),
+                        );
+                    }
+                    let of: Vec<Option<ProbeCheck>> =
+                        q.of.iter()
+                            .enumerate()
+                            .map(|(j, p)| self.probe(&format!("{ql}.of[{j}]"), p))
+                            .collect();
+                    let names: Vec<&str> = of.iter().flatten().map(|p| p.name.as_str()).collect();
+                    let name = a
+                        .probe
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("{} of: {}", q.required, names.join("; ")));
+                    if let Some(of) = of.into_iter().collect::<Option<Vec<_>>>() {
+                        assertions.push(CheckAssertion::Quorum {
+                            name,
+                            required: q.required,
+                            of,
+                        });
+                    }
+                }
+                None => {
+                    if let Some(p) = self.probe(&l, &a.probe) {
+                        assertions.push(CheckAssertion::Probe(p));
+                    }
+                }
+            }
+        }
+        (self.out.len() == before).then_some(StepAction::Check(CheckAction {
+            assertions,
+            poll_interval,
+        }))
+    }
+
+    /// One probe: exactly one of `field`, `cluster` and `alertFiring`.
+    fn probe(&mut self, loc: &str, p: &Probe) -> Option<ProbeCheck> {
+        let given = [
+            p.field.is_some(),
+            p.cluster.is_some(),
+            p.alert_firing.is_some(),
+        ]
+        .into_iter()
+        .filter(|x| *x)
+        .count();
+        if given != 1 {
+            self.problem(
+                loc,
+                "needs exactly one of `field`, `cluster` and `alertFiring`",
+            );
+            return None;
+        }
+        let (kind, description) = if let Some(f) = &p.field {
+            let l = format!("{loc}.field");
+            let field = self.field_check(&l, f)?;
+            let expected = f
+                .value
+                .as_ref()
+                .map(|v| format!(" {v}"))
+                .unwrap_or_default();
+            let description = format!(
+                "{} of {} {}{}: {:?}{expected}",
+                f.field_path,
+                f.target.resource,
+                f.target.name,
+                f.cluster
+                    .as_ref()
+                    .map(|c| format!(" on cluster {c:?}"))
+                    .unwrap_or_default(),
+                f.operator
+            );
+            (ProbeKind::Field(Box::new(field)), description)
+        } else if let Some(c) = &p.cluster {
+            let l = format!("{loc}.cluster.name");
+            if let Some(name) = &c.name {
+                self.known_cluster(&l, name);
+            }
+            let description = format!(
+                "{} is {:?}",
+                c.name
+                    .as_ref()
+                    .map_or("the local cluster".to_string(), |n| format!(
+                        "cluster {n:?}"
+                    )),
+                c.state
+            );
+            (
+                ProbeKind::Cluster {
+                    cluster: c.name.clone(),
+                    state: c.state,
+                },
+                description,
+            )
+        } else {
+            let firing = p.alert_firing.unwrap_or(true);
+            let description = if firing {
+                "the alert is still firing"
+            } else {
+                "the alert has resolved"
+            };
+            (ProbeKind::AlertFiring(firing), description.to_string())
+        };
+        Some(ProbeCheck {
+            name: p.name.clone().unwrap_or(description),
+            kind,
+        })
+    }
+
+    fn field_check(&mut self, loc: &str, f: &FieldProbe) -> Option<FieldCheck> {
+        let before = self.out.len();
+        let target = self.target(loc, &f.target);
+        if let Some(c) = &f.cluster {
+            self.known_cluster(&format!("{loc}.cluster"), c);
+        }
+        let field_path = self.field_path(format!("{loc}.fieldPath"), &f.field_path);
+        let needs_value = !matches!(f.operator, Operator::Exists | Operator::NotExists);
+        let expected = match (&f.value, needs_value) {
+            (None, true) => {
+                self.problem(
+                    format!("{loc}.value"),
+                    format!("required for operator {:?}", f.operator),
+                );
+                None
+            }
+            (Some(_), false) => {
+                self.problem(
+                    format!("{loc}.value"),
+                    format!("not used by operator {:?}; remove it", f.operator),
+                );
+                None
+            }
+            (Some(v), true) => self.leaves(&format!("{loc}.value"), v),
+            (None, false) => None,
+        };
+        match (f.operator.is_ordering(), f.compare_as) {
+            (true, None) => self.problem(
+                format!("{loc}.compareAs"),
+                format!(
+                    "required for operator {:?}: Number, Duration or Quantity (the same text means different things: 1m is a minute or a thousandth)",
+                    f.operator
+                ),
+            ),
+            (false, Some(_)) => self.problem(
+                format!("{loc}.compareAs"),
+                format!("only ordering operators compare as a kind, not {:?}", f.operator),
+            ),
+            (true, Some(kind)) => {
+                // A literal value must already be of the kind: a typo fails now, not
+                // during the outage.
+                if let Some(v) = &f.value
+                    && !v.as_str().is_some_and(|s| s.contains("{{"))
+                    && let Err(m) = crate::check::scalar(kind, v)
+                {
+                    self.problem(format!("{loc}.value"), m);
+                }
+            }
+            (false, None) => {}
+        }
+        if self.out.len() != before {
+            return None;
+        }
+        Some(FieldCheck {
+            target: target?,
+            cluster: f.cluster.clone(),
+            field_path: field_path?,
+            operator: f.operator,
+            expected,
+            compare_as: f.compare_as,
+        })
+    }
+
+    /// A cluster name that must be registered (when the registered clusters are known).
+    fn known_cluster(&mut self, loc: &str, name: &str) {
+        if name.trim().is_empty() {
+            self.problem(loc, "empty cluster name (omit it for the local cluster)");
+        } else if let Some(known) = self.known_clusters
+            && !known.contains(name)
+        {
+            self.problem(
+                loc,
+                format!(
+                    "unknown cluster {name:?} (registered: {})",
+                    known_list(known)
+                ),
+            );
         }
     }
 

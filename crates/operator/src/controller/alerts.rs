@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -201,7 +202,7 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
     status.skipped.clear();
 
     let outcome;
-    if is_resolved(&alert, now) {
+    if alert.is_resolved(&Time(now)) {
         status.resolved = true;
         if status.resolved_at.is_none() {
             status.resolved_at = Some(ctx.now());
@@ -392,12 +393,6 @@ pub fn error_policy(_alert: Arc<ReceivedAlert>, err: &AlertError, ctx: Arc<Conte
     Action::requeue(Duration::from_secs(1))
 }
 
-/// Whether the alert has resolved (recorded so, or `endsAt` in the past).
-pub fn is_resolved(alert: &ReceivedAlert, now: jiff::Timestamp) -> bool {
-    alert.status.as_ref().is_some_and(|s| s.resolved)
-        || alert.spec.ends_at.as_ref().is_some_and(|t| t.0 <= now)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,13 +547,13 @@ mod tests {
                 source: None,
             },
         );
-        assert!(!is_resolved(&alert, ts(5)));
-        assert!(is_resolved(&alert, ts(10)));
+        assert!(!alert.is_resolved(&Time(ts(5))));
+        assert!(alert.is_resolved(&Time(ts(10))));
         alert.spec.ends_at = None;
         alert.status = Some(ReceivedAlertStatus {
             resolved: true,
             ..Default::default()
         });
-        assert!(is_resolved(&alert, ts(0)));
+        assert!(alert.is_resolved(&Time(ts(0))));
     }
 }

@@ -137,7 +137,7 @@ pub fn runs_beyond_history(plan: &RecoveryPlan, runs: &[Arc<RecoveryRun>]) -> Ve
             .or_else(|| r.metadata.creation_timestamp.clone());
         match status.phase {
             RunPhase::Completed => completed.push((finished, r.name_any())),
-            RunPhase::Failed => failed.push((finished, r.name_any())),
+            RunPhase::Failed | RunPhase::Aborted => failed.push((finished, r.name_any())),
             _ => {}
         }
     }

@@ -23,8 +23,8 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use lifeboat_api::conditions::{
-    self, Condition, MESSAGE_COMPLETED, REASON_COMPLETED, REASON_FAILED, REASON_INVALID,
-    REASON_RUNNING, STATUS_FALSE, STATUS_TRUE, STATUS_UNKNOWN, TYPE_SUCCESS,
+    self, Condition, MESSAGE_COMPLETED, REASON_ABORTED, REASON_COMPLETED, REASON_FAILED,
+    REASON_INVALID, REASON_RUNNING, STATUS_FALSE, STATUS_TRUE, STATUS_UNKNOWN, TYPE_SUCCESS,
 };
 use lifeboat_api::{
     GoDuration, RecoveryPlan, RecoveryRun, RecoveryRunStatus, RunPhase, StepPhase, StepStatus,
@@ -458,6 +458,7 @@ impl Execution<'_> {
                 s.finished_at = Some(now.clone());
                 s.message = Some(out.message);
                 s.rendered = out.rendered;
+                s.evidence = out.evidence;
                 if out.job_name.is_some() {
                     s.job_name = out.job_name;
                 }
@@ -467,11 +468,30 @@ impl Execution<'_> {
                 }
             }
             Err(f) => {
-                let message = format!("step {} ({title}) failed: {}", i + 1, f.message);
+                let (phase, reason, message, skipped) = if f.abort {
+                    (
+                        RunPhase::Aborted,
+                        REASON_ABORTED,
+                        format!(
+                            "aborted at step {} ({title}): {}; nothing after it ran",
+                            i + 1,
+                            f.message
+                        ),
+                        format!("not run: the check in step {} did not hold", i + 1),
+                    )
+                } else {
+                    (
+                        RunPhase::Failed,
+                        REASON_FAILED,
+                        format!("step {} ({title}) failed: {}", i + 1, f.message),
+                        format!("not run: step {} failed", i + 1),
+                    )
+                };
                 let s = &mut status.steps[i];
                 s.phase = StepPhase::Failed;
                 s.finished_at = Some(now.clone());
                 s.message = Some(f.message);
+                s.evidence = f.evidence;
                 if let Some(r) = f.rendered {
                     s.rendered = Some(*r);
                 }
@@ -480,15 +500,15 @@ impl Execution<'_> {
                 }
                 for later in status.steps.iter_mut().skip(i + 1) {
                     later.phase = StepPhase::Skipped;
-                    later.message = Some(format!("not run: step {} failed", i + 1));
+                    later.message = Some(skipped.clone());
                 }
-                status.phase = RunPhase::Failed;
+                status.phase = phase;
                 status.current_step = Some(u32::try_from(i).unwrap_or(u32::MAX));
                 status.finished_at = Some(now.clone());
                 status.message = Some(message.clone());
                 conditions::set_condition(
                     &mut status.conditions,
-                    Condition::new(TYPE_SUCCESS, STATUS_FALSE, REASON_FAILED, message, now),
+                    Condition::new(TYPE_SUCCESS, STATUS_FALSE, reason, message, now),
                 );
             }
         }
@@ -573,6 +593,7 @@ impl Execution<'_> {
                 "FinishRun",
                 format!("{message} in {}", GoDuration(duration)),
             ),
+            RunPhase::Aborted => self.event(EventType::Warning, "RunAborted", "FinishRun", message),
             _ => self.event(EventType::Warning, "RunFailed", "FinishRun", message),
         }
         let previous = self.plan_update.take();

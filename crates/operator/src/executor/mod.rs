@@ -10,6 +10,7 @@
 //! idempotent by construction (the engine never builds an `add` into an array index), Jobs
 //! have deterministic names and are adopted when they already exist.
 
+pub mod check;
 pub mod job;
 pub mod patch;
 pub mod read_field;
@@ -22,7 +23,7 @@ use futures::TryStreamExt;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
-use lifeboat_api::{GoDuration, RecoveryRun};
+use lifeboat_api::{Evidence, GoDuration, RecoveryRun};
 use lifeboat_engine::{JsonTemplate, StepAction, Target, Template, TemplateContext, ValidatedStep};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -96,6 +97,31 @@ impl StepInput<'_> {
     /// Resolves `target` (rendering its name and namespace) to a dynamic API on the step's
     /// cluster.
     pub async fn resolve(&self, target: &Target) -> Result<TargetObject, StepFailure> {
+        self.resolve_on(target, self.cluster(), self.client.clone())
+            .await
+    }
+
+    /// A client for `cluster` with the step's identity (the run's service account, if any).
+    pub async fn client_on(&self, cluster: Option<&str>) -> Result<Client, StepFailure> {
+        if cluster == self.cluster() {
+            return Ok(self.client.clone());
+        }
+        let namespace = self.run_namespace();
+        let sa = self.run.spec.service_account_name.as_deref();
+        self.ctx
+            .clusters
+            .client_for(cluster, sa.map(|sa| (namespace.as_str(), sa)))
+            .await
+            .map_err(StepFailure::from_cluster)
+    }
+
+    /// Resolves `target` on `cluster` through `client`.
+    pub async fn resolve_on(
+        &self,
+        target: &Target,
+        cluster: Option<&str>,
+        client: Client,
+    ) -> Result<TargetObject, StepFailure> {
         let name = self.render("name", &target.name)?;
         let namespace = match &target.namespace {
             Some(ns) => Some(self.render("namespace", ns)?),
@@ -104,22 +130,22 @@ impl StepInput<'_> {
         let resolved = self
             .ctx
             .clusters
-            .resolve(self.cluster(), &target.api_version, &target.resource)
+            .resolve(cluster, &target.api_version, &target.resource)
             .await
             .map_err(StepFailure::from_cluster)?;
         let (api, description) = if resolved.namespaced {
             let ns = namespace.unwrap_or_else(|| self.run_namespace());
             (
-                Api::namespaced_with(self.client.clone(), &ns, &resolved.resource),
+                Api::namespaced_with(client, &ns, &resolved.resource),
                 format!("{} {ns}/{name}", target.resource),
             )
         } else {
             (
-                Api::all_with(self.client.clone(), &resolved.resource),
+                Api::all_with(client, &resolved.resource),
                 format!("{} {name}", target.resource),
             )
         };
-        let description = match self.cluster() {
+        let description = match cluster {
             Some(c) => format!("{description} on cluster {c:?}"),
             None => description,
         };
@@ -141,10 +167,8 @@ impl StepInput<'_> {
             _ => format!("{doing}: {e}"),
         };
         StepFailure {
-            message,
             retryable: is_transient(e),
-            rendered: None,
-            job_name: None,
+            ..StepFailure::permanent(message)
         }
     }
 }
@@ -173,6 +197,8 @@ pub struct StepOutput {
     pub rendered: Option<Value>,
     /// Name of the Job a job step created or adopted.
     pub job_name: Option<String>,
+    /// What a check step observed.
+    pub evidence: Vec<Evidence>,
 }
 
 /// Why an attempt failed.
@@ -186,6 +212,10 @@ pub struct StepFailure {
     /// `Result<_, StepFailure>` small).
     pub rendered: Option<Box<Value>>,
     pub job_name: Option<String>,
+    /// A check did not hold: the run stops `Aborted` (never retried).
+    pub abort: bool,
+    /// What a check step observed.
+    pub evidence: Vec<Evidence>,
 }
 
 impl StepFailure {
@@ -195,7 +225,22 @@ impl StepFailure {
             retryable: false,
             rendered: None,
             job_name: None,
+            abort: false,
+            evidence: Vec::new(),
         }
+    }
+
+    /// A check that did not hold.
+    pub fn abort(message: impl Into<String>) -> Self {
+        StepFailure {
+            abort: true,
+            ..Self::permanent(message)
+        }
+    }
+
+    pub fn with_evidence(mut self, evidence: Vec<Evidence>) -> Self {
+        self.evidence = evidence;
+        self
     }
 
     pub fn retryable(message: impl Into<String>) -> Self {
@@ -235,6 +280,7 @@ pub async fn execute_step(input: &StepInput<'_>) -> Result<StepOutput, StepFailu
             StepAction::Patch(action) => patch::execute(input, action).await,
             StepAction::Job(action) => job::execute(input, action).await,
             StepAction::Wait(action) => wait::execute(input, action).await,
+            StepAction::Check(action) => check::execute(input, action).await,
         }
     };
     // Steps that wait (wait, job) enforce `timeout` themselves with a precise message; the

@@ -3,14 +3,15 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::{ReceivedAlert, RecoveryPlan, RecoveryRun};
+use crate::{ReceivedAlert, RecoveryApproval, RecoveryPlan, RecoveryRun};
 
-/// The three CRDs, in a stable order.
+/// The CRDs, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {
     vec![
         ReceivedAlert::crd(),
         RecoveryPlan::crd(),
         RecoveryRun::crd(),
+        RecoveryApproval::crd(),
     ]
 }
 

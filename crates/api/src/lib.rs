@@ -8,6 +8,7 @@
 //! `deploy/crds/` are generated from them (`lifeboat crds`), never written by hand.
 
 pub mod alert;
+pub mod approval;
 pub mod cluster;
 pub mod conditions;
 pub mod crds;
@@ -18,18 +19,19 @@ pub mod schema;
 pub mod step;
 
 pub use alert::{ReceivedAlert, ReceivedAlertSpec, ReceivedAlertStatus, SkippedPlan};
+pub use approval::{ApprovalDecision, RecoveryApproval, RecoveryApprovalSpec};
 pub use cluster::cluster_secret;
 pub use conditions::Condition;
 pub use duration::GoDuration;
 pub use plan::{ConcurrencyPolicy, RecoveryPlan, RecoveryPlanSpec, RecoveryPlanStatus};
 pub use run::{
-    AlertSpec, Evidence, RecoveryRun, RecoveryRunSpec, RecoveryRunStatus, RunPhase, StepPhase,
-    StepStatus,
+    AlertSpec, ApprovalRecord, Evidence, RecoveryRun, RecoveryRunSpec, RecoveryRunStatus, RunPhase,
+    StepPhase, StepStatus,
 };
 pub use step::{
-    Assertion, CheckStep, ClusterProbe, ClusterState, CompareAs, FieldProbe, JobStep, Operator,
-    PatchOverride, PatchStep, PatchType, PatchValue, Probe, Quorum, ReadFieldStep, RetryPolicy,
-    Step, StepTarget, StepType, WaitCondition, WaitStep,
+    ApprovalStep, Assertion, CheckStep, ClusterProbe, ClusterState, CompareAs, FieldProbe, JobStep,
+    Operator, PatchOverride, PatchStep, PatchType, PatchValue, Probe, Quorum, ReadFieldStep,
+    RetryPolicy, Step, StepTarget, StepType, WaitCondition, WaitStep,
 };
 
 /// The API group of every lifeboat resource.

@@ -75,6 +75,8 @@ pub enum RunPhase {
     Pending,
     /// Steps executing.
     Running,
+    /// Paused at an approval step until people approve or reject it.
+    WaitingForApproval,
     /// Every step succeeded.
     Completed,
     /// A step failed (or the run was invalid); later steps did not run.
@@ -95,6 +97,7 @@ impl RunPhase {
         match self {
             RunPhase::Pending => "Pending",
             RunPhase::Running => "Running",
+            RunPhase::WaitingForApproval => "WaitingForApproval",
             RunPhase::Completed => "Completed",
             RunPhase::Failed => "Failed",
             RunPhase::Aborted => "Aborted",
@@ -193,6 +196,9 @@ pub struct StepStatus {
     /// Name of the Job a job step created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_name: Option<String>,
+    /// The decisions an approval step counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<ApprovalRecord>,
     /// What a check step observed: one entry per assertion, as last evaluated.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<Evidence>,
@@ -210,4 +216,19 @@ pub struct Evidence {
     pub passed: bool,
     /// What was observed (`12s`, `absent`, `unreachable: connection refused`, `2 of 3`).
     pub observed: String,
+}
+
+/// One decision an approval step counted: who (as the API server authenticated them), what,
+/// when and why.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalRecord {
+    pub approver: String,
+    pub decision: crate::ApprovalDecision,
+    /// When the RecoveryApproval was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::optional_timestamp")]
+    pub time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

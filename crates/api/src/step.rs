@@ -25,6 +25,8 @@ pub enum StepType {
     Wait,
     /// Check assertions (a guard): the run stops `Aborted`, changing nothing, unless all hold.
     Check,
+    /// Pause until people approve (or reject) the run.
+    Approval,
 }
 
 impl StepType {
@@ -36,6 +38,7 @@ impl StepType {
             StepType::Job => "job",
             StepType::Wait => "wait",
             StepType::Check => "check",
+            StepType::Approval => "approval",
         }
     }
 }
@@ -80,6 +83,9 @@ pub struct Step {
     /// Body of a `check` step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<CheckStep>,
+    /// Body of an `approval` step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalStep>,
 }
 
 impl Step {
@@ -385,4 +391,21 @@ pub struct ClusterProbe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub state: ClusterState,
+}
+
+/// Body of an `approval` step: the run pauses in phase `WaitingForApproval` until
+/// `requiredApprovals` distinct people approve it (`lifeboat approve RUN`), stops `Aborted`
+/// when one rejects it, and applies `onTimeout` when the step's timeout (default 1h) passes.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalStep {
+    /// What the approvers are asked, shown in the Event and by `lifeboat runs show`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// How many distinct people must approve. Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_approvals: Option<u32>,
+    /// The decision when nobody decided in time. Default `Reject`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_timeout: Option<crate::ApprovalDecision>,
 }

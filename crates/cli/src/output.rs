@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use lifeboat_api::{RecoveryRun, RunPhase, StepPhase, StepStatus};
+use lifeboat_api::{ApprovalDecision, RecoveryRun, RunPhase, StepPhase, StepStatus};
 
 /// Left-aligned columns separated by three spaces, like `kubectl get`.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -231,6 +231,23 @@ pub fn run_details(run: &RecoveryRun) -> String {
                     o,
                     "       {label:<10} {mark}  {}  (observed: {})",
                     e.assertion, e.observed
+                );
+            }
+            for (n, a) in st.approvals.iter().enumerate() {
+                let label = if n == 0 { "decisions:" } else { "" };
+                let verb = match a.decision {
+                    ApprovalDecision::Approve => "approved",
+                    ApprovalDecision::Reject => "rejected",
+                };
+                let _ = writeln!(
+                    o,
+                    "       {label:<10} {verb} by {} at {}{}",
+                    a.approver,
+                    time(a.time.as_ref()),
+                    a.reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
                 );
             }
         }

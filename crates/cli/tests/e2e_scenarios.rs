@@ -5,20 +5,13 @@
 //! (`lifeboat_testkit::scenarios`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-
 use lifeboat_testkit::{ControllerProcess, TestCluster, scenarios};
+
+mod common;
 
 /// `lifeboat controller` against `cluster` (no webhook, no leader election).
 async fn controller(cluster: &TestCluster) -> ControllerProcess {
-    ControllerProcess::start(
-        Path::new(env!("CARGO_BIN_EXE_lifeboat")),
-        cluster.kubeconfig(),
-        cluster.dir(),
-        "lifeboat-0",
-        &["--no-webhook", "--no-leader-election"],
-    )
-    .await
+    common::controller(cluster, 0).await
 }
 
 #[tokio::test]

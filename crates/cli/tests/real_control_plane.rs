@@ -13,7 +13,7 @@ use std::process::Command;
 
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::Api;
-use lifeboat_api::{RunPhase, StepPhase};
+use lifeboat_api::{RecoveryRun, RunPhase, StepPhase};
 use lifeboat_operator::naming;
 use lifeboat_testkit::scenarios::{self, SEED_ALERT, SEED_PLAN, create, seed_pod};
 use lifeboat_testkit::{Backend, ControllerProcess, LIFEBOAT_NS, TestCluster, yaml};
@@ -69,28 +69,22 @@ fn apply_shipped_manifests(cluster: &TestCluster) {
         "crd/receivedalerts.recovery.elotl.co",
         "crd/recoveryplans.recovery.elotl.co",
         "crd/recoveryruns.recovery.elotl.co",
+        "crd/recoveryapprovals.recovery.elotl.co",
     ]);
     run(wait);
 }
 
 /// A kubeconfig for the same server that authenticates with a fresh token of the
-/// `lifeboat-controller` ServiceAccount (TokenRequest, as a projected token would be).
-fn controller_kubeconfig(cluster: &TestCluster) -> PathBuf {
+/// ServiceAccount `namespace/name` (TokenRequest, as a projected token would be).
+fn sa_kubeconfig(cluster: &TestCluster, namespace: &str, name: &str) -> PathBuf {
     let mut cmd = cluster.kubectl();
-    cmd.args([
-        "create",
-        "token",
-        "lifeboat-controller",
-        "-n",
-        LIFEBOAT_NS,
-        "--duration=1h",
-    ]);
+    cmd.args(["create", "token", name, "-n", namespace, "--duration=1h"]);
     let token = run(cmd).trim().to_string();
     let mut kc: Value = serde_yaml::from_str(cluster.kubeconfig_yaml()).unwrap();
     let users = kc["users"].as_array_mut().unwrap();
     assert_eq!(users.len(), 1, "the admin kubeconfig has one user");
     users[0]["user"] = json!({"token": token});
-    let path = cluster.dir().join("lifeboat-controller.kubeconfig");
+    let path = cluster.dir().join(format!("{namespace}-{name}.kubeconfig"));
     std::fs::write(&path, serde_yaml::to_string(&kc).unwrap()).unwrap();
     path
 }
@@ -100,7 +94,7 @@ fn controller_kubeconfig(cluster: &TestCluster) -> PathBuf {
 async fn installed(name: &str) -> (TestCluster, ControllerProcess) {
     let cluster = real_cluster(name).await;
     apply_shipped_manifests(&cluster);
-    let kubeconfig = controller_kubeconfig(&cluster);
+    let kubeconfig = sa_kubeconfig(&cluster, LIFEBOAT_NS, "lifeboat-controller");
     let ctl = ControllerProcess::start(
         Path::new(env!("CARGO_BIN_EXE_lifeboat")),
         &kubeconfig,
@@ -411,4 +405,166 @@ async fn kube_up_serves_each_named_cluster_until_terminated() {
             "{name}'s kubeconfig and state are removed on stop"
         );
     }
+}
+
+/// `kubectl create -f` of `obj` as the user of `kubeconfig` (server-side dry run if asked).
+fn kubectl_create(kubeconfig: &Path, obj: &Value, dry_run: bool) -> std::process::Output {
+    let file = kubeconfig.with_extension(format!(
+        "{}.json",
+        obj["metadata"]["name"].as_str().unwrap()
+    ));
+    std::fs::write(&file, serde_json::to_vec(obj).unwrap()).unwrap();
+    let mut cmd = Command::new("kubectl");
+    cmd.arg("--kubeconfig").arg(kubeconfig).arg("create");
+    if dry_run {
+        cmd.arg("--dry-run=server");
+    }
+    cmd.arg("-f").arg(&file).output().unwrap()
+}
+
+/// `lifeboat ARGS…` as the user of `kubeconfig`.
+fn lifeboat_as(kubeconfig: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .unwrap()
+}
+
+fn approval(name: &str, run: &str, approver: &str) -> Value {
+    json!({"apiVersion": "recovery.elotl.co/v1alpha1", "kind": "RecoveryApproval",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"runName": run, "step": 0, "decision": "Approve", "approver": approver}})
+}
+
+#[tokio::test]
+async fn approvals_need_rbac_the_callers_own_identity_and_distinct_approvers() {
+    let (cluster, ctl) = installed("home").await;
+    cluster.apply(seed_pod()).await;
+    let client = cluster.client();
+    let user = |sa: &str| format!("system:serviceaccount:default:{sa}");
+    for sa in ["alice", "bob", "carol"] {
+        cluster
+            .apply(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                "metadata": {"name": sa, "namespace": "default"}}))
+            .await;
+    }
+    // alice and bob are on call (the shipped ClusterRole, bound in the runs' namespace);
+    // carol is not.
+    cluster
+        .apply(
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "oncall-approvers", "namespace": "default"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                "name": "lifeboat-approver"},
+            "subjects": [
+                {"kind": "ServiceAccount", "name": "alice", "namespace": "default"},
+                {"kind": "ServiceAccount", "name": "bob", "namespace": "default"}]}),
+        )
+        .await;
+    for sa in ["alice", "bob"] {
+        cluster
+            .wait_allowed(
+                &user(sa),
+                "create",
+                "recovery.elotl.co",
+                "recoveryapprovals",
+                Some("default"),
+            )
+            .await;
+    }
+    let [alice, bob, carol] =
+        ["alice", "bob", "carol"].map(|sa| sa_kubeconfig(&cluster, "default", sa));
+
+    let mut steps = vec![
+        json!({"type": "approval", "title": "Two on-call engineers agree",
+        "approval": {"requiredApprovals": 2, "message": "the primary is down; fail over?"}}),
+    ];
+    steps.extend(scenarios::pod_steps().as_array().unwrap().iter().cloned());
+    create(
+        &client,
+        scenarios::plan("gated", json!({"gate": "two"}), Value::Array(steps)),
+        "default",
+    )
+    .await;
+    create(
+        &client,
+        scenarios::alert("gate", json!({"gate": "two"})),
+        "default",
+    )
+    .await;
+    let run_name = naming::run_name("gated", "gate");
+    lifeboat_testkit::wait::wait_for_state(
+        Api::<RecoveryRun>::namespaced(client.clone(), "default"),
+        &run_name,
+        "run not waiting for approval",
+        |r: Option<&RecoveryRun>| {
+            r.and_then(|r| r.status.as_ref())
+                .is_some_and(|s| s.phase == RunPhase::WaitingForApproval)
+        },
+        &|| ctl.diag(),
+    )
+    .await;
+
+    // alice cannot approve in bob's name: the admission policy compares the claimed
+    // approver with the user the API server authenticated. (The policy is loaded
+    // asynchronously after `kubectl apply`: wait until a server-side dry run is refused.)
+    let forged = approval("forged", &run_name, &user("bob"));
+    lifeboat_testkit::wait::eventually("the approver-identity policy in force", || async {
+        (!kubectl_create(&alice, &forged, true).status.success()).then_some(())
+    })
+    .await;
+    let out = kubectl_create(&alice, &forged, false);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a forged approval was admitted");
+    assert!(
+        err.contains(&format!(
+            "spec.approver must be the requesting user {}, not {}",
+            user("alice"),
+            user("bob")
+        )),
+        "refused by the shipped policy, naming both: {err}"
+    );
+
+    // carol has no RBAC on approvals: neither the CLI nor kubectl lets her decide.
+    let out = lifeboat_as(&carol, &["approve", &run_name, "-n", "default"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("forbidden"), "{err}");
+    let out = kubectl_create(&carol, &approval("carol", &run_name, &user("carol")), false);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("forbidden") && err.contains("recoveryapprovals"),
+        "{err}"
+    );
+
+    // Two distinct approvers are needed: alice, then bob.
+    for (kc, sa) in [(&alice, "alice"), (&bob, "bob")] {
+        let out = lifeboat_as(kc, &["approve", &run_name, "-n", "default", "--reason", sa]);
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && said.contains(&format!("as {}", user(sa))),
+            "{said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let rs = scenarios::wait_run_finished(&client, "default", &run_name, &|| ctl.diag())
+        .await
+        .status
+        .unwrap();
+    assert_eq!(rs.phase, RunPhase::Completed, "{rs:#?}\n{}", ctl.diag());
+    let approvers: Vec<&str> = rs.steps[0]
+        .approvals
+        .iter()
+        .map(|a| a.approver.as_str())
+        .collect();
+    assert_eq!(approvers, [user("alice"), user("bob")], "{rs:#?}");
+    let msg = rs.steps[0].message.clone().unwrap_or_default();
+    assert!(msg.contains("(2 of 2 required)"), "{msg}");
+    let pod = cluster
+        .get("v1", "pods", Some("default"), "my-pod")
+        .await
+        .unwrap();
+    assert_eq!(pod["spec"]["containers"][1]["image"], "example-image:v1");
+    assert_no_forbidden(&ctl);
+    ctl.terminate().await;
 }

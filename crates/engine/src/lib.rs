@@ -29,8 +29,9 @@ pub use patch::{
     BuiltPatch, PatchError, build_patch, is_builtin_api_version, needs_current_object,
 };
 pub use plan::{
-    CheckAction, CheckAssertion, FieldCheck, JobAction, PatchAction, ProbeCheck, ProbeKind,
-    ReadFieldAction, Retries, StepAction, Target, ValidatedPlan, ValidatedStep, WaitAction,
+    ApprovalAction, CheckAction, CheckAssertion, FieldCheck, JobAction, PatchAction, ProbeCheck,
+    ProbeKind, ReadFieldAction, Retries, StepAction, Target, ValidatedPlan, ValidatedStep,
+    WaitAction,
 };
 pub use template::{JsonTemplate, Template, TemplateContext, TemplateError, render_str};
 pub use validate::{

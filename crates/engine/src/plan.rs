@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use lifeboat_api::{ClusterState, CompareAs, Operator, PatchType, StepType, WaitCondition};
+use lifeboat_api::{
+    ApprovalDecision, ClusterState, CompareAs, Operator, PatchType, StepType, WaitCondition,
+};
 
 use crate::fieldpath::FieldPath;
 use crate::template::{JsonTemplate, Template};
@@ -20,6 +22,8 @@ pub const DEFAULT_API_STEP_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(600);
 /// Default timeout of a `wait` step.
 pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default timeout of an `approval` step.
+pub const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Delay before the first retry of a failed attempt when the step sets none.
 pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -54,6 +58,7 @@ impl ValidatedStep {
             StepAction::Job(_) => StepType::Job,
             StepAction::Wait(_) => StepType::Wait,
             StepAction::Check(_) => StepType::Check,
+            StepAction::Approval(_) => StepType::Approval,
         }
     }
 }
@@ -74,6 +79,17 @@ pub enum StepAction {
     Job(JobAction),
     Wait(WaitAction),
     Check(CheckAction),
+    Approval(ApprovalAction),
+}
+
+/// Pauses the run until `required` distinct people approve it.
+#[derive(Debug, Clone)]
+pub struct ApprovalAction {
+    /// What the approvers are asked.
+    pub message: Option<String>,
+    pub required: u32,
+    /// The decision when the step's timeout passes.
+    pub on_timeout: ApprovalDecision,
 }
 
 /// The object a step reads, patches or waits on.
@@ -198,5 +214,6 @@ pub fn default_timeout(t: StepType) -> Duration {
         StepType::ReadField | StepType::Patch | StepType::Check => DEFAULT_API_STEP_TIMEOUT,
         StepType::Job => DEFAULT_JOB_TIMEOUT,
         StepType::Wait => DEFAULT_WAIT_TIMEOUT,
+        StepType::Approval => DEFAULT_APPROVAL_TIMEOUT,
     }
 }

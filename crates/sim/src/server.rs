@@ -26,6 +26,8 @@ use crate::{authn, discovery, table, watch};
 
 /// Largest accepted request body (kube-apiserver's limit is 3 MiB).
 const MAX_BODY: usize = 3 * 1024 * 1024;
+/// The user name of the kubeconfig's admin credentials (as the real control plane's).
+pub const ADMIN_USER: &str = "admin";
 
 /// Bind a listener on `addr` that can be re-bound after an outage.
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -317,6 +319,12 @@ pub async fn handle(cluster: Arc<Cluster>, req: Request<Incoming>) -> Response<B
     if let Some(resp) = non_resource(&cluster, &parts.method, &path, &parts.headers) {
         return resp;
     }
+    if parts.method == Method::POST
+        && path.trim_end_matches('/') == "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+    {
+        cluster.count("create", "authentication.k8s.io/selfsubjectreviews", 201);
+        return json_response(201, &self_subject_review(who.as_ref()));
+    }
     let Some(rt) = route(&path) else {
         return error_response(&not_found_path());
     };
@@ -344,6 +352,26 @@ pub async fn handle(cluster: Arc<Cluster>, req: Request<Incoming>) -> Response<B
     let code = resp.status().as_u16();
     cluster.count(verb, &audit_resource, code);
     resp
+}
+
+/// Who the requester is, as kube-apiserver's SelfSubjectReview answers (every
+/// authenticated user may ask). Requests without a user are the admin of the kubeconfig.
+fn self_subject_review(who: Option<&UserInfo>) -> Value {
+    let user_info = match who {
+        Some(u) => json!({"username": u.user, "groups": u.groups}),
+        // The real control plane's admin token carries the user's name as its uid too.
+        None => json!({
+            "username": ADMIN_USER,
+            "uid": ADMIN_USER,
+            "groups": ["system:masters", "system:authenticated"],
+        }),
+    };
+    json!({
+        "kind": "SelfSubjectReview",
+        "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"creationTimestamp": null},
+        "status": {"userInfo": user_info}
+    })
 }
 
 fn non_resource(

@@ -368,7 +368,9 @@ impl TestCluster {
         }
     }
 
-    async fn wait_allowed(
+    /// Waits until the authorizer lets `subject` do `verb` on `resource` (RBAC is read from
+    /// an informer, so a new binding takes a moment to count).
+    pub async fn wait_allowed(
         &self,
         subject: &str,
         verb: &str,

@@ -1628,6 +1628,54 @@ async fn impersonation(d: &mut Differ) {
     .await;
 }
 
+/// Who a request comes from (SelfSubjectReview, which `lifeboat approve` asks), and the
+/// shipped admission policy that refuses an approval naming anyone but its author.
+async fn approvals(d: &mut Differ) {
+    let ssr = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
+    let review = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
+    d.step("ssr-create", post(ssr, review.clone())).await;
+    d.step(
+        "ssr-create-impersonated",
+        post(ssr, review).header("Impersonate-User", ROBOT),
+    )
+    .await;
+
+    let policy_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/policy/approver-identity.yaml");
+    let text = std::fs::read_to_string(&policy_file)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", policy_file.display()));
+    let admission = "/apis/admissionregistration.k8s.io/v1";
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let obj = serde_json::to_value(serde_yaml::Value::deserialize(doc).unwrap()).unwrap();
+        let (id, plural) = match obj["kind"].as_str() {
+            Some("ValidatingAdmissionPolicy") => ("vap-create", "validatingadmissionpolicies"),
+            Some("ValidatingAdmissionPolicyBinding") => {
+                ("vap-binding-create", "validatingadmissionpolicybindings")
+            }
+            other => panic!("unexpected kind {other:?} in {}", policy_file.display()),
+        };
+        d.step(id, post(format!("{admission}/{plural}"), obj)).await;
+    }
+    let approvals = format!("/apis/recovery.elotl.co/v1alpha1/namespaces/{NS}/recoveryapprovals");
+    let forged = |name: &str| {
+        json!({"apiVersion": "recovery.elotl.co/v1alpha1", "kind": "RecoveryApproval",
+            "metadata": {"name": name},
+            "spec": {"runName": "run", "step": 0, "decision": "Approve", "approver": "someone-else"}})
+    };
+    // The real server loads policies asynchronously: wait until it enforces this one.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let probe = post(format!("{approvals}?dryRun=All"), forged("probe"));
+    while d.real.send(&probe).await.code != 403 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the approver-identity policy never took effect on the real server"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    d.step("approval-forged", post(&approvals, forged("forged")))
+        .await;
+}
+
 /// A watch from a resourceVersion the server no longer has events for: an ERROR event
 /// with 410 Expired.
 async fn expired_watch(d: &mut Differ) {
@@ -1682,6 +1730,7 @@ async fn simulator_matches_kube_apiserver() {
     widgets(&mut d).await;
     watches(&mut d).await;
     impersonation(&mut d).await;
+    approvals(&mut d).await;
     expired_watch(&mut d).await;
 
     println!(

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::logging::{LogFormat, LogSettings};
 
+pub mod approve;
 pub mod controller;
 pub mod crds;
 pub mod demo;
@@ -56,6 +57,10 @@ pub enum Command {
     Drill(drill::Args),
     /// Watch a database failover happen end to end on simulated clusters.
     Demo(demo::Args),
+    /// Approve a run waiting at an approval step, as the user you are authenticated as.
+    Approve(approve::Args),
+    /// Reject a run waiting at an approval step: it stops Aborted.
+    Reject(approve::Args),
 }
 
 impl Cli {
@@ -88,6 +93,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(args) => runs::run(args).await?,
         Command::Drill(args) => drill::run(args).await?,
         Command::Demo(args) => demo::run(args).await?,
+        Command::Approve(args) => {
+            approve::run(args, lifeboat_api::ApprovalDecision::Approve).await?
+        }
+        Command::Reject(args) => approve::run(args, lifeboat_api::ApprovalDecision::Reject).await?,
     };
     Ok(ExitCode::from(code))
 }

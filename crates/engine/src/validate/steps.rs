@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 
 use lifeboat_api::{
-    CheckStep, FieldProbe, Operator, PatchType, Probe, Step, StepTarget, StepType, WaitCondition,
+    ApprovalDecision, CheckStep, FieldProbe, Operator, PatchType, Probe, Step, StepTarget,
+    StepType, WaitCondition,
 };
 use serde_json::Value;
 
@@ -13,11 +14,14 @@ use super::{MAX_RETRIES, Problem, ValidationOptions, check_duration, known_list}
 use crate::fieldpath::{FieldPath, Segment};
 use crate::patch::is_builtin_api_version;
 use crate::plan::{
-    CheckAction, CheckAssertion, DEFAULT_BACKOFF, DEFAULT_WAIT_TIMEOUT, FieldCheck, JobAction,
-    PatchAction, ProbeCheck, ProbeKind, ReadFieldAction, Retries, StepAction, Target,
+    ApprovalAction, CheckAction, CheckAssertion, DEFAULT_BACKOFF, DEFAULT_WAIT_TIMEOUT, FieldCheck,
+    JobAction, PatchAction, ProbeCheck, ProbeKind, ReadFieldAction, Retries, StepAction, Target,
     ValidatedStep, WaitAction, default_timeout,
 };
 use crate::template::{JsonTemplate, Template, location_of};
+
+/// Most distinct approvers an approval step may require.
+const MAX_APPROVERS: u32 = 10;
 
 /// The typed steps; problems go to `out` (the steps are complete only if none was added).
 pub(super) fn validate_steps(
@@ -136,6 +140,7 @@ impl StepChecker<'_> {
             (StepType::Job, step.job.is_some()),
             (StepType::Wait, step.wait.is_some()),
             (StepType::Check, step.check.is_some()),
+            (StepType::Approval, step.approval.is_some()),
         ];
         for (t, is_present) in present {
             if t != step.type_ && is_present {
@@ -238,6 +243,20 @@ impl StepChecker<'_> {
                 .check
                 .as_ref()
                 .map(|c| self.check(&format!("{loc}.check"), c)),
+            StepType::Approval => step.approval.as_ref().map(|a| {
+                let required = a.required_approvals.unwrap_or(1);
+                if required == 0 || required > MAX_APPROVERS {
+                    self.problem(
+                        format!("{loc}.approval.requiredApprovals"),
+                        format!("must be between 1 and {MAX_APPROVERS}"),
+                    );
+                }
+                Some(StepAction::Approval(ApprovalAction {
+                    message: a.message.clone(),
+                    required,
+                    on_timeout: a.on_timeout.unwrap_or(ApprovalDecision::Reject),
+                }))
+            }),
         };
         match action {
             None => {

@@ -29,7 +29,7 @@ use lifeboat_api::conditions::{
 use lifeboat_api::{
     GoDuration, RecoveryPlan, RecoveryRun, RecoveryRunStatus, RunPhase, StepPhase, StepStatus,
 };
-use lifeboat_engine::ValidatedStep;
+use lifeboat_engine::{StepAction, ValidatedStep};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
@@ -317,9 +317,18 @@ impl Execution<'_> {
         let n = self.run.spec.steps.len();
         let cluster = step.cluster.clone();
         let first_start = self.status().phase == RunPhase::Pending;
+        // A dry run treats an approval as granted: it does not pause.
+        let approval = match &step.action {
+            StepAction::Approval(a) if !self.run.spec.is_dry_run() => Some(a),
+            _ => None,
+        };
         {
             let status = self.status();
-            status.phase = RunPhase::Running;
+            status.phase = if approval.is_some() {
+                RunPhase::WaitingForApproval
+            } else {
+                RunPhase::Running
+            };
             status.current_step = Some(u32::try_from(i).unwrap_or(u32::MAX));
             status.progress = Some(progress(i, n));
             if status.started_at.is_none() {
@@ -363,6 +372,25 @@ impl Execution<'_> {
             );
         }
         let title = &step.title;
+        if let Some(a) = approval {
+            self.step_event(
+                i,
+                EventType::Normal,
+                "WaitingForApproval",
+                "RequestApproval",
+                format!(
+                    "step {} of {n} ({title}) waits for {} approval(s) within {}: `lifeboat approve {}`{}",
+                    i + 1,
+                    a.required,
+                    GoDuration(step.timeout),
+                    self.name(),
+                    a.message
+                        .as_ref()
+                        .map(|m| format!(" — {m}"))
+                        .unwrap_or_default()
+                ),
+            );
+        }
         self.step_event(
             i,
             EventType::Normal,
@@ -459,6 +487,7 @@ impl Execution<'_> {
                 s.message = Some(out.message);
                 s.rendered = out.rendered;
                 s.evidence = out.evidence;
+                s.approvals = out.approvals;
                 if out.job_name.is_some() {
                     s.job_name = out.job_name;
                 }
@@ -492,6 +521,7 @@ impl Execution<'_> {
                 s.finished_at = Some(now.clone());
                 s.message = Some(f.message);
                 s.evidence = f.evidence;
+                s.approvals = f.approvals;
                 if let Some(r) = f.rendered {
                     s.rendered = Some(*r);
                 }

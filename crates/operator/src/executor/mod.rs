@@ -10,6 +10,7 @@
 //! idempotent by construction (the engine never builds an `add` into an array index), Jobs
 //! have deterministic names and are adopted when they already exist.
 
+pub mod approval;
 pub mod check;
 pub mod job;
 pub mod patch;
@@ -23,7 +24,7 @@ use futures::TryStreamExt;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
-use lifeboat_api::{Evidence, GoDuration, RecoveryRun};
+use lifeboat_api::{ApprovalRecord, Evidence, GoDuration, RecoveryRun};
 use lifeboat_engine::{JsonTemplate, StepAction, Target, Template, TemplateContext, ValidatedStep};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -199,6 +200,8 @@ pub struct StepOutput {
     pub job_name: Option<String>,
     /// What a check step observed.
     pub evidence: Vec<Evidence>,
+    /// The decisions an approval step counted.
+    pub approvals: Vec<ApprovalRecord>,
 }
 
 /// Why an attempt failed.
@@ -216,6 +219,8 @@ pub struct StepFailure {
     pub abort: bool,
     /// What a check step observed.
     pub evidence: Vec<Evidence>,
+    /// The decisions an approval step counted.
+    pub approvals: Vec<ApprovalRecord>,
 }
 
 impl StepFailure {
@@ -227,6 +232,7 @@ impl StepFailure {
             job_name: None,
             abort: false,
             evidence: Vec::new(),
+            approvals: Vec::new(),
         }
     }
 
@@ -240,6 +246,11 @@ impl StepFailure {
 
     pub fn with_evidence(mut self, evidence: Vec<Evidence>) -> Self {
         self.evidence = evidence;
+        self
+    }
+
+    pub fn with_approvals(mut self, approvals: Vec<ApprovalRecord>) -> Self {
+        self.approvals = approvals;
         self
     }
 
@@ -281,6 +292,7 @@ pub async fn execute_step(input: &StepInput<'_>) -> Result<StepOutput, StepFailu
             StepAction::Job(action) => job::execute(input, action).await,
             StepAction::Wait(action) => wait::execute(input, action).await,
             StepAction::Check(action) => check::execute(input, action).await,
+            StepAction::Approval(action) => approval::execute(input, action).await,
         }
     };
     // Steps that wait (wait, job) enforce `timeout` themselves with a precise message; the

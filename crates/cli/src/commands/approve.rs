@@ -1,0 +1,99 @@
+//! `lifeboat approve RUN` / `lifeboat reject RUN`: decide on a run waiting at an approval
+//! step. The decision is a RecoveryApproval naming the caller as the API server knows them
+//! (a SelfSubjectReview), so the record cannot claim anyone else, and the shipped admission
+//! policy refuses it if it did. The same object can be written with kubectl.
+
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use kube::Api;
+use kube::api::PostParams;
+use lifeboat_api::{
+    ApprovalDecision, RecoveryApproval, RecoveryApprovalSpec, RecoveryRun, RunPhase,
+};
+use lifeboat_operator::naming;
+
+use super::{EXIT_OK, KubeContext, client_and_namespace};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Namespace of the run.
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// The RecoveryRun waiting for approval.
+    pub run: String,
+    /// Why, recorded with the decision.
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+pub async fn run(args: Args, decision: ApprovalDecision) -> anyhow::Result<u8> {
+    let (client, ns) = client_and_namespace(args.namespace.as_deref()).await?;
+    let runs: Api<RecoveryRun> = Api::namespaced(client.clone(), &ns);
+    let run = runs
+        .get(&args.run)
+        .await
+        .kube_context(|| format!("cannot get RecoveryRun {ns}/{}", args.run))?;
+    let status = run.status.unwrap_or_default();
+    let Some(step) = status
+        .current_step
+        .filter(|_| status.phase == RunPhase::WaitingForApproval)
+    else {
+        anyhow::bail!(
+            "RecoveryRun {ns}/{} is not waiting for approval (phase {})",
+            args.run,
+            status.phase.as_str()
+        );
+    };
+    let me = whoami(&client).await?;
+    let approval = RecoveryApproval::new(
+        &naming::sanitize(
+            &format!(
+                "{}-{step}-{}",
+                args.run,
+                naming::short_hash(&[&args.run, &step.to_string(), &me], 10)
+            ),
+            253,
+        ),
+        RecoveryApprovalSpec {
+            run_name: args.run.clone(),
+            step,
+            decision,
+            approver: me.clone(),
+            reason: args.reason.clone(),
+        },
+    );
+    let verb = match decision {
+        ApprovalDecision::Approve => "approved",
+        ApprovalDecision::Reject => "rejected",
+    };
+    let approvals: Api<RecoveryApproval> = Api::namespaced(client, &ns);
+    match approvals.create(&PostParams::default(), &approval).await {
+        Ok(_) => println!(
+            "{verb} step {} of RecoveryRun {ns}/{} as {me}",
+            step + 1,
+            args.run
+        ),
+        Err(kube::Error::Api(s)) if s.code == 409 => println!(
+            "{me} has already decided on step {} of RecoveryRun {ns}/{}",
+            step + 1,
+            args.run
+        ),
+        Err(e) => {
+            return Err(e).kube_context(|| format!("cannot record the decision on {}", args.run));
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// The caller's user name, as the API server authenticates them.
+async fn whoami(client: &kube::Client) -> anyhow::Result<String> {
+    let review = Api::<SelfSubjectReview>::all(client.clone())
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .kube_context(|| "cannot ask the API server who you are (SelfSubjectReview)".to_string())?;
+    review
+        .status
+        .and_then(|s| s.user_info)
+        .and_then(|u| u.username)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("the API server did not say who you are"))
+}

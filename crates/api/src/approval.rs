@@ -38,6 +38,17 @@ pub struct RecoveryApprovalSpec {
     /// Why, for the record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The run's attempt decided on (as in its `status.attempt`; 1 when absent): a decision
+    /// on an earlier attempt does not count after `lifeboat runs retry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+}
+
+impl RecoveryApprovalSpec {
+    /// The attempt decided on (1 unless set).
+    pub fn attempt(&self) -> u32 {
+        self.attempt.unwrap_or(1)
+    }
 }
 
 /// Approve or reject.

@@ -46,6 +46,7 @@ pub const REASON_COMPLETED: &str = "Completed";
 pub const REASON_FAILED: &str = "Failed";
 /// `Success` is False: a check step's assertion did not hold, nothing after it ran.
 pub const REASON_ABORTED: &str = "Aborted";
+pub const REASON_CANCELLED: &str = "Cancelled";
 pub const REASON_RUNNING: &str = "Running";
 pub const REASON_VALID: &str = "Valid";
 pub const REASON_INVALID: &str = "Invalid";

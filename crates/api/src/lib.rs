@@ -25,8 +25,8 @@ pub use conditions::Condition;
 pub use duration::GoDuration;
 pub use plan::{ConcurrencyPolicy, RecoveryPlan, RecoveryPlanSpec, RecoveryPlanStatus};
 pub use run::{
-    AlertSpec, ApprovalRecord, Evidence, RecoveryRun, RecoveryRunSpec, RecoveryRunStatus, RunPhase,
-    StepPhase, StepStatus,
+    AlertSpec, ApprovalRecord, AttemptRecord, Evidence, RecoveryRun, RecoveryRunSpec,
+    RecoveryRunStatus, RunPhase, StepPhase, StepStatus,
 };
 pub use step::{
     ApprovalStep, Assertion, CheckStep, ClusterProbe, ClusterState, CompareAs, FieldProbe, JobStep,

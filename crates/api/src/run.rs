@@ -23,6 +23,7 @@ use crate::step::{Step, StepType};
     doc = "One execution of recovery steps, with each step's progress and result.",
     printcolumn = r#"{"name":"Phase", "type":"string", "jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Step", "type":"string", "jsonPath":".status.progress"}"#,
+    printcolumn = r#"{"name":"Attempt", "type":"integer", "jsonPath":".status.attempt", "priority":1}"#,
     printcolumn = r#"{"name":"Plan", "type":"string", "jsonPath":".spec.planName"}"#,
     printcolumn = r#"{"name":"Alert", "type":"string", "jsonPath":".spec.alertSpec.name"}"#,
     printcolumn = r#"{"name":"Dry Run", "type":"boolean", "jsonPath":".spec.dryRun", "priority":1}"#,
@@ -44,12 +45,32 @@ pub struct RecoveryRunSpec {
     /// ServiceAccount every API call of the steps impersonates (copied from the plan).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_name: Option<String>,
+    /// Stop the run after the step in flight (a step that only waits — approval, wait,
+    /// check — stops at once); the run ends `Cancelled`. `lifeboat runs cancel` sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel: Option<bool>,
+    /// The attempt the run should be at (1 when absent). Raising it on a Failed or Aborted
+    /// run resumes it from the step that failed, with the values it had; `lifeboat runs
+    /// retry` does so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub attempt: Option<u32>,
 }
 
 impl RecoveryRunSpec {
     /// Whether this is a dry run.
     pub fn is_dry_run(&self) -> bool {
         self.dry_run.unwrap_or(false)
+    }
+
+    /// Whether someone asked the run to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.unwrap_or(false)
+    }
+
+    /// The attempt asked for (1 unless retried).
+    pub fn attempt(&self) -> u32 {
+        self.attempt.unwrap_or(1)
     }
 }
 
@@ -81,17 +102,25 @@ pub enum RunPhase {
     Completed,
     /// A step failed (or the run was invalid); later steps did not run.
     Failed,
-    /// A check step's assertion did not hold: nothing after it ran.
+    /// A check step's assertion did not hold, or an approval was refused: nothing after it
+    /// ran.
     Aborted,
+    /// Stopped on request (`spec.cancel`): nothing after the step in flight ran.
+    Cancelled,
 }
 
 impl RunPhase {
-    /// Whether the run has finished (Completed, Failed or Aborted).
+    /// Whether the run has finished (Completed, Failed, Aborted or Cancelled).
     pub fn is_finished(&self) -> bool {
         matches!(
             self,
-            RunPhase::Completed | RunPhase::Failed | RunPhase::Aborted
+            RunPhase::Completed | RunPhase::Failed | RunPhase::Aborted | RunPhase::Cancelled
         )
+    }
+
+    /// Whether `lifeboat runs retry` may resume the run (Failed or Aborted).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, RunPhase::Failed | RunPhase::Aborted)
     }
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -101,6 +130,7 @@ impl RunPhase {
             RunPhase::Completed => "Completed",
             RunPhase::Failed => "Failed",
             RunPhase::Aborted => "Aborted",
+            RunPhase::Cancelled => "Cancelled",
         }
     }
 }
@@ -119,13 +149,15 @@ pub enum StepPhase {
     Failed,
     /// Not executed because an earlier step failed.
     Skipped,
+    /// Stopped while waiting because the run was cancelled.
+    Cancelled,
 }
 
 /// Observed state of a run.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecoveryRunStatus {
-    /// Pending, Running, Completed or Failed.
+    /// Pending, Running, WaitingForApproval, Completed, Failed, Aborted or Cancelled.
     #[serde(default)]
     pub phase: RunPhase,
     /// Outputs of the steps so far (`.Values` in templates).
@@ -155,6 +187,35 @@ pub struct RecoveryRunStatus {
     /// Summary of the outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The attempt under way or last made (1 when absent; see `spec.attempt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// How the earlier attempts ended, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_attempts: Vec<AttemptRecord>,
+}
+
+impl RecoveryRunStatus {
+    /// The attempt under way or last made (1 unless retried).
+    pub fn attempt(&self) -> u32 {
+        self.attempt.unwrap_or(1)
+    }
+}
+
+/// How one earlier attempt of a run ended.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    pub phase: RunPhase,
+    /// The step it stopped at (0-based).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::optional_timestamp")]
+    pub finished_at: Option<Time>,
 }
 
 /// Progress of one step.
@@ -169,7 +230,7 @@ pub struct StepStatus {
     /// The step's type.
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "type")]
     pub type_: Option<StepType>,
-    /// Pending, Running, Succeeded, Failed or Skipped.
+    /// Pending, Running, Succeeded, Failed, Skipped or Cancelled.
     #[serde(default)]
     pub phase: StepPhase,
     /// The cluster the step acted on.

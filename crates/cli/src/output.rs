@@ -90,6 +90,7 @@ pub fn step_phase(p: StepPhase) -> &'static str {
         StepPhase::Succeeded => "Succeeded",
         StepPhase::Failed => "Failed",
         StepPhase::Skipped => "Skipped",
+        StepPhase::Cancelled => "Cancelled",
     }
 }
 
@@ -184,6 +185,19 @@ pub fn run_details(run: &RecoveryRun) -> String {
     );
     if let Some(m) = &status.message {
         let _ = writeln!(o, "Message:    {m}");
+    }
+    if status.attempt() > 1 {
+        let _ = writeln!(o, "Attempt:    {}", status.attempt());
+    }
+    for a in &status.previous_attempts {
+        let _ = writeln!(
+            o,
+            "  attempt {}: {} at {}: {}",
+            a.attempt,
+            a.phase.as_str(),
+            time(a.finished_at.as_ref()),
+            a.message.as_deref().unwrap_or("-")
+        );
     }
     let _ = writeln!(o, "\nSteps:");
     for (i, step) in run.spec.steps.iter().enumerate() {

@@ -6,102 +6,13 @@
 //! control plane (`real_control_plane.rs`), whose admission policy enforces it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Output;
-
-use kube::Api;
-use lifeboat_api::{ApprovalDecision, RecoveryRun, RecoveryRunStatus, RunPhase, StepPhase};
-use lifeboat_operator::naming;
-use lifeboat_testkit::scenarios::{self, create, wait_run_finished};
-use lifeboat_testkit::wait::wait_for_state;
-use lifeboat_testkit::{ControllerProcess, TestCluster};
+use lifeboat_api::{ApprovalDecision, RunPhase, StepPhase};
+use lifeboat_testkit::scenarios::{self, create};
 use serde_json::{Value, json};
-use tokio::process::Command;
 
 mod common;
 
-/// A cluster holding the seed's pod, with the real controller running against it.
-struct Setup {
-    cluster: TestCluster,
-    client: kube::Client,
-    ctl: ControllerProcess,
-}
-
-impl Setup {
-    async fn start() -> Setup {
-        let cluster = TestCluster::start("local").await;
-        cluster.apply(scenarios::seed_pod()).await;
-        let client = cluster.client();
-        let ctl = common::controller(&cluster, 0).await;
-        Setup {
-            cluster,
-            client,
-            ctl,
-        }
-    }
-
-    /// `lifeboat ARGS…` against the cluster's admin kubeconfig.
-    async fn lifeboat(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_lifeboat"))
-            .args(args)
-            .env("KUBECONFIG", self.cluster.kubeconfig())
-            .output()
-            .await
-            .unwrap()
-    }
-
-    /// Creates the plan `name` gated by `approval` and its alert; returns the run's name.
-    async fn start_run(&self, name: &str, approval: Value, timeout: Option<&str>) -> String {
-        create(&self.client, gated_plan(name, approval, timeout), "default").await;
-        create(
-            &self.client,
-            scenarios::alert(&format!("{name}-alert"), json!({"gate": name})),
-            "default",
-        )
-        .await;
-        naming::run_name(name, &format!("{name}-alert"))
-    }
-
-    async fn wait_for_approval(&self, run: &str) {
-        let api: Api<RecoveryRun> = Api::namespaced(self.client.clone(), "default");
-        wait_for_state(
-            api,
-            run,
-            "run not waiting for approval",
-            |r: Option<&RecoveryRun>| {
-                r.and_then(|r| r.status.as_ref())
-                    .is_some_and(|s| s.phase == RunPhase::WaitingForApproval)
-            },
-            &|| self.ctl.diag(),
-        )
-        .await;
-    }
-
-    /// The status of `run` once it has finished.
-    async fn finished(&self, run: &str) -> RecoveryRunStatus {
-        wait_run_finished(&self.client, "default", run, &|| self.ctl.diag())
-            .await
-            .status
-            .unwrap()
-    }
-
-    /// The image of `my-pod`'s sidecar (what the seed's patch changes).
-    async fn sidecar_image(&self) -> String {
-        let pod = self
-            .cluster
-            .get("v1", "pods", Some("default"), "my-pod")
-            .await
-            .unwrap();
-        pod["spec"]["containers"][1]["image"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    async fn stop(self) {
-        self.ctl.assert_no_panic();
-        self.ctl.terminate().await;
-    }
-}
+use common::harness::{Harness, plan, pod_steps, stderr};
 
 /// A plan gated by `approval`, then the seed's read and patch of `my-pod`.
 fn gated_plan(name: &str, approval: Value, timeout: Option<&str>) -> Value {
@@ -110,21 +21,21 @@ fn gated_plan(name: &str, approval: Value, timeout: Option<&str>) -> Value {
         gate["timeout"] = json!(t);
     }
     let mut steps = vec![gate];
-    steps.extend(scenarios::pod_steps().as_array().unwrap().iter().cloned());
-    scenarios::plan(name, json!({"gate": name}), Value::Array(steps))
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).to_string()
+    steps.extend(pod_steps());
+    plan(name, steps)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approved_run_continues_and_records_the_approver() {
-    let s = Setup::start().await;
+    let s = Harness::start().await;
     let run = s
-        .start_run("approve", json!({"message": "fail over?"}), None)
+        .start_run(gated_plan(
+            "approve",
+            json!({"message": "fail over?"}),
+            None,
+        ))
         .await;
-    s.wait_for_approval(&run).await;
+    s.wait_for_phase(&run, RunPhase::WaitingForApproval).await;
     assert_eq!(
         s.sidecar_image().await,
         "sidecar:old",
@@ -178,9 +89,9 @@ async fn an_approved_run_continues_and_records_the_approver() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_run_stops_and_changes_nothing() {
-    let s = Setup::start().await;
-    let run = s.start_run("reject", json!({}), None).await;
-    s.wait_for_approval(&run).await;
+    let s = Harness::start().await;
+    let run = s.start_run(gated_plan("reject", json!({}), None)).await;
+    s.wait_for_phase(&run, RunPhase::WaitingForApproval).await;
 
     let out = s
         .lifeboat(&["reject", &run, "--reason", "it was only slow"])
@@ -201,14 +112,16 @@ async fn a_rejected_run_stops_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nobody_deciding_applies_the_declared_default() {
-    let s = Setup::start().await;
-    let rejected = s.start_run("timeout-reject", json!({}), Some("2s")).await;
+    let s = Harness::start().await;
+    let rejected = s
+        .start_run(gated_plan("timeout-reject", json!({}), Some("2s")))
+        .await;
     let approved = s
-        .start_run(
+        .start_run(gated_plan(
             "timeout-approve",
             json!({"onTimeout": "Approve"}),
             Some("2s"),
-        )
+        ))
         .await;
 
     let rs = s.finished(&rejected).await;
@@ -235,7 +148,7 @@ async fn nobody_deciding_applies_the_declared_default() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drill_treats_an_approval_as_granted_and_says_so() {
-    let s = Setup::start().await;
+    let s = Harness::start().await;
     let mut run = scenarios::run(
         "drill-gated",
         gated_plan("x", json!({}), None)["spec"]["steps"].clone(),

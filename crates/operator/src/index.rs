@@ -249,6 +249,8 @@ mod tests {
                 plan_name: plan.map(str::to_string),
                 dry_run: None,
                 service_account_name: None,
+                cancel: None,
+                attempt: None,
             },
         );
         r.metadata.namespace = Some(ns.into());

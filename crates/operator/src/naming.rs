@@ -70,6 +70,19 @@ pub fn job_name(run: &str, index: usize) -> String {
     with_hash(&format!("{run}-s{index}"), &[run, &index.to_string()])
 }
 
+/// The Job of step `index` in attempt `attempt` of run `run` (`lifeboat runs retry`): the
+/// first attempt's is [`job_name`]; a later attempt gets a Job of its own, so the failed
+/// one stays for its logs and the new one is not mistaken for it.
+pub fn job_name_in_attempt(run: &str, index: usize, attempt: u32) -> String {
+    if attempt <= 1 {
+        return job_name(run, index);
+    }
+    with_hash(
+        &format!("{run}-s{index}-a{attempt}"),
+        &[run, &index.to_string(), &attempt.to_string()],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +94,7 @@ mod tests {
             received_alert_name("DatabaseDown!", "abc", "2024-01-01T00:00:00Z"),
             run_name(&long, "alert"),
             job_name(&long, 3),
+            job_name_in_attempt(&long, 3, 7),
             received_alert_name("", "f", "s"),
         ] {
             assert!(name.len() <= MAX_NAME, "{name} too long");
@@ -96,6 +110,20 @@ mod tests {
         assert_ne!(
             received_alert_name("x", "f", "1"),
             received_alert_name("x", "f", "2")
+        );
+    }
+
+    #[test]
+    fn a_retried_run_gets_new_jobs_and_the_first_attempt_keeps_its_names() {
+        assert_eq!(job_name_in_attempt("r", 2, 1), job_name("r", 2));
+        assert_ne!(job_name_in_attempt("r", 2, 2), job_name("r", 2));
+        assert_ne!(
+            job_name_in_attempt("r", 2, 2),
+            job_name_in_attempt("r", 2, 3)
+        );
+        assert_eq!(
+            job_name_in_attempt("r", 2, 2),
+            job_name_in_attempt("r", 2, 2)
         );
     }
 }

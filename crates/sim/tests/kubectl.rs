@@ -902,6 +902,7 @@ async fn lifeboat_crds_and_seed_examples_apply_verbatim() {
         "crd/receivedalerts.recovery.elotl.co",
         "crd/recoveryplans.recovery.elotl.co",
         "crd/recoveryruns.recovery.elotl.co",
+        "crd/recoveryapprovals.recovery.elotl.co",
     ])
     .await;
 
@@ -956,12 +957,24 @@ async fn lifeboat_crds_and_seed_examples_apply_verbatim() {
         "OnFailure"
     );
 
-    // One category lists all three kinds.
+    // A decision on a run's approval step, as an approver writes it with kubectl.
+    let approval = env.write(
+        "approval.yaml",
+        "apiVersion: recovery.elotl.co/v1alpha1\nkind: RecoveryApproval\nmetadata:\n  name: example-approval\n  namespace: default\nspec:\n  runName: example-recoveryrun\n  step: 0\n  decision: Approve\n  approver: admin\n",
+    );
+    let out = env.ok(&["create", "-f", p(&approval)]).await;
+    assert_eq!(
+        out.trim(),
+        "recoveryapproval.recovery.elotl.co/example-approval created"
+    );
+
+    // One category lists every kind.
     let all = env.ok(&["get", "recovery"]).await;
     for name in [
         "receivedalert.recovery.elotl.co/example-received-alert",
         "recoveryplan.recovery.elotl.co/example-recoveryplan",
         "recoveryrun.recovery.elotl.co/example-recoveryrun",
+        "recoveryapproval.recovery.elotl.co/example-approval",
     ] {
         assert!(
             all.contains(name),
@@ -1011,7 +1024,7 @@ async fn lifeboat_crds_and_seed_examples_apply_verbatim() {
     );
     let err = env.fails(&["apply", "-f", p(&bad)]).await;
     assert!(
-        err.contains("spec.steps[0].type: Unsupported value: \"foo\": supported values: \"readField\", \"patch\", \"job\", \"wait\", \"check\""),
+        err.contains("spec.steps[0].type: Unsupported value: \"foo\": supported values: \"readField\", \"patch\", \"job\", \"wait\", \"check\", \"approval\""),
         "{err}"
     );
 

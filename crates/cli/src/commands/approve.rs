@@ -43,13 +43,19 @@ pub async fn run(args: Args, decision: ApprovalDecision) -> anyhow::Result<u8> {
             status.phase.as_str()
         );
     };
+    let attempt = status.attempt();
     let me = whoami(&client).await?;
+    // One decision per person, step and attempt: the name is derived from them, so deciding
+    // twice is refused by the API server (409) instead of counted twice.
     let approval = RecoveryApproval::new(
         &naming::sanitize(
             &format!(
                 "{}-{step}-{}",
                 args.run,
-                naming::short_hash(&[&args.run, &step.to_string(), &me], 10)
+                naming::short_hash(
+                    &[&args.run, &step.to_string(), &me, &attempt.to_string()],
+                    10
+                )
             ),
             253,
         ),
@@ -59,6 +65,7 @@ pub async fn run(args: Args, decision: ApprovalDecision) -> anyhow::Result<u8> {
             decision,
             approver: me.clone(),
             reason: args.reason.clone(),
+            attempt: (attempt > 1).then_some(attempt),
         },
     );
     let verb = match decision {

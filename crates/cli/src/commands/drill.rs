@@ -54,6 +54,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             plan_name: Some(args.plan.clone()),
             dry_run: Some(true),
             service_account_name: plan.spec.service_account_name.clone(),
+            cancel: None,
+            attempt: None,
         },
     );
     run.metadata.labels = Some([(LABEL_PLAN.to_string(), args.plan.clone())].into());

@@ -1,8 +1,10 @@
-//! `lifeboat runs list|show|watch`: what the RecoveryRuns are doing.
+//! `lifeboat runs list|show|watch|cancel|retry`: what the RecoveryRuns are doing, and
+//! stopping or resuming one.
 
 use kube::Api;
-use kube::api::ListParams;
+use kube::api::{ListParams, Patch, PatchParams};
 use lifeboat_api::{RecoveryRun, RunPhase};
+use serde_json::json;
 
 use super::{EXIT_FAILED, EXIT_OK, KubeContext, client_and_namespace};
 use crate::output;
@@ -39,6 +41,20 @@ pub enum RunsCommand {
         #[arg(short, long)]
         namespace: Option<String>,
     },
+    /// Stop a run: the step in flight finishes (a step that only waits — approval, wait,
+    /// check — stops at once), nothing after it runs, and the run ends Cancelled.
+    Cancel {
+        name: String,
+        #[arg(short, long)]
+        namespace: Option<String>,
+    },
+    /// Resume a Failed or Aborted run from the step that failed, with the values it had,
+    /// as a new attempt (the earlier one stays recorded in its status).
+    Retry {
+        name: String,
+        #[arg(short, long)]
+        namespace: Option<String>,
+    },
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
@@ -48,15 +64,12 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             all_namespaces,
         } => list(namespace.as_deref(), all_namespaces).await,
         RunsCommand::Show { name, namespace } => {
-            let (client, ns) = client_and_namespace(namespace.as_deref()).await?;
-            let api: Api<RecoveryRun> = Api::namespaced(client, &ns);
-            let run = api
-                .get(&name)
-                .await
-                .kube_context(|| format!("cannot get RecoveryRun {ns}/{name}"))?;
+            let run = Found::get(&name, namespace.as_deref()).await?.run;
             print!("{}", output::run_details(&run));
             Ok(EXIT_OK)
         }
+        RunsCommand::Cancel { name, namespace } => cancel(&name, namespace.as_deref()).await,
+        RunsCommand::Retry { name, namespace } => retry(&name, namespace.as_deref()).await,
         RunsCommand::Watch { name, namespace } => {
             let (client, ns) = client_and_namespace(namespace.as_deref()).await?;
             let api: Api<RecoveryRun> = Api::namespaced(client, &ns);
@@ -152,4 +165,84 @@ pub fn exit_for(run: &RecoveryRun) -> u8 {
     } else {
         EXIT_FAILED
     }
+}
+
+/// A run read from the API server, with the API and namespace it was found in.
+struct Found {
+    api: Api<RecoveryRun>,
+    ns: String,
+    run: RecoveryRun,
+}
+
+impl Found {
+    async fn get(name: &str, namespace: Option<&str>) -> anyhow::Result<Found> {
+        let (client, ns) = client_and_namespace(namespace).await?;
+        let api: Api<RecoveryRun> = Api::namespaced(client, &ns);
+        let run = api
+            .get(name)
+            .await
+            .kube_context(|| format!("cannot get RecoveryRun {ns}/{name}"))?;
+        Ok(Found { api, ns, run })
+    }
+}
+
+/// Sets `spec.cancel`; the controller stops the run before its next step.
+async fn cancel(name: &str, namespace: Option<&str>) -> anyhow::Result<u8> {
+    let Found { api, ns, run } = Found::get(name, namespace).await?;
+    let phase = output::run_phase(&run);
+    if phase.is_finished() {
+        anyhow::bail!(
+            "RecoveryRun {ns}/{name} has already finished ({})",
+            phase.as_str()
+        );
+    }
+    let patch = Patch::Merge(json!({"spec": {"cancel": true}}));
+    api.patch(name, &PatchParams::default(), &patch)
+        .await
+        .kube_context(|| format!("cannot cancel RecoveryRun {ns}/{name}"))?;
+    println!(
+        "cancelling RecoveryRun {ns}/{name}: it stops after the step in flight \
+         (`lifeboat runs watch -n {ns} {name}` follows it)"
+    );
+    Ok(EXIT_OK)
+}
+
+/// Raises `spec.attempt` by one, on the run as read (the resourceVersion makes two
+/// concurrent retries one attempt, not two).
+async fn retry(name: &str, namespace: Option<&str>) -> anyhow::Result<u8> {
+    let Found { api, ns, run } = Found::get(name, namespace).await?;
+    let status = run.status.clone().unwrap_or_default();
+    if !status.phase.is_retryable() {
+        anyhow::bail!(
+            "RecoveryRun {ns}/{name} is {}: only a Failed or Aborted run can be retried",
+            status.phase.as_str()
+        );
+    }
+    if run.spec.attempt() > status.attempt() {
+        anyhow::bail!(
+            "RecoveryRun {ns}/{name} is already being retried (attempt {})",
+            run.spec.attempt()
+        );
+    }
+    let attempt = status.attempt() + 1;
+    let patch = Patch::Merge(json!({
+        "metadata": {"resourceVersion": run.metadata.resource_version},
+        "spec": {"attempt": attempt}
+    }));
+    match api.patch(name, &PatchParams::default(), &patch).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => anyhow::bail!(
+            "RecoveryRun {ns}/{name} changed while retrying it (someone else retried it?); \
+             look at it with `lifeboat runs show -n {ns} {name}`"
+        ),
+        Err(e) => {
+            return Err(e).kube_context(|| format!("cannot retry RecoveryRun {ns}/{name}"));
+        }
+    }
+    let from = status.current_step.map_or(1, |i| i + 1);
+    println!(
+        "retrying RecoveryRun {ns}/{name} as attempt {attempt}, from step {from} \
+         (`lifeboat runs watch -n {ns} {name}` follows it)"
+    );
+    Ok(EXIT_OK)
 }

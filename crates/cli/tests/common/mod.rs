@@ -13,6 +13,8 @@ use lifeboat_sim::SimCluster;
 use lifeboat_testkit::{Backend, ControllerProcess, TestCluster};
 use serde_json::Value;
 
+/// A cluster with the seed's pod, the real controller and the CLI.
+pub mod harness;
 /// The workload of the crash-loop and API-fault tests.
 pub mod workload;
 

@@ -174,6 +174,8 @@ pub fn build_run(alert: &ReceivedAlert, plan: &RecoveryPlan, name: &str) -> Reco
             plan_name: Some(plan_name),
             dry_run: None,
             service_account_name: plan.spec.service_account_name.clone(),
+            cancel: None,
+            attempt: None,
         },
         status: None,
     }

@@ -238,6 +238,8 @@ mod tests {
                 plan_name: Some(plan.into()),
                 dry_run: None,
                 service_account_name: None,
+                cancel: None,
+                attempt: None,
             },
             status: Some(RecoveryRunStatus {
                 phase,

@@ -14,6 +14,11 @@
 //!
 //! A process killed anywhere resumes at the first step that has not Succeeded; a step found
 //! Running is executed again (every step's effect is idempotent), never skipped.
+//!
+//! Run control is in the spec, so it survives restarts and needs only RBAC on the run:
+//! `spec.cancel` stops the run before its next step (a step that only waits stops at
+//! once), and raising `spec.attempt` on a Failed or Aborted run resumes it from the step
+//! that failed, keeping its values and recording the earlier attempt.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,13 +26,16 @@ use std::time::{Duration, Instant};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use lifeboat_api::conditions::{
-    self, Condition, MESSAGE_COMPLETED, REASON_ABORTED, REASON_COMPLETED, REASON_FAILED,
-    REASON_INVALID, REASON_RUNNING, STATUS_FALSE, STATUS_TRUE, STATUS_UNKNOWN, TYPE_SUCCESS,
+    self, Condition, MESSAGE_COMPLETED, REASON_ABORTED, REASON_CANCELLED, REASON_COMPLETED,
+    REASON_FAILED, REASON_INVALID, REASON_RUNNING, STATUS_FALSE, STATUS_TRUE, STATUS_UNKNOWN,
+    TYPE_SUCCESS,
 };
 use lifeboat_api::{
-    GoDuration, RecoveryPlan, RecoveryRun, RecoveryRunStatus, RunPhase, StepPhase, StepStatus,
+    AttemptRecord, GoDuration, RecoveryPlan, RecoveryRun, RecoveryRunStatus, RunPhase, StepPhase,
+    StepStatus,
 };
 use lifeboat_engine::{StepAction, ValidatedStep};
 use serde_json::json;
@@ -42,6 +50,8 @@ use crate::executor::{self, StepFailure, StepInput, StepOutput};
 pub const CONTROLLER: &str = "runs";
 /// How often a reconcile re-reads the run after a status-write conflict before giving up.
 const MAX_CONFLICTS: u32 = 5;
+/// How often a step that only waits looks for a cancellation in the local cache.
+const CANCEL_POLL: Duration = Duration::from_millis(200);
 
 /// Why a reconcile of a run stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -71,17 +81,27 @@ impl RunError {
 /// Reconciles one run: executes its remaining steps, or does nothing if it has finished.
 #[tracing::instrument(skip_all, fields(run = %run.name_any(), namespace = run.namespace().unwrap_or_default()))]
 pub async fn reconcile(run: Arc<RecoveryRun>, ctx: Arc<Context>) -> Result<Action, RunError> {
-    if run.status.as_ref().is_some_and(|s| s.phase.is_finished()) {
+    if is_done(&run) {
         return Ok(Action::await_change());
     }
     let (Some(name), Some(namespace)) = (run.metadata.name.clone(), run.namespace()) else {
         return Err(RunError::MissingMetadata);
     };
     let api: Api<RecoveryRun> = Api::namespaced(ctx.client.clone(), &namespace);
+    // The cache keeps only a summary of a finished run: a retry reads the whole run.
+    let run = if run.status.as_ref().is_some_and(|s| s.phase.is_finished()) {
+        match with_api_retries(|| api.get_opt(&name)).await? {
+            Some(full) if !is_done(&full) => Arc::new(full),
+            _ => return Ok(Action::await_change()),
+        }
+    } else {
+        run
+    };
     let mut exec = Execution {
         ctx: &ctx,
         api,
         run: (*run).clone(),
+        persisted: run.status.clone(),
         plan_update: None,
         run_started: None,
     };
@@ -94,7 +114,8 @@ pub async fn reconcile(run: Arc<RecoveryRun>, ctx: Arc<Context>) -> Result<Actio
                 // Someone wrote the run since we read it: continue from its current state.
                 let fresh = with_api_retries(|| exec.api.get_opt(&name)).await?;
                 match fresh {
-                    Some(r) if !r.status.as_ref().is_some_and(|s| s.phase.is_finished()) => {
+                    Some(r) if !is_done(&r) => {
+                        exec.persisted = r.status.clone();
                         exec.run = r;
                     }
                     _ => break,
@@ -108,6 +129,18 @@ pub async fn reconcile(run: Arc<RecoveryRun>, ctx: Arc<Context>) -> Result<Actio
     }
     exec.finish_plan_update().await;
     Ok(Action::await_change())
+}
+
+/// Whether the run has finished and nobody asked for another attempt.
+fn is_done(run: &RecoveryRun) -> bool {
+    run.status.as_ref().is_some_and(|s| s.phase.is_finished()) && !retry_requested(run)
+}
+
+/// Whether `spec.attempt` asks a Failed or Aborted run to resume.
+fn retry_requested(run: &RecoveryRun) -> bool {
+    run.status
+        .as_ref()
+        .is_some_and(|s| s.phase.is_retryable() && run.spec.attempt() > s.attempt())
 }
 
 /// What to do after a failed reconcile.
@@ -127,6 +160,8 @@ enum StepOutcome {
     Finished(Result<StepOutput, StepFailure>),
     /// The process is shutting down; the step stays Running for the next executor.
     Interrupted,
+    /// The run was cancelled while the step (one that only waits) was waiting.
+    Cancelled,
 }
 
 /// Step statuses for `run`: one per step, keeping what was recorded.
@@ -156,6 +191,10 @@ struct Execution<'a> {
     ctx: &'a Context,
     api: Api<RecoveryRun>,
     run: RecoveryRun,
+    /// The status as last read from or written to the API server: a write that conflicts
+    /// only because someone changed the spec or metadata (e.g. `spec.cancel`) is retried
+    /// when the server's status is still this one.
+    persisted: Option<RecoveryRunStatus>,
     /// The plan status update with the run's outcome (one per run), awaited before returning.
     plan_update: Option<JoinHandle<()>>,
     /// When this process started the run (for the duration metric).
@@ -199,29 +238,70 @@ impl Execution<'_> {
     async fn write(&mut self) -> Result<(), RunError> {
         let name = self.name();
         let pp = PostParams::default();
-        match with_api_retries(|| self.api.replace_status(&name, &pp, &self.run)).await {
-            Ok(updated) => {
-                self.run = updated;
-                Ok(())
-            }
-            Err(kube::Error::Api(s)) if s.code == 409 => Err(RunError::Conflict),
-            Err(e) => {
-                self.ctx.metrics.api_error(api_errors::category(&e));
-                Err(e.into())
+        let mut conflicts = 0;
+        loop {
+            match with_api_retries(|| self.api.replace_status(&name, &pp, &self.run)).await {
+                Ok(updated) => {
+                    self.persisted = updated.status.clone();
+                    self.run = updated;
+                    return Ok(());
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 && conflicts < MAX_CONFLICTS => {
+                    conflicts += 1;
+                    if !self.adopt_spec_change(&name).await? {
+                        return Err(RunError::Conflict);
+                    }
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 => return Err(RunError::Conflict),
+                Err(e) => {
+                    self.ctx.metrics.api_error(api_errors::category(&e));
+                    return Err(e.into());
+                }
             }
         }
     }
 
+    /// After a conflict: if nobody else wrote the status (only the spec or metadata
+    /// changed, e.g. `spec.cancel`) and the steps are the ones executing, takes the new
+    /// spec and metadata and keeps this execution's status. Otherwise the caller starts
+    /// over from the server's state.
+    async fn adopt_spec_change(&mut self, name: &str) -> Result<bool, RunError> {
+        let Some(fresh) = with_api_retries(|| self.api.get_opt(name)).await? else {
+            return Ok(false);
+        };
+        if fresh.status != self.persisted || fresh.spec.steps != self.run.spec.steps {
+            return Ok(false);
+        }
+        self.run.metadata = fresh.metadata;
+        self.run.spec = fresh.spec;
+        Ok(true)
+    }
+
+    /// Whether someone asked the run to stop (`spec.cancel`, as this execution last read it
+    /// or as the watch cache has it now).
+    fn cancel_requested(&self) -> bool {
+        self.run.spec.is_cancelled()
+            || self
+                .ctx
+                .runs
+                .get(&self.key())
+                .is_some_and(|r| r.spec.is_cancelled())
+    }
+
+    fn key(&self) -> ObjectRef<RecoveryRun> {
+        ObjectRef::new(&self.name()).within(&self.run.namespace().unwrap_or_default())
+    }
+
     async fn drive(&mut self) -> Result<(), RunError> {
-        let run_snapshot = self.run.clone();
-        let n = run_snapshot.spec.steps.len();
-        {
-            let status = self.status();
-            if status.phase.is_finished() {
+        let n = self.run.spec.steps.len();
+        if self.status().phase.is_finished() {
+            if !retry_requested(&self.run) {
                 return Ok(());
             }
-            normalize_steps(&run_snapshot, status);
+            self.begin_retry().await?;
         }
+        let run_snapshot = self.run.clone();
+        normalize_steps(&run_snapshot, self.status());
 
         let steps = match validation::validate_run(&run_snapshot) {
             Ok(steps) => steps,
@@ -255,15 +335,29 @@ impl Execution<'_> {
         // record. The run's outcome (a failed step, or the last one) is written at once.
         let mut unwritten: Option<(usize, bool)> = None;
         for (i, step) in steps.iter().enumerate().skip(first) {
+            if self.cancel_requested() {
+                self.cancel(i, None).await?;
+                if let Some((done, ok)) = unwritten.take() {
+                    self.step_finished_event(done, &steps[done], ok);
+                }
+                return Ok(());
+            }
             self.start_step(i, step).await?;
             if let Some((done, ok)) = unwritten.take() {
                 self.step_finished_event(done, &steps[done], ok);
+            }
+            if self.run.spec.is_cancelled() {
+                // Learnt from the write that started the step: it has not acted.
+                return self.cancel(i, Some("cancelled before it acted")).await;
             }
             let started = Instant::now();
             let result = match self.execute_with_retries(i, step).await? {
                 StepOutcome::Finished(result) => result,
                 // Shutting down: leave the step Running; the next executor re-executes it.
                 StepOutcome::Interrupted => return Ok(()),
+                StepOutcome::Cancelled => {
+                    return self.cancel(i, Some("cancelled while waiting")).await;
+                }
             };
             let ok = result.is_ok();
             self.ctx.metrics.step_finished(
@@ -442,6 +536,9 @@ impl Execution<'_> {
                     tokio::select! {
                         r = executor::execute_step(&input) => r,
                         () = self.ctx.shutdown.cancelled() => return Ok(StepOutcome::Interrupted),
+                        () = cancellation(self.ctx, self.key()), if only_waits(step) => {
+                            return Ok(StepOutcome::Cancelled);
+                        }
                     }
                 }
             };
@@ -544,6 +641,102 @@ impl Execution<'_> {
         }
     }
 
+    /// Starts the attempt `spec.attempt` asks for: records how the last one ended, resets
+    /// the step it stopped at and every later step, keeps the values, and persists that
+    /// before anything runs.
+    async fn begin_retry(&mut self) -> Result<(), RunError> {
+        let now = self.ctx.now();
+        let attempt = self.run.spec.attempt();
+        let n = self.run.spec.steps.len();
+        let status = self.status();
+        let from = status
+            .current_step
+            .map(|i| i as usize)
+            .or_else(|| {
+                status
+                    .steps
+                    .iter()
+                    .position(|s| s.phase != StepPhase::Succeeded)
+            })
+            .unwrap_or(0)
+            .min(n);
+        let previous = AttemptRecord {
+            attempt: status.attempt(),
+            phase: status.phase,
+            failed_step: status.current_step,
+            message: status.message.clone(),
+            finished_at: status.finished_at.clone(),
+        };
+        status.previous_attempts.push(previous);
+        for s in status.steps.iter_mut().skip(from) {
+            *s = StepStatus {
+                index: s.index,
+                title: s.title.clone(),
+                type_: s.type_,
+                attempts: s.attempts,
+                ..StepStatus::default()
+            };
+        }
+        let message = format!("attempt {attempt}: resuming from step {}", from + 1);
+        status.attempt = Some(attempt);
+        status.phase = RunPhase::Running;
+        status.finished_at = None;
+        status.current_step = Some(u32::try_from(from).unwrap_or(u32::MAX));
+        status.progress = Some(progress(from, n));
+        status.message = Some(message.clone());
+        conditions::set_condition(
+            &mut status.conditions,
+            Condition::new(
+                TYPE_SUCCESS,
+                STATUS_UNKNOWN,
+                REASON_RUNNING,
+                message.clone(),
+                now,
+            ),
+        );
+        self.write().await?;
+        self.event(EventType::Normal, "RunRetried", "RetryRun", message);
+        Ok(())
+    }
+
+    /// Ends the run `Cancelled` before step `i` acts, or — with `stopped` — at step `i`,
+    /// which was waiting or had not acted yet. Nothing after it runs.
+    async fn cancel(&mut self, i: usize, stopped: Option<&str>) -> Result<(), RunError> {
+        let now = self.ctx.now();
+        let n = self.run.spec.steps.len();
+        let message = match stopped {
+            Some(how) => format!(
+                "cancelled at step {} of {n} ({how}); nothing after it ran",
+                i + 1
+            ),
+            None if i == 0 => "cancelled before the first step; nothing ran".to_string(),
+            None => format!("cancelled after step {i} of {n}; nothing after it ran"),
+        };
+        let status = self.status();
+        let mut later = i;
+        if let (Some(how), Some(s)) = (stopped, status.steps.get_mut(i)) {
+            s.phase = StepPhase::Cancelled;
+            s.finished_at = Some(now.clone());
+            s.message = Some(how.to_string());
+            later = i + 1;
+        }
+        for s in status.steps.iter_mut().skip(later) {
+            s.phase = StepPhase::Skipped;
+            s.message = Some("not run: the run was cancelled".to_string());
+        }
+        status.phase = RunPhase::Cancelled;
+        status.current_step = (i < n).then(|| u32::try_from(i).unwrap_or(u32::MAX));
+        status.finished_at = Some(now.clone());
+        status.message = Some(message.clone());
+        conditions::set_condition(
+            &mut status.conditions,
+            Condition::new(TYPE_SUCCESS, STATUS_FALSE, REASON_CANCELLED, message, now),
+        );
+        self.write().await?;
+        self.after_finish();
+        Ok(())
+    }
+
     /// Sets the run Completed, with the seed's `Success` condition.
     fn complete(&mut self, now: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) {
         let n = self.run.spec.steps.len();
@@ -624,6 +817,9 @@ impl Execution<'_> {
                 format!("{message} in {}", GoDuration(duration)),
             ),
             RunPhase::Aborted => self.event(EventType::Warning, "RunAborted", "FinishRun", message),
+            RunPhase::Cancelled => {
+                self.event(EventType::Normal, "RunCancelled", "FinishRun", message)
+            }
             _ => self.event(EventType::Warning, "RunFailed", "FinishRun", message),
         }
         let previous = self.plan_update.take();
@@ -672,4 +868,25 @@ fn alert_received_at(run: &RecoveryRun) -> Option<jiff::Timestamp> {
         .get(lifeboat_api::ANNOTATION_RECEIVED_AT)
         .and_then(|t| t.parse().ok())
         .or_else(|| run.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// Steps that change nothing while they wait (approval, wait, check): cancelling the run
+/// stops them at once instead of after their timeout.
+fn only_waits(step: &ValidatedStep) -> bool {
+    matches!(
+        step.action,
+        StepAction::Approval(_) | StepAction::Wait(_) | StepAction::Check(_)
+    )
+}
+
+/// Resolves once the watch cache shows the run cancelled. It polls the local cache: the
+/// controller runtime runs one reconcile per object at a time, so the spec change cannot
+/// reach the reconcile in flight as an event of its own.
+async fn cancellation(ctx: &Context, key: ObjectRef<RecoveryRun>) {
+    loop {
+        if ctx.runs.get(&key).is_some_and(|r| r.spec.is_cancelled()) {
+            return;
+        }
+        tokio::time::sleep(CANCEL_POLL).await;
+    }
 }

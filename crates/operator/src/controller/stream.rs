@@ -47,8 +47,9 @@ pub fn trim<K: Resource>(obj: &mut K) {
 
 /// [`trim`], and for a finished run everything but what the alert controller (concurrency
 /// policy, cooldown) and the plan controller (history limits) read: name, namespace,
-/// creation time, plan, phase and finish time. A finished run is never executed again, so
-/// its steps, outputs and rendered patches need not stay in memory.
+/// creation time, plan, phase, attempt and finish time. A finished run is executed again
+/// only when retried, and then read afresh from the API server, so its steps, outputs and
+/// rendered patches need not stay in memory.
 pub fn trim_run(run: &mut RecoveryRun) {
     trim(run);
     let Some(status) = run.status.as_mut() else {
@@ -65,6 +66,8 @@ pub fn trim_run(run: &mut RecoveryRun) {
         phase: status.phase,
         started_at: status.started_at.take(),
         finished_at: status.finished_at.take(),
+        // With `spec.attempt`, whether someone asked for another attempt.
+        attempt: status.attempt,
         ..Default::default()
     };
 }
@@ -267,6 +270,8 @@ mod tests {
                 plan_name: Some("p".into()),
                 dry_run: None,
                 service_account_name: None,
+                cancel: None,
+                attempt: None,
             },
         );
         run.status = Some(RecoveryRunStatus {

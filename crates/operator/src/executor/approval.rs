@@ -1,7 +1,7 @@
 //! `approval` steps: wait for people to decide.
 //!
 //! Decisions are RecoveryApproval objects in the run's namespace naming the run and the
-//! step. Who wrote one is established by the API server (the shipped
+//! step (and the run's attempt). Who wrote one is established by the API server (the shipped
 //! ValidatingAdmissionPolicy refuses an approval whose `spec.approver` is not the
 //! authenticated user), and who may write one is RBAC. The step succeeds once
 //! `requiredApprovals` distinct approvers approved, stops the run `Aborted` as soon as one
@@ -34,6 +34,8 @@ pub async fn execute(
     }
     let run = input.run_name();
     let step = u32::try_from(input.index).unwrap_or(u32::MAX);
+    // Decisions on an earlier attempt of the run (before `lifeboat runs retry`) do not count.
+    let attempt = input.run_attempt();
     let deadline = tokio::time::Instant::now() + remaining(input);
     let api: Api<RecoveryApproval> =
         Api::namespaced(input.ctx.client.clone(), &input.run_namespace());
@@ -53,7 +55,9 @@ pub async fn execute(
                 continue;
             }
         };
-        let ours = |a: &RecoveryApproval| a.spec.run_name == run && a.spec.step == step;
+        let ours = |a: &RecoveryApproval| {
+            a.spec.run_name == run && a.spec.step == step && a.spec.attempt() == attempt
+        };
         match event {
             watcher::Event::Init => listing.clear(),
             watcher::Event::InitApply(a) if ours(&a) => {
@@ -202,6 +206,7 @@ mod tests {
                         decision: *decision,
                         approver: (*approver).into(),
                         reason: None,
+                        attempt: None,
                     },
                 );
                 a.metadata.creation_timestamp =

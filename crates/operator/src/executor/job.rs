@@ -1,6 +1,6 @@
 //! `job` steps: run a Kubernetes Job from a rendered PodTemplateSpec and wait for it.
 //!
-//! The Job's name is `naming::job_name(run, index)`, so executing the step again (after a
+//! The Job's name is `naming::job_name_in_attempt(run, index, attempt)`, so executing the step again (after a
 //! crash, or a second executor) adopts the existing Job instead of creating a second one.
 //! A retry after the Job failed deletes the failed Job first and creates it again.
 
@@ -99,7 +99,7 @@ pub async fn execute(input: &StepInput<'_>, action: &JobAction) -> Result<StepOu
         None => input.run_namespace(),
     };
     let run_name = input.run_name();
-    let name = naming::job_name(&run_name, input.index);
+    let name = naming::job_name_in_attempt(&run_name, input.index, input.run_attempt());
     let deadline = i64::try_from(input.step.timeout.as_secs()).unwrap_or(i64::MAX);
     let job = build_job(
         &name,

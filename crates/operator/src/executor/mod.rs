@@ -64,6 +64,11 @@ impl StepInput<'_> {
         self.run.metadata.name.clone().unwrap_or_default()
     }
 
+    /// The run's attempt (1 unless `lifeboat runs retry` started another).
+    pub fn run_attempt(&self) -> u32 {
+        self.run.status.as_ref().map_or(1, |s| s.attempt())
+    }
+
     pub fn run_namespace(&self) -> String {
         self.run
             .metadata

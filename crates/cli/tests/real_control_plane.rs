@@ -552,11 +552,13 @@ async fn approvals_need_rbac_the_callers_own_identity_and_distinct_approvers() {
         .status
         .unwrap();
     assert_eq!(rs.phase, RunPhase::Completed, "{rs:#?}\n{}", ctl.diag());
-    let approvers: Vec<&str> = rs.steps[0]
+    // Creation times have whole seconds: two decisions in one second are in name order.
+    let mut approvers: Vec<&str> = rs.steps[0]
         .approvals
         .iter()
         .map(|a| a.approver.as_str())
         .collect();
+    approvers.sort_unstable();
     assert_eq!(approvers, [user("alice"), user("bob")], "{rs:#?}");
     let msg = rs.steps[0].message.clone().unwrap_or_default();
     assert!(msg.contains("(2 of 2 required)"), "{msg}");

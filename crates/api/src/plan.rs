@@ -34,6 +34,11 @@ pub struct RecoveryPlanSpec {
     pub alert_labels: BTreeMap<String, String>,
     /// The steps, run in order.
     pub steps: Vec<Step>,
+    /// Steps that always run once the steps above have ended — completed, failed, aborted or
+    /// cancelled — e.g. to notify or clean up; `.Run.Phase` tells them the outcome. Each
+    /// runs even if an earlier one failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finally: Vec<Step>,
     /// When true, matching alerts start nothing (recorded as skipped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,

@@ -36,6 +36,9 @@ pub struct RecoveryRunSpec {
     pub alert_spec: AlertSpec,
     /// The steps, copied from the plan when the run was created.
     pub steps: Vec<Step>,
+    /// Steps that always run at the end, whatever the outcome (copied from the plan).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finally: Vec<Step>,
     /// The plan this run was created from (absent for hand-written runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_name: Option<String>,
@@ -107,6 +110,8 @@ pub enum RunPhase {
     Aborted,
     /// Stopped on request (`spec.cancel`): nothing after the step in flight ran.
     Cancelled,
+    /// The steps have ended (`status.outcome` says how); the `finally` steps are running.
+    Finalizing,
 }
 
 impl RunPhase {
@@ -131,6 +136,7 @@ impl RunPhase {
             RunPhase::Failed => "Failed",
             RunPhase::Aborted => "Aborted",
             RunPhase::Cancelled => "Cancelled",
+            RunPhase::Finalizing => "Finalizing",
         }
     }
 }
@@ -157,7 +163,8 @@ pub enum StepPhase {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecoveryRunStatus {
-    /// Pending, Running, WaitingForApproval, Completed, Failed, Aborted or Cancelled.
+    /// Pending, Running, WaitingForApproval, Finalizing, Completed, Failed, Aborted or
+    /// Cancelled.
     #[serde(default)]
     pub phase: RunPhase,
     /// Outputs of the steps so far (`.Values` in templates).
@@ -193,6 +200,13 @@ pub struct RecoveryRunStatus {
     /// How the earlier attempts ended, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub previous_attempts: Vec<AttemptRecord>,
+    /// How the steps ended, while the `finally` steps run (the phase once they are done,
+    /// unless a finally step fails a Completed run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<RunPhase>,
+    /// Progress of the `finally` steps, one entry per step in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finally: Vec<StepStatus>,
 }
 
 impl RecoveryRunStatus {

@@ -200,71 +200,20 @@ pub fn run_details(run: &RecoveryRun) -> String {
         );
     }
     let _ = writeln!(o, "\nSteps:");
-    for (i, step) in run.spec.steps.iter().enumerate() {
-        let st = step_status(run, i);
-        let phase = st.map(|s| step_phase(s.phase)).unwrap_or("Pending");
-        let _ = writeln!(
-            o,
-            "  {}. {}  [{}]  {}",
-            i + 1,
-            step_title(run, i),
-            step.type_,
-            phase
-        );
-        let cluster = st
-            .and_then(|s| s.cluster.clone())
-            .or_else(|| step.cluster.clone())
-            .unwrap_or_else(|| "(local)".into());
-        let _ = writeln!(o, "       cluster:   {cluster}");
-        if let Some(st) = st {
-            let _ = writeln!(o, "       attempts:  {}", st.attempts);
-            if st.started_at.is_some() {
-                let _ = writeln!(
-                    o,
-                    "       started:   {}   finished: {}{}",
-                    time(st.started_at.as_ref()),
-                    time(st.finished_at.as_ref()),
-                    span(st.started_at.as_ref(), st.finished_at.as_ref())
-                        .map(|d| format!("   ({d})"))
-                        .unwrap_or_default()
-                );
-            }
-            if let Some(m) = &st.message {
-                let _ = writeln!(o, "       message:   {m}");
-            }
-            if let Some(r) = &st.rendered {
-                let _ = writeln!(o, "       rendered:  {}", json(r));
-            }
-            if let Some(j) = &st.job_name {
-                let _ = writeln!(o, "       job:       {j}");
-            }
-            for (n, e) in st.evidence.iter().enumerate() {
-                let label = if n == 0 { "evidence:" } else { "" };
-                let mark = if e.passed { "holds" } else { "FAILS" };
-                let _ = writeln!(
-                    o,
-                    "       {label:<10} {mark}  {}  (observed: {})",
-                    e.assertion, e.observed
-                );
-            }
-            for (n, a) in st.approvals.iter().enumerate() {
-                let label = if n == 0 { "decisions:" } else { "" };
-                let verb = match a.decision {
-                    ApprovalDecision::Approve => "approved",
-                    ApprovalDecision::Reject => "rejected",
-                };
-                let _ = writeln!(
-                    o,
-                    "       {label:<10} {verb} by {} at {}{}",
-                    a.approver,
-                    time(a.time.as_ref()),
-                    a.reason
-                        .as_deref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                );
-            }
-        }
+    let statuses = run
+        .status
+        .as_ref()
+        .map(|s| s.steps.as_slice())
+        .unwrap_or_default();
+    write_steps(&mut o, &run.spec.steps, statuses);
+    if !run.spec.finally.is_empty() {
+        let _ = writeln!(o, "\nFinally:");
+        let statuses = run
+            .status
+            .as_ref()
+            .map(|s| s.finally.as_slice())
+            .unwrap_or_default();
+        write_steps(&mut o, &run.spec.finally, statuses);
     }
     if !status.values.is_empty() {
         let _ = writeln!(o, "\nValues:");
@@ -323,6 +272,78 @@ pub fn diff(before: &str, after: &str) -> String {
         }
     }
     out
+}
+
+/// One block per step: phase, cluster, attempts, timing, message, what it rendered, its
+/// evidence and decisions.
+fn write_steps(o: &mut String, steps: &[lifeboat_api::Step], statuses: &[StepStatus]) {
+    for (i, step) in steps.iter().enumerate() {
+        let st = statuses.iter().find(|s| s.index as usize == i);
+        let phase = st.map(|s| step_phase(s.phase)).unwrap_or("Pending");
+        let _ = writeln!(
+            o,
+            "  {}. {}  [{}]  {}",
+            i + 1,
+            st.and_then(|s| s.title.clone())
+                .unwrap_or_else(|| step.display_name()),
+            step.type_,
+            phase
+        );
+        let cluster = st
+            .and_then(|s| s.cluster.clone())
+            .or_else(|| step.cluster.clone())
+            .unwrap_or_else(|| "(local)".into());
+        let _ = writeln!(o, "       cluster:   {cluster}");
+        if let Some(st) = st {
+            let _ = writeln!(o, "       attempts:  {}", st.attempts);
+            if st.started_at.is_some() {
+                let _ = writeln!(
+                    o,
+                    "       started:   {}   finished: {}{}",
+                    time(st.started_at.as_ref()),
+                    time(st.finished_at.as_ref()),
+                    span(st.started_at.as_ref(), st.finished_at.as_ref())
+                        .map(|d| format!("   ({d})"))
+                        .unwrap_or_default()
+                );
+            }
+            if let Some(m) = &st.message {
+                let _ = writeln!(o, "       message:   {m}");
+            }
+            if let Some(r) = &st.rendered {
+                let _ = writeln!(o, "       rendered:  {}", json(r));
+            }
+            if let Some(j) = &st.job_name {
+                let _ = writeln!(o, "       job:       {j}");
+            }
+            for (n, e) in st.evidence.iter().enumerate() {
+                let label = if n == 0 { "evidence:" } else { "" };
+                let mark = if e.passed { "holds" } else { "FAILS" };
+                let _ = writeln!(
+                    o,
+                    "       {label:<10} {mark}  {}  (observed: {})",
+                    e.assertion, e.observed
+                );
+            }
+            for (n, a) in st.approvals.iter().enumerate() {
+                let label = if n == 0 { "decisions:" } else { "" };
+                let verb = match a.decision {
+                    ApprovalDecision::Approve => "approved",
+                    ApprovalDecision::Reject => "rejected",
+                };
+                let _ = writeln!(
+                    o,
+                    "       {label:<10} {verb} by {} at {}{}",
+                    a.approver,
+                    time(a.time.as_ref()),
+                    a.reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
 }
 
 #[cfg(test)]

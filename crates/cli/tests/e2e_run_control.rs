@@ -188,3 +188,115 @@ async fn retrying_a_rejected_run_asks_again_and_old_decisions_do_not_count() {
     assert_eq!(s.sidecar_image().await, "example-image:v1");
     s.stop().await;
 }
+
+/// A finally step recording how the run ended into ConfigMap `report`'s `data.KEY`.
+fn report(key: &str, template: &str) -> Value {
+    json!({"type": "patch", "title": format!("Report {key}"), "patch": {
+        "apiVersion": "v1", "resource": "configmaps", "namespace": "default", "name": "report",
+        "override": {"fieldPath": format!("data.{key}"), "value": {"raw": template}},
+        "patchType": "application/merge-patch+json"}})
+}
+
+async fn reported(s: &Harness, key: &str) -> Value {
+    s.cluster
+        .get("v1", "configmaps", Some("default"), "report")
+        .await
+        .unwrap()["data"][key]
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finally_steps_run_whatever_the_outcome_and_see_it() {
+    let s = Harness::start().await;
+    s.cluster
+        .apply(scenarios::configmap("report", json!({})))
+        .await;
+    s.cluster.apply(scenarios::configmap("go", json!({}))).await;
+    let blocked = json!({"type": "readField", "title": "Operator says go", "readField": {
+        "apiVersion": "v1", "resource": "configmaps", "namespace": "default",
+        "name": "go", "fieldPath": "data.ok", "outputKey": "go"}});
+
+    // Completed: the finally step sees the outcome and the steps' values.
+    let mut p = plan("finally-ok", pod_steps());
+    p["spec"]["finally"] = json!([report("ok", "{{ .Run.Phase }} {{ .Values.podImage }}")]);
+    let ok = s.start_run(p).await;
+    // Failed at step 2: the finally step still runs.
+    let mut steps = pod_steps();
+    steps.insert(1, blocked);
+    let mut p = plan("finally-failed", steps);
+    p["spec"]["finally"] = json!([report("failed", "{{ .Run.Phase }}")]);
+    let failed = s.start_run(p).await;
+    // Cancelled while waiting for approval: the finally step still runs.
+    let mut steps = vec![approval_gate()];
+    steps.extend(pod_steps());
+    let mut p = plan("finally-cancelled", steps);
+    p["spec"]["finally"] = json!([report("cancelled", "{{ .Run.Phase }}")]);
+    let cancelled = s.start_run(p).await;
+
+    let rs = s.finished(&ok).await;
+    assert_eq!(rs.phase, RunPhase::Completed, "{rs:#?}");
+    assert_eq!(rs.finally[0].phase, StepPhase::Succeeded, "{rs:#?}");
+    assert_eq!(reported(&s, "ok").await, "Completed example-image:v1");
+
+    let rs = s.finished(&failed).await;
+    assert_eq!(rs.phase, RunPhase::Failed, "{rs:#?}");
+    assert_eq!(rs.steps[2].phase, StepPhase::Skipped);
+    assert_eq!(rs.finally[0].phase, StepPhase::Succeeded, "{rs:#?}");
+    assert_eq!(reported(&s, "failed").await, "Failed");
+
+    s.wait_for_phase(&cancelled, RunPhase::WaitingForApproval)
+        .await;
+    let out = s
+        .lifeboat(&["runs", "cancel", "-n", "default", &cancelled])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rs = s.finished(&cancelled).await;
+    assert_eq!(rs.phase, RunPhase::Cancelled, "{rs:#?}");
+    assert_eq!(reported(&s, "cancelled").await, "Cancelled");
+    assert_eq!(
+        rs.outcome, None,
+        "the outcome is the phase once finally is done"
+    );
+
+    let show = s
+        .lifeboat(&["runs", "show", "-n", "default", &cancelled])
+        .await;
+    assert!(stdout(&show).contains("Finally:"), "{}", stdout(&show));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_finally_step_fails_a_completed_run_and_the_others_still_run() {
+    let s = Harness::start().await;
+    s.cluster
+        .apply(scenarios::configmap("report", json!({})))
+        .await;
+    let mut p = plan("finally-breaks", pod_steps());
+    p["spec"]["finally"] = json!([
+        {"type": "readField", "title": "Read a missing field", "readField": {
+            "apiVersion": "v1", "resource": "configmaps", "namespace": "default",
+            "name": "report", "fieldPath": "data.missing", "outputKey": "missing"}},
+        report("after", "{{ .Run.Phase }}")
+    ]);
+    let run = s.start_run(p).await;
+    let rs = s.finished(&run).await;
+    assert_eq!(rs.phase, RunPhase::Failed, "{rs:#?}");
+    assert!(
+        rs.steps.iter().all(|st| st.phase == StepPhase::Succeeded),
+        "{rs:#?}"
+    );
+    assert_eq!(rs.finally[0].phase, StepPhase::Failed);
+    assert_eq!(
+        rs.finally[1].phase,
+        StepPhase::Succeeded,
+        "the next finally step ran"
+    );
+    let msg = rs.message.clone().unwrap_or_default();
+    assert!(msg.contains("finally step 1 failed"), "{msg}");
+    assert_eq!(
+        reported(&s, "after").await,
+        "Completed",
+        "finally steps see how the steps ended"
+    );
+    s.stop().await;
+}

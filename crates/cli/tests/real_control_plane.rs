@@ -16,6 +16,7 @@ use kube::api::Api;
 use lifeboat_api::{RecoveryRun, RunPhase, StepPhase};
 use lifeboat_operator::naming;
 use lifeboat_testkit::scenarios::{self, SEED_ALERT, SEED_PLAN, create, seed_pod};
+use lifeboat_testkit::wait::wait_plan_validated;
 use lifeboat_testkit::{Backend, ControllerProcess, LIFEBOAT_NS, TestCluster, yaml};
 use serde_json::{Value, json};
 
@@ -210,6 +211,8 @@ async fn seed_plan_completes_with_only_the_shipped_rbac_and_the_real_job_control
     cluster.apply(seed_pod()).await;
     let client = cluster.client();
     create(&client, yaml(SEED_PLAN), "default").await;
+    // Alerts match the plans the controller knows: wait until it has seen this one.
+    wait_plan_validated(&client, "default", "example-recoveryplan", &|| ctl.diag()).await;
     create(&client, yaml(SEED_ALERT), "default").await;
 
     let run_name = naming::run_name("example-recoveryplan", "example-received-alert");
@@ -257,6 +260,7 @@ async fn a_failed_job_step_is_retried_with_only_the_shipped_rbac() {
     // One pod per attempt: the real job controller fails the Job after it.
     plan["spec"]["steps"][0]["job"]["backoffLimit"] = json!(0);
     create(&client, plan, "default").await;
+    wait_plan_validated(&client, "default", "flaky", &|| ctl.diag()).await;
     create(
         &client,
         scenarios::alert("down", json!({"app": "db"})),
@@ -307,6 +311,7 @@ async fn steps_impersonate_the_plans_service_account_with_only_the_shipped_rbac(
         let mut plan = scenarios::plan(sa, labels.clone(), scenarios::pod_steps());
         plan["spec"]["serviceAccountName"] = json!(sa);
         create(&client, plan, "default").await;
+        wait_plan_validated(&client, "default", sa, &|| ctl.diag()).await;
         create(
             &client,
             scenarios::alert(&format!("alert-{sa}"), labels),
@@ -487,6 +492,7 @@ async fn approvals_need_rbac_the_callers_own_identity_and_distinct_approvers() {
         "default",
     )
     .await;
+    wait_plan_validated(&client, "default", "gated", &|| ctl.diag()).await;
     create(
         &client,
         scenarios::alert("gate", json!({"gate": "two"})),

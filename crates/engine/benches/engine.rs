@@ -66,6 +66,8 @@ fn templates(c: &mut Criterion) {
         alert: &alert,
         run_name: "run",
         run_namespace: "default",
+        run_phase: "Running",
+        run_message: "",
     };
     let t = Template::parse("echo Updating to image {{ .Values.podImage }}").unwrap();
     c.bench_function("render seed template (parsed)", |b| {

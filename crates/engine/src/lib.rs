@@ -30,11 +30,11 @@ pub use patch::{
 };
 pub use plan::{
     ApprovalAction, CheckAction, CheckAssertion, FieldCheck, JobAction, PatchAction, ProbeCheck,
-    ProbeKind, ReadFieldAction, Retries, StepAction, Target, ValidatedPlan, ValidatedStep,
-    WaitAction,
+    ProbeKind, ReadFieldAction, Retries, StepAction, Target, ValidatedPlan, ValidatedRun,
+    ValidatedStep, WaitAction,
 };
 pub use template::{JsonTemplate, Template, TemplateContext, TemplateError, render_str};
 pub use validate::{
-    DocumentReport, Problem, ValidationOptions, check_documents, validate_plan, validate_run_steps,
+    DocumentReport, Problem, ValidationOptions, check_documents, validate_plan, validate_run,
 };
 pub use wait::wait_satisfied;

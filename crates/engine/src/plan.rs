@@ -31,8 +31,17 @@ pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct ValidatedPlan {
     pub steps: Vec<ValidatedStep>,
+    /// The steps that always run at the end.
+    pub finally: Vec<ValidatedStep>,
     /// Minimum time between two runs of the plan.
     pub cooldown: Option<Duration>,
+}
+
+/// A run's steps and `finally` steps after validation.
+#[derive(Debug, Clone)]
+pub struct ValidatedRun {
+    pub steps: Vec<ValidatedStep>,
+    pub finally: Vec<ValidatedStep>,
 }
 
 /// One step that passed validation.

@@ -314,6 +314,8 @@ fn exercise(src: &str) -> Option<Result<String, TemplateError>> {
         alert: &d.alert,
         run_name: "run-1",
         run_namespace: "ops",
+        run_phase: "Running",
+        run_message: "",
     };
     let referenced = t.referenced_values();
     let required = t.required_values();
@@ -491,7 +493,7 @@ proptest! {
     #[test]
     fn render_leaves_never_panics(src in arb_template(), junk in tpl_soup()) {
         let d = data();
-        let ctx = TemplateContext { values: &d.values, alert: &d.alert, run_name: "r", run_namespace: "n" };
+        let ctx = TemplateContext { values: &d.values, alert: &d.alert, run_name: "r", run_namespace: "n", run_phase: "Running", run_message: "" };
         let doc = json!({"a": src, "b": [junk, 1, null, {"c": true}]});
         match render_leaves(&doc, &ctx) {
             Ok(v) => prop_assert_eq!(v["b"][1].clone(), json!(1)),
@@ -518,6 +520,8 @@ fn render_err(src: &str) -> String {
         alert: &d.alert,
         run_name: "r",
         run_namespace: "n",
+        run_phase: "Running",
+        run_message: "",
     };
     let t = Template::parse(src).unwrap_or_else(|e| panic!("{}…: {e}", &src[..src.len().min(40)]));
     match t.render(&ctx) {

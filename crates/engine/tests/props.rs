@@ -87,7 +87,7 @@ proptest! {
         let value = format!("{s}{t}");
         let values: BTreeMap<String, Value> = [("v".to_string(), Value::String(value.clone()))].into_iter().collect();
         let alert = AlertSpec { name: "a".into(), labels: [("x".to_string(), value.clone())].into_iter().collect(), annotations: BTreeMap::new() };
-        let ctx = TemplateContext { values: &values, alert: &alert, run_name: "r", run_namespace: "n" };
+        let ctx = TemplateContext { values: &values, alert: &alert, run_name: "r", run_namespace: "n", run_phase: "Running", run_message: "" };
         let doc = json!({
             "data": {"cfg": "{{ .Values.v }}", "k": "{{ .Alert.Labels.x }}"},
             "list": ["pre {{ .Values.v }} post", 1, true],
@@ -177,6 +177,8 @@ fn check_template_does_not_panic(s: &str) {
             alert: &alert,
             run_name: "r",
             run_namespace: "n",
+            run_phase: "Running",
+            run_message: "",
         };
         let _ = t.render(&ctx);
         let _ = t.referenced_values();

@@ -228,6 +228,7 @@ mod tests {
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
                 steps: vec![],
+                finally: vec![],
                 suspend: None,
                 concurrency_policy: None,
                 cooldown: None,
@@ -250,6 +251,7 @@ mod tests {
                 dry_run: None,
                 service_account_name: None,
                 cancel: None,
+                finally: Vec::new(),
                 attempt: None,
             },
         );

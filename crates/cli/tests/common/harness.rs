@@ -7,7 +7,7 @@ use kube::Api;
 use lifeboat_api::{RecoveryRun, RecoveryRunStatus, RunPhase};
 use lifeboat_operator::naming;
 use lifeboat_testkit::scenarios::{self, create, wait_run_finished};
-use lifeboat_testkit::wait::wait_for_state;
+use lifeboat_testkit::wait::{wait_for_state, wait_plan_validated};
 use lifeboat_testkit::{ControllerProcess, TestCluster};
 use serde_json::{Value, json};
 use tokio::process::Command;
@@ -47,6 +47,8 @@ impl Harness {
     pub async fn start_run(&self, plan: Value) -> String {
         let name = plan["metadata"]["name"].as_str().unwrap().to_string();
         create(&self.client, plan, "default").await;
+        // Alerts match the plans the controller knows: wait until it has seen this one.
+        wait_plan_validated(&self.client, "default", &name, &|| self.ctl.diag()).await;
         let alert = format!("{name}-alert");
         create(
             &self.client,

@@ -195,7 +195,8 @@ impl Exec<'_, '_> {
             self.root = Some(serde_json::json!({
                 "Values": ctx.values,
                 "Alert": {"Name": alert.name, "Labels": alert.labels, "Annotations": alert.annotations},
-                "Run": {"Name": ctx.run_name, "Namespace": ctx.run_namespace},
+                "Run": {"Name": ctx.run_name, "Namespace": ctx.run_namespace,
+                    "Phase": ctx.run_phase, "Message": ctx.run_message},
             }));
         }
     }

@@ -233,6 +233,8 @@ mod tests {
             alert: &alert,
             run_name: "r",
             run_namespace: "ns",
+            run_phase: "Running",
+            run_message: "",
         };
         assert_eq!(
             t.render(&ctx).unwrap(),

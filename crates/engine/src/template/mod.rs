@@ -86,6 +86,11 @@ pub struct TemplateContext<'a> {
     pub run_name: &'a str,
     /// `.Run.Namespace`.
     pub run_namespace: &'a str,
+    /// `.Run.Phase`: the run's phase, or in a `finally` step how the steps ended
+    /// (`Completed`, `Failed`, `Aborted`, `Cancelled`).
+    pub run_phase: &'a str,
+    /// `.Run.Message`: the run's status message (in a `finally` step, its outcome).
+    pub run_message: &'a str,
 }
 
 /// A parsed template.
@@ -393,6 +398,8 @@ mod tests {
             alert: &d.alert,
             run_name: "run-1",
             run_namespace: "ops",
+            run_phase: "Running",
+            run_message: "",
         };
         render_str(src, &ctx)
     }
@@ -606,6 +613,8 @@ mod tests {
                 alert: &d.alert,
                 run_name: "r",
                 run_namespace: "n",
+                run_phase: "Running",
+                run_message: "",
             };
             render_leaves(&v, &ctx).unwrap()
         };
@@ -620,6 +629,8 @@ mod tests {
             alert: &d.alert,
             run_name: "r",
             run_namespace: "n",
+            run_phase: "Running",
+            run_message: "",
         };
         let e = render_leaves(&bad, &ctx).unwrap_err();
         assert!(

@@ -13,7 +13,7 @@ pub(super) struct Refs {
 
 /// Whether a field chain from the root names data a run has: `.Values…`, `.Alert`,
 /// `.Alert.Name`, `.Alert.Labels…`, `.Alert.Annotations…`, `.Run`, `.Run.Name`,
-/// `.Run.Namespace`.
+/// `.Run.Namespace`, `.Run.Phase`, `.Run.Message`.
 pub(super) fn is_known_root_data(path: &[String]) -> bool {
     let first = path.first().map(String::as_str);
     let second = path.get(1).map(String::as_str);
@@ -23,7 +23,11 @@ pub(super) fn is_known_root_data(path: &[String]) -> bool {
             | (Some("Alert" | "Run"), None, 1)
             | (Some("Alert"), Some("Labels" | "Annotations"), _)
             | (Some("Alert"), Some("Name"), 2)
-            | (Some("Run"), Some("Name" | "Namespace"), 2)
+            | (
+                Some("Run"),
+                Some("Name" | "Namespace" | "Phase" | "Message"),
+                2
+            )
     )
 }
 

@@ -5,7 +5,7 @@ use lifeboat_api::{ReceivedAlert, RecoveryPlan, RecoveryRun};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Problem, ValidationOptions, validate_plan, validate_run_steps};
+use super::{Problem, ValidationOptions, validate_plan, validate_run};
 use crate::fieldpath::Segment;
 use crate::template::location_of;
 
@@ -89,7 +89,7 @@ pub fn check_documents_with(yaml: &str, opts: &ValidationOptions) -> Vec<Documen
                 }
                 Some("RecoveryRun") => {
                     if let Some(run) = typed::<RecoveryRun>(de, doc, &mut problems)
-                        && let Err(p) = validate_run_steps(&run.spec.steps, opts)
+                        && let Err(p) = validate_run(&run.spec, opts)
                     {
                         problems.extend(p);
                     }

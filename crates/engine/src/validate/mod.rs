@@ -34,9 +34,9 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
-use lifeboat_api::{GoDuration, RecoveryPlanSpec, Step};
+use lifeboat_api::{GoDuration, RecoveryPlanSpec, RecoveryRunSpec};
 
-use crate::plan::{ValidatedPlan, ValidatedStep};
+use crate::plan::{ValidatedPlan, ValidatedRun};
 
 pub use documents::{DocumentReport, check_documents, check_documents_with};
 
@@ -114,24 +114,36 @@ pub fn validate_plan(
         out.push(Problem::new("spec.steps", "a plan needs at least one step"));
     }
     let steps = steps::validate_steps(&mut out, "spec.steps", &spec.steps, opts);
+    let finally =
+        steps::validate_finally_steps(&mut out, "spec.finally", &spec.finally, &spec.steps, opts);
     if out.is_empty() {
-        Ok(ValidatedPlan { steps, cooldown })
+        Ok(ValidatedPlan {
+            steps,
+            finally,
+            cooldown,
+        })
     } else {
         Err(out)
     }
 }
 
 /// A run's typed steps (hand-written runs too), or every problem they have.
-pub fn validate_run_steps(
-    steps: &[Step],
+pub fn validate_run(
+    spec: &RecoveryRunSpec,
     opts: &ValidationOptions,
-) -> Result<Vec<ValidatedStep>, Vec<Problem>> {
+) -> Result<ValidatedRun, Vec<Problem>> {
     let mut out = Vec::new();
-    if steps.is_empty() {
+    if spec.steps.is_empty() {
         out.push(Problem::new("spec.steps", "a run needs at least one step"));
     }
-    let steps = steps::validate_steps(&mut out, "spec.steps", steps, opts);
-    if out.is_empty() { Ok(steps) } else { Err(out) }
+    let steps = steps::validate_steps(&mut out, "spec.steps", &spec.steps, opts);
+    let finally =
+        steps::validate_finally_steps(&mut out, "spec.finally", &spec.finally, &spec.steps, opts);
+    if out.is_empty() {
+        Ok(ValidatedRun { steps, finally })
+    } else {
+        Err(out)
+    }
 }
 
 /// The duration `s` at `loc`, or a problem (also when zero but required `positive`).

@@ -30,8 +30,45 @@ pub(super) fn validate_steps(
     steps: &[Step],
     opts: &ValidationOptions,
 ) -> Vec<ValidatedStep> {
+    validate_steps_after(out, base, steps, opts, BTreeSet::new())
+}
+
+/// The `finally` steps at `base`: they may use any value the steps output (a value the run
+/// did not get to is a missing-key error of that finally step at run time), and cannot
+/// wait for approval — the run has ended and nobody would be asked.
+pub(super) fn validate_finally_steps(
+    out: &mut Vec<Problem>,
+    base: &str,
+    finally: &[Step],
+    steps: &[Step],
+    opts: &ValidationOptions,
+) -> Vec<ValidatedStep> {
+    for (i, step) in finally.iter().enumerate() {
+        if step.type_ == StepType::Approval {
+            out.push(Problem::new(
+                format!("{base}[{i}].type"),
+                "a finally step cannot be an approval: the run has already ended",
+            ));
+        }
+    }
+    let outputs = steps
+        .iter()
+        .filter_map(|s| s.read_field.as_ref())
+        .map(|r| r.output_key.clone())
+        .filter(|k| !k.trim().is_empty())
+        .collect();
+    validate_steps_after(out, base, finally, opts, outputs)
+}
+
+/// [`validate_steps`], with `produced` the `.Values` keys available before the first step.
+fn validate_steps_after(
+    out: &mut Vec<Problem>,
+    base: &str,
+    steps: &[Step],
+    opts: &ValidationOptions,
+    mut produced: BTreeSet<String>,
+) -> Vec<ValidatedStep> {
     // The `.Values` keys earlier steps output: a template may only use those.
-    let mut produced: BTreeSet<String> = BTreeSet::new();
     let mut validated = Vec::with_capacity(steps.len());
     for (i, step) in steps.iter().enumerate() {
         let mut checker = StepChecker {

@@ -171,6 +171,7 @@ pub fn build_run(alert: &ReceivedAlert, plan: &RecoveryPlan, name: &str) -> Reco
                 annotations: alert.spec.annotations.clone(),
             },
             steps: plan.spec.steps.clone(),
+            finally: plan.spec.finally.clone(),
             plan_name: Some(plan_name),
             dry_run: None,
             service_account_name: plan.spec.service_account_name.clone(),
@@ -406,6 +407,7 @@ mod tests {
             RecoveryPlanSpec {
                 alert_labels: [("app".to_string(), "db".to_string())].into(),
                 steps: vec![],
+                finally: vec![],
                 suspend: None,
                 concurrency_policy: None,
                 cooldown: None,
@@ -421,6 +423,7 @@ mod tests {
     fn valid(cooldown: Option<Duration>) -> Result<ValidatedPlan, Vec<String>> {
         Ok(ValidatedPlan {
             steps: vec![],
+            finally: vec![],
             cooldown,
         })
     }

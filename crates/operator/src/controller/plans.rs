@@ -213,6 +213,7 @@ mod tests {
             RecoveryPlanSpec {
                 alert_labels: [("a".to_string(), "b".to_string())].into(),
                 steps: vec![],
+                finally: vec![],
                 suspend: None,
                 concurrency_policy: None,
                 cooldown: None,
@@ -239,6 +240,7 @@ mod tests {
                 dry_run: None,
                 service_account_name: None,
                 cancel: None,
+                finally: Vec::new(),
                 attempt: None,
             },
             status: Some(RecoveryRunStatus {

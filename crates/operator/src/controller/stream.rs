@@ -271,6 +271,7 @@ mod tests {
                 dry_run: None,
                 service_account_name: None,
                 cancel: None,
+                finally: Vec::new(),
                 attempt: None,
             },
         );

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use lifeboat_api::{RecoveryPlanSpec, RecoveryRun};
-use lifeboat_engine::{Problem, ValidatedPlan, ValidatedStep, ValidationOptions};
+use lifeboat_engine::{Problem, ValidatedPlan, ValidatedRun, ValidationOptions};
 
 /// Whether every pair of the plan's labels is present and equal in the alert's.
 pub fn labels_match(plan: &BTreeMap<String, String>, alert: &BTreeMap<String, String>) -> bool {
@@ -25,8 +25,8 @@ pub fn validate_plan(
 
 /// A run's validated steps (hand-written runs too), or their problems. Clusters are checked
 /// when a step executes, so a cluster registered after the run was created is fine.
-pub fn validate_run(run: &RecoveryRun) -> Result<Vec<ValidatedStep>, Vec<String>> {
-    lifeboat_engine::validate_run_steps(&run.spec.steps, &ValidationOptions::default())
+pub fn validate_run(run: &RecoveryRun) -> Result<ValidatedRun, Vec<String>> {
+    lifeboat_engine::validate_run(&run.spec, &ValidationOptions::default())
         .map_err(|p| messages(&p))
 }
 

@@ -189,6 +189,15 @@ pub fn template_context<'a>(
         alert: &run.spec.alert_spec,
         run_name: run.metadata.name.as_deref().unwrap_or_default(),
         run_namespace: run.metadata.namespace.as_deref().unwrap_or_default(),
+        run_phase: run
+            .status
+            .as_ref()
+            .map_or("Pending", |s| s.outcome.unwrap_or(s.phase).as_str()),
+        run_message: run
+            .status
+            .as_ref()
+            .and_then(|s| s.message.as_deref())
+            .unwrap_or_default(),
     }
 }
 

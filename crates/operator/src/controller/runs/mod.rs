@@ -23,28 +23,31 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use lifeboat_api::conditions::{
-    self, Condition, MESSAGE_COMPLETED, REASON_ABORTED, REASON_CANCELLED, REASON_COMPLETED,
-    REASON_FAILED, REASON_INVALID, REASON_RUNNING, STATUS_FALSE, STATUS_TRUE, STATUS_UNKNOWN,
-    TYPE_SUCCESS,
+    self, Condition, MESSAGE_COMPLETED, REASON_ABORTED, REASON_COMPLETED, REASON_FAILED,
+    REASON_INVALID, REASON_RUNNING, STATUS_FALSE, STATUS_TRUE, STATUS_UNKNOWN, TYPE_SUCCESS,
 };
 use lifeboat_api::{
-    AttemptRecord, GoDuration, RecoveryPlan, RecoveryRun, RecoveryRunStatus, RunPhase, StepPhase,
-    StepStatus,
+    GoDuration, RecoveryPlan, RecoveryRun, RecoveryRunStatus, RunPhase, StepPhase, StepStatus,
 };
 use lifeboat_engine::{StepAction, ValidatedStep};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::api_errors::{self, with_api_retries};
+
+mod control;
+mod finally;
+
 use crate::context::Context;
 use crate::controller::validation;
 use crate::executor::{self, StepFailure, StepInput, StepOutput};
+use control::{cancellation, is_done, only_waits, retry_requested};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "runs";
@@ -131,18 +134,6 @@ pub async fn reconcile(run: Arc<RecoveryRun>, ctx: Arc<Context>) -> Result<Actio
     Ok(Action::await_change())
 }
 
-/// Whether the run has finished and nobody asked for another attempt.
-fn is_done(run: &RecoveryRun) -> bool {
-    run.status.as_ref().is_some_and(|s| s.phase.is_finished()) && !retry_requested(run)
-}
-
-/// Whether `spec.attempt` asks a Failed or Aborted run to resume.
-fn retry_requested(run: &RecoveryRun) -> bool {
-    run.status
-        .as_ref()
-        .is_some_and(|s| s.phase.is_retryable() && run.spec.attempt() > s.attempt())
-}
-
 /// What to do after a failed reconcile.
 pub fn error_policy(_run: Arc<RecoveryRun>, err: &RunError, ctx: Arc<Context>) -> Action {
     ctx.metrics.reconcile_error(CONTROLLER, err.category());
@@ -166,13 +157,17 @@ enum StepOutcome {
 
 /// Step statuses for `run`: one per step, keeping what was recorded.
 fn normalize_steps(run: &RecoveryRun, status: &mut RecoveryRunStatus) {
-    let steps = &run.spec.steps;
-    status.steps.truncate(steps.len());
+    normalize(&run.spec.steps, &mut status.steps);
+    normalize(&run.spec.finally, &mut status.finally);
+}
+
+fn normalize(steps: &[lifeboat_api::Step], statuses: &mut Vec<StepStatus>) {
+    statuses.truncate(steps.len());
     for (i, step) in steps.iter().enumerate() {
-        if status.steps.len() <= i {
-            status.steps.push(StepStatus::default());
+        if statuses.len() <= i {
+            statuses.push(StepStatus::default());
         }
-        let s = &mut status.steps[i];
+        let s = &mut statuses[i];
         s.index = u32::try_from(i).unwrap_or(u32::MAX);
         if s.title.is_none() {
             s.title = Some(step.display_name());
@@ -180,6 +175,48 @@ fn normalize_steps(run: &RecoveryRun, status: &mut RecoveryRunStatus) {
         if s.type_.is_none() {
             s.type_ = Some(step.type_);
         }
+    }
+}
+
+/// Sets the run's `Success` condition (the seed's shape) to `state` for `reason`.
+fn set_success(
+    status: &mut RecoveryRunStatus,
+    state: &str,
+    reason: &str,
+    message: String,
+    now: Time,
+) {
+    conditions::set_condition(
+        &mut status.conditions,
+        Condition::new(TYPE_SUCCESS, state, reason, message, now),
+    );
+}
+
+/// Records a step's success in its status (its outputs go to the run's values).
+fn record_success(s: &mut StepStatus, out: StepOutput, now: Time) {
+    s.phase = StepPhase::Succeeded;
+    s.finished_at = Some(now);
+    s.message = Some(out.message);
+    s.rendered = out.rendered;
+    s.evidence = out.evidence;
+    s.approvals = out.approvals;
+    if out.job_name.is_some() {
+        s.job_name = out.job_name;
+    }
+}
+
+/// Records a step's failure in its status.
+fn record_failure(s: &mut StepStatus, f: StepFailure, now: Time) {
+    s.phase = StepPhase::Failed;
+    s.finished_at = Some(now);
+    s.message = Some(f.message);
+    s.evidence = f.evidence;
+    s.approvals = f.approvals;
+    if let Some(r) = f.rendered {
+        s.rendered = Some(*r);
+    }
+    if f.job_name.is_some() {
+        s.job_name = f.job_name;
     }
 }
 
@@ -277,21 +314,6 @@ impl Execution<'_> {
         Ok(true)
     }
 
-    /// Whether someone asked the run to stop (`spec.cancel`, as this execution last read it
-    /// or as the watch cache has it now).
-    fn cancel_requested(&self) -> bool {
-        self.run.spec.is_cancelled()
-            || self
-                .ctx
-                .runs
-                .get(&self.key())
-                .is_some_and(|r| r.spec.is_cancelled())
-    }
-
-    fn key(&self) -> ObjectRef<RecoveryRun> {
-        ObjectRef::new(&self.name()).within(&self.run.namespace().unwrap_or_default())
-    }
-
     async fn drive(&mut self) -> Result<(), RunError> {
         let n = self.run.spec.steps.len();
         if self.status().phase.is_finished() {
@@ -303,10 +325,13 @@ impl Execution<'_> {
         let run_snapshot = self.run.clone();
         normalize_steps(&run_snapshot, self.status());
 
-        let steps = match validation::validate_run(&run_snapshot) {
-            Ok(steps) => steps,
+        let (steps, finally) = match validation::validate_run(&run_snapshot) {
+            Ok(run) => (run.steps, run.finally),
             Err(problems) => return self.fail_invalid(&problems).await,
         };
+        if self.status().phase == RunPhase::Finalizing {
+            return self.run_finally(&finally).await;
+        }
 
         let first = self
             .status()
@@ -319,9 +344,7 @@ impl Execution<'_> {
             // it carries the outcome), or there are no steps.
             let now = self.ctx.now();
             self.complete(now);
-            self.write().await?;
-            self.after_finish();
-            return Ok(());
+            return self.end(&finally, |_| {}).await;
         }
 
         // One status write per step boundary: step i's outcome (and its outputs) is written
@@ -336,11 +359,15 @@ impl Execution<'_> {
         let mut unwritten: Option<(usize, bool)> = None;
         for (i, step) in steps.iter().enumerate().skip(first) {
             if self.cancel_requested() {
-                self.cancel(i, None).await?;
-                if let Some((done, ok)) = unwritten.take() {
-                    self.step_finished_event(done, &steps[done], ok);
-                }
-                return Ok(());
+                let done = unwritten.take();
+                self.cancel(i, None);
+                return self
+                    .end(&finally, |exec| {
+                        if let Some((done, ok)) = done {
+                            exec.step_finished_event(done, &steps[done], ok);
+                        }
+                    })
+                    .await;
             }
             self.start_step(i, step).await?;
             if let Some((done, ok)) = unwritten.take() {
@@ -348,7 +375,8 @@ impl Execution<'_> {
             }
             if self.run.spec.is_cancelled() {
                 // Learnt from the write that started the step: it has not acted.
-                return self.cancel(i, Some("cancelled before it acted")).await;
+                self.cancel(i, Some("cancelled before it acted"));
+                return self.end(&finally, |_| {}).await;
             }
             let started = Instant::now();
             let result = match self.execute_with_retries(i, step).await? {
@@ -356,7 +384,8 @@ impl Execution<'_> {
                 // Shutting down: leave the step Running; the next executor re-executes it.
                 StepOutcome::Interrupted => return Ok(()),
                 StepOutcome::Cancelled => {
-                    return self.cancel(i, Some("cancelled while waiting")).await;
+                    self.cancel(i, Some("cancelled while waiting"));
+                    return self.end(&finally, |_| {}).await;
                 }
             };
             let ok = result.is_ok();
@@ -367,10 +396,9 @@ impl Execution<'_> {
             );
             self.finish_step(i, step, result);
             if self.status().phase.is_finished() {
-                self.write().await?;
-                self.step_finished_event(i, step, ok);
-                self.after_finish();
-                return Ok(());
+                return self
+                    .end(&finally, |exec| exec.step_finished_event(i, step, ok))
+                    .await;
             }
             unwritten = Some((i, ok));
         }
@@ -429,15 +457,12 @@ impl Execution<'_> {
                 status.started_at = Some(now.clone());
             }
             status.message = Some(format!("executing step {} of {n}", i + 1));
-            conditions::set_condition(
-                &mut status.conditions,
-                Condition::new(
-                    TYPE_SUCCESS,
-                    STATUS_UNKNOWN,
-                    REASON_RUNNING,
-                    format!("executing step {} of {n}", i + 1),
-                    now.clone(),
-                ),
+            set_success(
+                status,
+                STATUS_UNKNOWN,
+                REASON_RUNNING,
+                format!("executing step {} of {n}", i + 1),
+                now.clone(),
             );
             let s = &mut status.steps[i];
             s.phase = StepPhase::Running;
@@ -552,8 +577,7 @@ impl Execution<'_> {
                     backoff = backoff.saturating_mul(2);
                     attempt += 1;
                     {
-                        let status = self.status();
-                        let s = &mut status.steps[i];
+                        let s = self.step_status_mut(i);
                         s.attempts += 1;
                         s.message = Some(format!("retrying after: {}", f.message));
                     }
@@ -576,18 +600,9 @@ impl Execution<'_> {
         let title = &step.title;
         let status = self.status();
         match result {
-            Ok(out) => {
-                status.values.extend(out.values);
-                let s = &mut status.steps[i];
-                s.phase = StepPhase::Succeeded;
-                s.finished_at = Some(now.clone());
-                s.message = Some(out.message);
-                s.rendered = out.rendered;
-                s.evidence = out.evidence;
-                s.approvals = out.approvals;
-                if out.job_name.is_some() {
-                    s.job_name = out.job_name;
-                }
+            Ok(mut out) => {
+                status.values.extend(std::mem::take(&mut out.values));
+                record_success(&mut status.steps[i], out, now.clone());
                 status.progress = Some(progress(i + 1, n));
                 if i + 1 == n {
                     self.complete(now);
@@ -613,18 +628,7 @@ impl Execution<'_> {
                         format!("not run: step {} failed", i + 1),
                     )
                 };
-                let s = &mut status.steps[i];
-                s.phase = StepPhase::Failed;
-                s.finished_at = Some(now.clone());
-                s.message = Some(f.message);
-                s.evidence = f.evidence;
-                s.approvals = f.approvals;
-                if let Some(r) = f.rendered {
-                    s.rendered = Some(*r);
-                }
-                if f.job_name.is_some() {
-                    s.job_name = f.job_name;
-                }
+                record_failure(&mut status.steps[i], f, now.clone());
                 for later in status.steps.iter_mut().skip(i + 1) {
                     later.phase = StepPhase::Skipped;
                     later.message = Some(skipped.clone());
@@ -633,112 +637,13 @@ impl Execution<'_> {
                 status.current_step = Some(u32::try_from(i).unwrap_or(u32::MAX));
                 status.finished_at = Some(now.clone());
                 status.message = Some(message.clone());
-                conditions::set_condition(
-                    &mut status.conditions,
-                    Condition::new(TYPE_SUCCESS, STATUS_FALSE, reason, message, now),
-                );
+                set_success(status, STATUS_FALSE, reason, message, now);
             }
         }
     }
 
-    /// Starts the attempt `spec.attempt` asks for: records how the last one ended, resets
-    /// the step it stopped at and every later step, keeps the values, and persists that
-    /// before anything runs.
-    async fn begin_retry(&mut self) -> Result<(), RunError> {
-        let now = self.ctx.now();
-        let attempt = self.run.spec.attempt();
-        let n = self.run.spec.steps.len();
-        let status = self.status();
-        let from = status
-            .current_step
-            .map(|i| i as usize)
-            .or_else(|| {
-                status
-                    .steps
-                    .iter()
-                    .position(|s| s.phase != StepPhase::Succeeded)
-            })
-            .unwrap_or(0)
-            .min(n);
-        let previous = AttemptRecord {
-            attempt: status.attempt(),
-            phase: status.phase,
-            failed_step: status.current_step,
-            message: status.message.clone(),
-            finished_at: status.finished_at.clone(),
-        };
-        status.previous_attempts.push(previous);
-        for s in status.steps.iter_mut().skip(from) {
-            *s = StepStatus {
-                index: s.index,
-                title: s.title.clone(),
-                type_: s.type_,
-                attempts: s.attempts,
-                ..StepStatus::default()
-            };
-        }
-        let message = format!("attempt {attempt}: resuming from step {}", from + 1);
-        status.attempt = Some(attempt);
-        status.phase = RunPhase::Running;
-        status.finished_at = None;
-        status.current_step = Some(u32::try_from(from).unwrap_or(u32::MAX));
-        status.progress = Some(progress(from, n));
-        status.message = Some(message.clone());
-        conditions::set_condition(
-            &mut status.conditions,
-            Condition::new(
-                TYPE_SUCCESS,
-                STATUS_UNKNOWN,
-                REASON_RUNNING,
-                message.clone(),
-                now,
-            ),
-        );
-        self.write().await?;
-        self.event(EventType::Normal, "RunRetried", "RetryRun", message);
-        Ok(())
-    }
-
-    /// Ends the run `Cancelled` before step `i` acts, or — with `stopped` — at step `i`,
-    /// which was waiting or had not acted yet. Nothing after it runs.
-    async fn cancel(&mut self, i: usize, stopped: Option<&str>) -> Result<(), RunError> {
-        let now = self.ctx.now();
-        let n = self.run.spec.steps.len();
-        let message = match stopped {
-            Some(how) => format!(
-                "cancelled at step {} of {n} ({how}); nothing after it ran",
-                i + 1
-            ),
-            None if i == 0 => "cancelled before the first step; nothing ran".to_string(),
-            None => format!("cancelled after step {i} of {n}; nothing after it ran"),
-        };
-        let status = self.status();
-        let mut later = i;
-        if let (Some(how), Some(s)) = (stopped, status.steps.get_mut(i)) {
-            s.phase = StepPhase::Cancelled;
-            s.finished_at = Some(now.clone());
-            s.message = Some(how.to_string());
-            later = i + 1;
-        }
-        for s in status.steps.iter_mut().skip(later) {
-            s.phase = StepPhase::Skipped;
-            s.message = Some("not run: the run was cancelled".to_string());
-        }
-        status.phase = RunPhase::Cancelled;
-        status.current_step = (i < n).then(|| u32::try_from(i).unwrap_or(u32::MAX));
-        status.finished_at = Some(now.clone());
-        status.message = Some(message.clone());
-        conditions::set_condition(
-            &mut status.conditions,
-            Condition::new(TYPE_SUCCESS, STATUS_FALSE, REASON_CANCELLED, message, now),
-        );
-        self.write().await?;
-        self.after_finish();
-        Ok(())
-    }
-
     /// Sets the run Completed, with the seed's `Success` condition.
-    fn complete(&mut self, now: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) {
+    fn complete(&mut self, now: Time) {
         let n = self.run.spec.steps.len();
         let dry = self.run.spec.is_dry_run();
         let status = self.status();
@@ -751,15 +656,12 @@ impl Execution<'_> {
         } else {
             format!("all {n} step(s) completed")
         });
-        conditions::set_condition(
-            &mut status.conditions,
-            Condition::new(
-                TYPE_SUCCESS,
-                STATUS_TRUE,
-                REASON_COMPLETED,
-                MESSAGE_COMPLETED,
-                now,
-            ),
+        set_success(
+            status,
+            STATUS_TRUE,
+            REASON_COMPLETED,
+            MESSAGE_COMPLETED.to_string(),
+            now,
         );
     }
 
@@ -776,16 +678,7 @@ impl Execution<'_> {
                 s.phase = StepPhase::Skipped;
                 s.message = Some("not run: the run is invalid".to_string());
             }
-            conditions::set_condition(
-                &mut status.conditions,
-                Condition::new(
-                    TYPE_SUCCESS,
-                    STATUS_FALSE,
-                    REASON_INVALID,
-                    message.clone(),
-                    now,
-                ),
-            );
+            set_success(status, STATUS_FALSE, REASON_INVALID, message.clone(), now);
         }
         self.write().await?;
         self.event(EventType::Warning, "RunInvalid", "ValidateRun", message);
@@ -868,25 +761,4 @@ fn alert_received_at(run: &RecoveryRun) -> Option<jiff::Timestamp> {
         .get(lifeboat_api::ANNOTATION_RECEIVED_AT)
         .and_then(|t| t.parse().ok())
         .or_else(|| run.metadata.creation_timestamp.as_ref().map(|t| t.0))
-}
-
-/// Steps that change nothing while they wait (approval, wait, check): cancelling the run
-/// stops them at once instead of after their timeout.
-fn only_waits(step: &ValidatedStep) -> bool {
-    matches!(
-        step.action,
-        StepAction::Approval(_) | StepAction::Wait(_) | StepAction::Check(_)
-    )
-}
-
-/// Resolves once the watch cache shows the run cancelled. It polls the local cache: the
-/// controller runtime runs one reconcile per object at a time, so the spec change cannot
-/// reach the reconcile in flight as an event of its own.
-async fn cancellation(ctx: &Context, key: ObjectRef<RecoveryRun>) {
-    loop {
-        if ctx.runs.get(&key).is_some_and(|r| r.spec.is_cancelled()) {
-            return;
-        }
-        tokio::time::sleep(CANCEL_POLL).await;
-    }
 }

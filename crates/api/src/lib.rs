@@ -30,8 +30,9 @@ pub use run::{
 };
 pub use step::{
     ApprovalStep, Assertion, CheckStep, ClusterProbe, ClusterState, CompareAs, FieldProbe, JobStep,
-    Operator, PatchOverride, PatchStep, PatchType, PatchValue, Probe, Quorum, ReadFieldStep,
-    RetryPolicy, Step, StepTarget, StepType, WaitCondition, WaitStep,
+    NotifyStep, Operator, PatchOverride, PatchStep, PatchType, PatchValue, Probe, Quorum,
+    ReadFieldStep, RetryPolicy, SecretKeyRef, Step, StepTarget, StepType, WaitCondition, WaitStep,
+    WebhookTarget,
 };
 
 /// The API group of every lifeboat resource.

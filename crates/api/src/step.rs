@@ -27,6 +27,8 @@ pub enum StepType {
     Check,
     /// Pause until people approve (or reject) the run.
     Approval,
+    /// Send a notification (an HTTP webhook with a templated JSON body).
+    Notify,
 }
 
 impl StepType {
@@ -39,6 +41,7 @@ impl StepType {
             StepType::Wait => "wait",
             StepType::Check => "check",
             StepType::Approval => "approval",
+            StepType::Notify => "notify",
         }
     }
 }
@@ -86,6 +89,9 @@ pub struct Step {
     /// Body of an `approval` step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalStep>,
+    /// Body of a `notify` step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<NotifyStep>,
 }
 
 impl Step {
@@ -408,4 +414,40 @@ pub struct ApprovalStep {
     /// The decision when nobody decided in time. Default `Reject`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_timeout: Option<crate::ApprovalDecision>,
+}
+
+/// Body of a `notify` step: POSTs `body` (templated JSON; a Slack incoming-webhook body works
+/// as is) to the URL in a Secret, with an optional bearer token from a Secret. Transient
+/// failures (connection errors, 429, 5xx) are retried with backoff. A notification that
+/// cannot be delivered does not fail the run unless `required` is true.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifyStep {
+    pub webhook: WebhookTarget,
+    /// The JSON document sent; string leaves are templates.
+    #[schemars(schema_with = "crate::schema::any_json")]
+    pub body: serde_json::Value,
+    /// Fail the step (and so the run) when the notification cannot be delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
+}
+
+/// Where a webhook notification goes: its URL (and token) are read from Secrets in the
+/// run's namespace, so plans hold no credentials.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookTarget {
+    /// The key of a Secret holding the URL (`https://hooks.slack.com/services/…`).
+    pub url_from: SecretKeyRef,
+    /// The key of a Secret holding a token, sent as `Authorization: Bearer <token>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_from: Option<SecretKeyRef>,
+}
+
+/// One key of a Secret in the run's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    pub name: String,
+    pub key: String,
 }

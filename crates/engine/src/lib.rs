@@ -29,9 +29,9 @@ pub use patch::{
     BuiltPatch, PatchError, build_patch, is_builtin_api_version, needs_current_object,
 };
 pub use plan::{
-    ApprovalAction, CheckAction, CheckAssertion, FieldCheck, JobAction, PatchAction, ProbeCheck,
-    ProbeKind, ReadFieldAction, Retries, StepAction, Target, ValidatedPlan, ValidatedRun,
-    ValidatedStep, WaitAction,
+    ApprovalAction, CheckAction, CheckAssertion, FieldCheck, JobAction, NotifyAction, PatchAction,
+    ProbeCheck, ProbeKind, ReadFieldAction, Retries, StepAction, Target, ValidatedPlan,
+    ValidatedRun, ValidatedStep, WaitAction,
 };
 pub use template::{JsonTemplate, Template, TemplateContext, TemplateError, render_str};
 pub use validate::{

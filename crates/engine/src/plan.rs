@@ -68,6 +68,7 @@ impl ValidatedStep {
             StepAction::Wait(_) => StepType::Wait,
             StepAction::Check(_) => StepType::Check,
             StepAction::Approval(_) => StepType::Approval,
+            StepAction::Notify(_) => StepType::Notify,
         }
     }
 }
@@ -89,6 +90,17 @@ pub enum StepAction {
     Wait(WaitAction),
     Check(CheckAction),
     Approval(ApprovalAction),
+    Notify(NotifyAction),
+}
+
+/// Sends `body` to the webhook whose URL (and token) are in Secrets.
+#[derive(Debug, Clone)]
+pub struct NotifyAction {
+    pub url_from: lifeboat_api::SecretKeyRef,
+    pub token_from: Option<lifeboat_api::SecretKeyRef>,
+    pub body: JsonTemplate,
+    /// Whether a notification that cannot be delivered fails the step.
+    pub required: bool,
 }
 
 /// Pauses the run until `required` distinct people approve it.
@@ -224,5 +236,6 @@ pub fn default_timeout(t: StepType) -> Duration {
         StepType::Job => DEFAULT_JOB_TIMEOUT,
         StepType::Wait => DEFAULT_WAIT_TIMEOUT,
         StepType::Approval => DEFAULT_APPROVAL_TIMEOUT,
+        StepType::Notify => DEFAULT_API_STEP_TIMEOUT,
     }
 }

@@ -1024,7 +1024,7 @@ async fn lifeboat_crds_and_seed_examples_apply_verbatim() {
     );
     let err = env.fails(&["apply", "-f", p(&bad)]).await;
     assert!(
-        err.contains("spec.steps[0].type: Unsupported value: \"foo\": supported values: \"readField\", \"patch\", \"job\", \"wait\", \"check\", \"approval\""),
+        err.contains("spec.steps[0].type: Unsupported value: \"foo\": supported values: \"readField\", \"patch\", \"job\", \"wait\", \"check\", \"approval\", \"notify\""),
         "{err}"
     );
 

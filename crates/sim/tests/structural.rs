@@ -268,7 +268,7 @@ fn violations_give_the_api_servers_field_errors() {
     let got = messages(&errs);
     let want = [
         "spec.alertLabels.app: Invalid value: \"integer\": spec.alertLabels.app in body must be of type string: \"integer\"",
-        "spec.steps[0].type: Unsupported value: \"foo\": supported values: \"readField\", \"patch\", \"job\", \"wait\", \"check\", \"approval\"",
+        "spec.steps[0].type: Unsupported value: \"foo\": supported values: \"readField\", \"patch\", \"job\", \"wait\", \"check\", \"approval\", \"notify\"",
         "spec.steps[1].patch.override.value.raw: Required value",
         "spec.steps[1].patch.patchType: Unsupported value: \"text/plain\": supported values: \"application/json-patch+json\", \"application/merge-patch+json\", \"application/strategic-merge-patch+json\"",
         "spec.steps[2].retries.limit: Invalid value: \"string\": spec.steps[2].retries.limit in body must be of type integer: \"string\"",

@@ -15,8 +15,8 @@ use crate::fieldpath::{FieldPath, Segment};
 use crate::patch::is_builtin_api_version;
 use crate::plan::{
     ApprovalAction, CheckAction, CheckAssertion, DEFAULT_BACKOFF, DEFAULT_WAIT_TIMEOUT, FieldCheck,
-    JobAction, PatchAction, ProbeCheck, ProbeKind, ReadFieldAction, Retries, StepAction, Target,
-    ValidatedStep, WaitAction, default_timeout,
+    JobAction, NotifyAction, PatchAction, ProbeCheck, ProbeKind, ReadFieldAction, Retries,
+    StepAction, Target, ValidatedStep, WaitAction, default_timeout,
 };
 use crate::template::{JsonTemplate, Template, location_of};
 
@@ -114,6 +114,29 @@ struct StepChecker<'a> {
 }
 
 impl StepChecker<'_> {
+    /// A Secret key reference: both parts must be valid Kubernetes names.
+    fn secret_ref(&mut self, loc: &str, r: &lifeboat_api::SecretKeyRef) -> bool {
+        let before = self.out.len();
+        if !is_dns_subdomain(&r.name) {
+            self.problem(
+                format!("{loc}.name"),
+                format!("{:?} is not a valid Secret name", r.name),
+            );
+        }
+        let key_ok = !r.key.is_empty()
+            && r.key.len() <= 253
+            && r.key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !key_ok {
+            self.problem(
+                format!("{loc}.key"),
+                format!("{:?} is not a valid Secret key", r.key),
+            );
+        }
+        self.out.len() == before
+    }
+
     fn problem(&mut self, loc: impl Into<String>, message: impl Into<String>) {
         self.out.push(Problem::new(loc, message));
     }
@@ -178,6 +201,7 @@ impl StepChecker<'_> {
             (StepType::Wait, step.wait.is_some()),
             (StepType::Check, step.check.is_some()),
             (StepType::Approval, step.approval.is_some()),
+            (StepType::Notify, step.notify.is_some()),
         ];
         for (t, is_present) in present {
             if t != step.type_ && is_present {
@@ -292,6 +316,29 @@ impl StepChecker<'_> {
                     message: a.message.clone(),
                     required,
                     on_timeout: a.on_timeout.unwrap_or(ApprovalDecision::Reject),
+                }))
+            }),
+            StepType::Notify => step.notify.as_ref().map(|n| {
+                let l = format!("{loc}.notify");
+                let url_ok = self.secret_ref(&format!("{l}.webhook.urlFrom"), &n.webhook.url_from);
+                let token_ok = n
+                    .webhook
+                    .token_from
+                    .as_ref()
+                    .is_none_or(|t| self.secret_ref(&format!("{l}.webhook.tokenFrom"), t));
+                if !n.body.is_object() && !n.body.is_array() {
+                    self.problem(
+                        format!("{l}.body"),
+                        "must be a JSON object or array (the document sent)",
+                    );
+                }
+                let body = self.leaves(&format!("{l}.body"), &n.body);
+                (url_ok && token_ok).then_some(())?;
+                Some(StepAction::Notify(NotifyAction {
+                    url_from: n.webhook.url_from.clone(),
+                    token_from: n.webhook.token_from.clone(),
+                    body: body?,
+                    required: n.required.unwrap_or(false),
                 }))
             }),
         };
@@ -710,22 +757,9 @@ fn is_api_version(s: &str) -> bool {
             !n.is_empty() && !n.starts_with('0') && n.chars().all(|c| c.is_ascii_digit())
         })
     }
-    fn is_group(g: &str) -> bool {
-        !g.is_empty()
-            && g.len() <= 253
-            && g.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-                    && label
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            })
-    }
     match s.split_once('/') {
         None => is_version(s),
-        Some((group, version)) => is_group(group) && is_version(version),
+        Some((group, version)) => is_dns_subdomain(group) && is_version(version),
     }
 }
 
@@ -736,6 +770,21 @@ fn merge_null(v: &Value) -> bool {
         Value::Object(m) => m.values().any(merge_null),
         _ => false,
     }
+}
+
+/// Whether `s` is a DNS subdomain (RFC 1123), as Kubernetes requires of most object names.
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
 }
 
 #[cfg(test)]

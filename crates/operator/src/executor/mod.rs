@@ -13,6 +13,7 @@
 pub mod approval;
 pub mod check;
 pub mod job;
+pub mod notify;
 pub mod patch;
 pub mod read_field;
 pub mod wait;
@@ -307,6 +308,7 @@ pub async fn execute_step(input: &StepInput<'_>) -> Result<StepOutput, StepFailu
             StepAction::Wait(action) => wait::execute(input, action).await,
             StepAction::Check(action) => check::execute(input, action).await,
             StepAction::Approval(action) => approval::execute(input, action).await,
+            StepAction::Notify(action) => notify::execute(input, action).await,
         }
     };
     // Steps that wait (wait, job) enforce `timeout` themselves with a precise message; the

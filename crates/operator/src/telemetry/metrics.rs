@@ -53,6 +53,7 @@ struct Inner {
     alert_to_run_start: Histogram,
     api_errors: Family<CategoryLabels, Counter>,
     reconcile_errors: Family<ReconcileLabels, Counter>,
+    notifications: Family<OutcomeLabels, Counter>,
 }
 
 /// Handle on every lifeboat metric; cheap to clone (shared inside).
@@ -80,6 +81,7 @@ impl Metrics {
             alert_to_run_start: latency_histogram(),
             api_errors: Family::default(),
             reconcile_errors: Family::default(),
+            notifications: Family::default(),
         };
         registry.register(
             "lifeboat_alerts_received",
@@ -125,6 +127,11 @@ impl Metrics {
             "lifeboat_reconcile_errors",
             "Reconcile errors, by controller and category",
             inner.reconcile_errors.clone(),
+        );
+        registry.register(
+            "lifeboat_notifications",
+            "Webhook notifications, by outcome (Delivered, Failed)",
+            inner.notifications.clone(),
         );
         Metrics {
             inner: Arc::new(inner),
@@ -188,6 +195,16 @@ impl Metrics {
             .api_errors
             .get_or_create(&CategoryLabels {
                 category: category.to_string(),
+            })
+            .inc();
+    }
+
+    /// A notification was delivered or given up on (`outcome`: Delivered, Failed).
+    pub fn notification(&self, outcome: &str) {
+        self.inner
+            .notifications
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
             })
             .inc();
     }

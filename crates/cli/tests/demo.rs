@@ -6,10 +6,12 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[test]
-fn demo_completes_the_failover_and_shows_it() {
+/// Runs `lifeboat demo ARGS…` to the end (at most 120 s); returns its stdout and both
+/// streams for failure messages. Fails unless it exits 0.
+fn demo(args: &[&str]) -> (String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
         .arg("demo")
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -41,6 +43,12 @@ fn demo_completes_the_failover_and_shows_it() {
         .unwrap();
     let all = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(status.success(), "lifeboat demo failed ({status})\n{all}");
+    (stdout, all)
+}
+
+#[test]
+fn demo_completes_the_failover_and_shows_it() {
+    let (stdout, all) = demo(&[]);
 
     assert!(stdout.contains("run Completed"), "the run completes\n{all}");
     for (i, title) in [
@@ -75,5 +83,29 @@ fn demo_completes_the_failover_and_shows_it() {
     assert!(
         stdout.contains("alert sent -> run finished (total)"),
         "the timings are shown\n{all}"
+    );
+}
+
+#[test]
+fn demo_with_approval_pauses_then_approves_and_fails_over() {
+    let (stdout, all) = demo(&["--with-approval"]);
+    let order: Vec<usize> = [
+        "run WaitingForApproval",
+        "the run waits for a person",
+        "approved step 1 of RecoveryRun",
+        "step 1/6 Succeeded  On-call engineer approves the failover: approved by",
+        "step 6/6 Succeeded  Point HAProxy at the new primary",
+        "run Completed",
+    ]
+    .iter()
+    .map(|line| {
+        stdout
+            .find(line)
+            .unwrap_or_else(|| panic!("the demo shows `{line}`\n{all}"))
+    })
+    .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "the pause is shown, then the approval, then the failover\n{all}"
     );
 }

@@ -27,44 +27,56 @@ pub struct Args {
 
 pub async fn run(args: Args, decision: ApprovalDecision) -> anyhow::Result<u8> {
     let (client, ns) = client_and_namespace(args.namespace.as_deref()).await?;
-    let runs: Api<RecoveryRun> = Api::namespaced(client.clone(), &ns);
+    let said = decide(&client, &ns, &args.run, decision, args.reason.as_deref()).await?;
+    println!("{said}");
+    Ok(EXIT_OK)
+}
+
+/// Records the caller's `decision` on run `ns/run_name`, which must be waiting for approval;
+/// returns what to tell them.
+pub async fn decide(
+    client: &kube::Client,
+    ns: &str,
+    run_name: &str,
+    decision: ApprovalDecision,
+    reason: Option<&str>,
+) -> anyhow::Result<String> {
+    let runs: Api<RecoveryRun> = Api::namespaced(client.clone(), ns);
     let run = runs
-        .get(&args.run)
+        .get(run_name)
         .await
-        .kube_context(|| format!("cannot get RecoveryRun {ns}/{}", args.run))?;
+        .kube_context(|| format!("cannot get RecoveryRun {ns}/{run_name}"))?;
     let status = run.status.unwrap_or_default();
     let Some(step) = status
         .current_step
         .filter(|_| status.phase == RunPhase::WaitingForApproval)
     else {
         anyhow::bail!(
-            "RecoveryRun {ns}/{} is not waiting for approval (phase {})",
-            args.run,
+            "RecoveryRun {ns}/{run_name} is not waiting for approval (phase {})",
             status.phase.as_str()
         );
     };
     let attempt = status.attempt();
-    let me = whoami(&client).await?;
+    let me = whoami(client).await?;
     // One decision per person, step and attempt: the name is derived from them, so deciding
     // twice is refused by the API server (409) instead of counted twice.
     let approval = RecoveryApproval::new(
         &naming::sanitize(
             &format!(
-                "{}-{step}-{}",
-                args.run,
+                "{run_name}-{step}-{}",
                 naming::short_hash(
-                    &[&args.run, &step.to_string(), &me, &attempt.to_string()],
+                    &[run_name, &step.to_string(), &me, &attempt.to_string()],
                     10
                 )
             ),
             253,
         ),
         RecoveryApprovalSpec {
-            run_name: args.run.clone(),
+            run_name: run_name.to_string(),
             step,
             decision,
             approver: me.clone(),
-            reason: args.reason.clone(),
+            reason: reason.map(str::to_string),
             attempt: (attempt > 1).then_some(attempt),
         },
     );
@@ -72,23 +84,18 @@ pub async fn run(args: Args, decision: ApprovalDecision) -> anyhow::Result<u8> {
         ApprovalDecision::Approve => "approved",
         ApprovalDecision::Reject => "rejected",
     };
-    let approvals: Api<RecoveryApproval> = Api::namespaced(client, &ns);
+    let approvals: Api<RecoveryApproval> = Api::namespaced(client.clone(), ns);
     match approvals.create(&PostParams::default(), &approval).await {
-        Ok(_) => println!(
-            "{verb} step {} of RecoveryRun {ns}/{} as {me}",
-            step + 1,
-            args.run
-        ),
-        Err(kube::Error::Api(s)) if s.code == 409 => println!(
-            "{me} has already decided on step {} of RecoveryRun {ns}/{}",
-            step + 1,
-            args.run
-        ),
-        Err(e) => {
-            return Err(e).kube_context(|| format!("cannot record the decision on {}", args.run));
-        }
+        Ok(_) => Ok(format!(
+            "{verb} step {} of RecoveryRun {ns}/{run_name} as {me}",
+            step + 1
+        )),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(format!(
+            "{me} has already decided on step {} of RecoveryRun {ns}/{run_name}",
+            step + 1
+        )),
+        Err(e) => Err(e).kube_context(|| format!("cannot record the decision on {run_name}")),
     }
-    Ok(EXIT_OK)
 }
 
 /// The caller's user name, as the API server authenticates them.

@@ -37,6 +37,10 @@ pub struct Args {
     /// Give up if the failover has not finished this long after the alert.
     #[arg(long, default_value = "30s", value_parser = crate::commands::duration_arg)]
     pub timeout: Duration,
+    /// Gate the failover on an approval step: the run pauses in WaitingForApproval, and the
+    /// demo approves it (as `lifeboat approve` would) once the pause has been shown.
+    #[arg(long)]
+    pub with_approval: bool,
 }
 
 /// Prints unless `--quiet`.
@@ -205,7 +209,7 @@ async fn failover(
     webhook: &str,
 ) -> anyhow::Result<RecoveryRun> {
     story.chapter(4, &format!("Applying the plan {PLAN_FILE}"));
-    let plan = apply_plan(mgmt).await?;
+    let plan = apply_plan(mgmt, args.with_approval).await?;
     story.say(format!(
         "      RecoveryPlan {LIFEBOAT_NS}/{} answers alerts labelled {}:",
         plan.metadata.name.as_deref().unwrap_or("?"),
@@ -271,6 +275,9 @@ async fn failover(
     let mut times = Timings::new(t0, answered, plan.spec.steps.len());
     let deadline = t0 + args.timeout;
     let mut finished = None;
+    let mut run_name: Option<String> = None;
+    // Set when the run pauses for approval; the demo approves once the batch is shown.
+    let mut waiting = false;
     while finished.is_none() {
         let next = tokio::time::timeout_at(deadline, rx.recv()).await;
         let Ok(Some(first)) = next else {
@@ -315,6 +322,7 @@ async fn failover(
                 }
                 Seen::RunCreated(name) => {
                     times.run_created.get_or_insert(at);
+                    run_name.get_or_insert(name.clone());
                     story.say(format!("{}RecoveryRun {name} created", stamp(at)));
                 }
                 // "created" already says so.
@@ -325,6 +333,15 @@ async fn failover(
                 Seen::Transition(t) => {
                     times.record(at, &t);
                     story.say(format!("{}{}", stamp(at), t.describe()));
+                    if matches!(
+                        t,
+                        Transition::Run {
+                            phase: RunPhase::WaitingForApproval,
+                            ..
+                        }
+                    ) {
+                        waiting = true;
+                    }
                 }
                 Seen::Operator(text) => story.say(format!("{}{text}", stamp(at))),
                 Seen::RunFinished(run) => {
@@ -332,6 +349,24 @@ async fn failover(
                     finished = Some(*run);
                 }
             }
+        }
+        if std::mem::take(&mut waiting)
+            && let Some(run) = &run_name
+        {
+            story.say(format!(
+                "{}the run waits for a person; the demo approves it, as \
+                 `lifeboat approve -n {LIFEBOAT_NS} {run}` would",
+                stamp(Instant::now())
+            ));
+            let said = super::approve::decide(
+                &mgmt.client,
+                LIFEBOAT_NS,
+                run,
+                lifeboat_api::ApprovalDecision::Approve,
+                Some("approved by lifeboat demo"),
+            )
+            .await?;
+            story.say(format!("{}{said}", stamp(Instant::now())));
         }
     }
     let Some(finished) = finished else {
@@ -406,10 +441,26 @@ async fn failover(
     Ok(finished)
 }
 
+/// The gate `--with-approval` puts before the failover's first step.
+fn approval_gate() -> lifeboat_api::Step {
+    let mut step: lifeboat_api::Step = serde_json::from_value(serde_json::json!({
+        "type": "approval",
+        "title": "On-call engineer approves the failover",
+        "timeout": "5m",
+        "approval": {"message": "cluster1 is down; promote cluster2?"}
+    }))
+    .unwrap_or_else(|e| unreachable!("the demo's approval step is valid: {e}"));
+    step.cluster = None;
+    step
+}
+
 /// Creates the example plan in lifeboat's namespace.
-async fn apply_plan(mgmt: &Cluster) -> anyhow::Result<RecoveryPlan> {
+async fn apply_plan(mgmt: &Cluster, with_approval: bool) -> anyhow::Result<RecoveryPlan> {
     let mut plan: RecoveryPlan = serde_yaml::from_str(world::PLAN_YAML)
         .with_context(|| format!("{PLAN_FILE} is not a valid RecoveryPlan"))?;
+    if with_approval {
+        plan.spec.steps.insert(0, approval_gate());
+    }
     plan.metadata.namespace = Some(LIFEBOAT_NS.to_string());
     let api: Api<RecoveryPlan> = Api::namespaced(mgmt.client.clone(), LIFEBOAT_NS);
     api.create(&PostParams::default(), &plan)

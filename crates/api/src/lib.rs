@@ -25,14 +25,14 @@ pub use conditions::Condition;
 pub use duration::GoDuration;
 pub use plan::{ConcurrencyPolicy, RecoveryPlan, RecoveryPlanSpec, RecoveryPlanStatus};
 pub use run::{
-    AlertSpec, ApprovalRecord, AttemptRecord, Evidence, RecoveryRun, RecoveryRunSpec,
-    RecoveryRunStatus, RunPhase, StepPhase, StepStatus,
+    AlertSpec, ApprovalRecord, AttemptRecord, Evidence, NotificationRecord, RecoveryRun,
+    RecoveryRunSpec, RecoveryRunStatus, RunPhase, StepPhase, StepStatus,
 };
 pub use step::{
     ApprovalStep, Assertion, CheckStep, ClusterProbe, ClusterState, CompareAs, FieldProbe, JobStep,
-    NotifyStep, Operator, PatchOverride, PatchStep, PatchType, PatchValue, Probe, Quorum,
-    ReadFieldStep, RetryPolicy, SecretKeyRef, Step, StepTarget, StepType, WaitCondition, WaitStep,
-    WebhookTarget,
+    NotifyStep, Operator, PatchOverride, PatchStep, PatchType, PatchValue, PlanNotification, Probe,
+    Quorum, ReadFieldStep, RetryPolicy, RunEvent, SecretKeyRef, Step, StepTarget, StepType,
+    WaitCondition, WaitStep, WebhookTarget,
 };
 
 /// The API group of every lifeboat resource.

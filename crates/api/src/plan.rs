@@ -57,6 +57,10 @@ pub struct RecoveryPlanSpec {
     /// ServiceAccount (in the plan's namespace) that every API call of the steps impersonates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_name: Option<String>,
+    /// Webhook notifications on run events (started, waiting for approval, completed,
+    /// failed, aborted, cancelled).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<crate::PlanNotification>,
 }
 
 impl RecoveryPlanSpec {

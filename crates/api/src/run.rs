@@ -39,6 +39,9 @@ pub struct RecoveryRunSpec {
     /// Steps that always run at the end, whatever the outcome (copied from the plan).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub finally: Vec<Step>,
+    /// Notifications on run events (copied from the plan).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<crate::PlanNotification>,
     /// The plan this run was created from (absent for hand-written runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_name: Option<String>,
@@ -207,6 +210,25 @@ pub struct RecoveryRunStatus {
     /// Progress of the `finally` steps, one entry per step in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub finally: Vec<StepStatus>,
+    /// The deliveries of the plan's notifications, recorded when the run finishes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<NotificationRecord>,
+}
+
+/// One delivery of a plan notification.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationRecord {
+    pub event: crate::RunEvent,
+    /// Index of the notification in `spec.notifications`.
+    pub index: u32,
+    pub delivered: bool,
+    pub attempts: u32,
+    /// What happened (the host, never the URL).
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::optional_timestamp")]
+    pub time: Option<Time>,
 }
 
 impl RecoveryRunStatus {

@@ -451,3 +451,45 @@ pub struct SecretKeyRef {
     pub name: String,
     pub key: String,
 }
+
+/// A notification a plan sends on run events (`spec.notifications`): the same webhook and
+/// templated body as a `notify` step, sent in the background so it never delays or fails
+/// the run. Each delivery is recorded in the run's `status.notifications`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanNotification {
+    /// The run events that send it. (Not `on`: YAML 1.1 parsers, kubectl's among them, read
+    /// that key as `true`.)
+    pub events: Vec<RunEvent>,
+    pub webhook: WebhookTarget,
+    /// The JSON document sent; string leaves are templates (`.Run.Phase` names the event's
+    /// outcome).
+    #[schemars(schema_with = "crate::schema::any_json")]
+    pub body: serde_json::Value,
+}
+
+/// A moment in a run's life that can send a notification.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum RunEvent {
+    /// The first step started.
+    Started,
+    /// The run paused at an approval step.
+    WaitingForApproval,
+    Completed,
+    Failed,
+    Aborted,
+    Cancelled,
+}
+
+impl RunEvent {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RunEvent::Started => "Started",
+            RunEvent::WaitingForApproval => "WaitingForApproval",
+            RunEvent::Completed => "Completed",
+            RunEvent::Failed => "Failed",
+            RunEvent::Aborted => "Aborted",
+            RunEvent::Cancelled => "Cancelled",
+        }
+    }
+}

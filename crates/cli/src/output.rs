@@ -215,6 +215,19 @@ pub fn run_details(run: &RecoveryRun) -> String {
             .unwrap_or_default();
         write_steps(&mut o, &run.spec.finally, statuses);
     }
+    if !status.notifications.is_empty() {
+        let _ = writeln!(o, "\nNotifications:");
+        for n in &status.notifications {
+            let _ = writeln!(
+                o,
+                "  {} (#{}): {}  at {}",
+                n.event.as_str(),
+                n.index + 1,
+                n.message,
+                time(n.time.as_ref())
+            );
+        }
+    }
     if !status.values.is_empty() {
         let _ = writeln!(o, "\nValues:");
         for (k, v) in &status.values {

@@ -62,6 +62,15 @@ async fn hook_secret(s: &Harness, addr: SocketAddr) {
         .await;
 }
 
+/// A receiver answering as `state` says, the cluster and controller, and the Secret `hook`
+/// pointing at the receiver.
+async fn with_receiver(state: Received) -> (Harness, Shared) {
+    let (addr, got) = receiver(state).await;
+    let s = Harness::start().await;
+    hook_secret(&s, addr).await;
+    (s, got)
+}
+
 fn notify(required: bool) -> Value {
     json!({"type": "notify", "title": "Tell on-call", "notify": {
         "webhook": {"urlFrom": {"name": "hook", "key": "url"},
@@ -73,13 +82,11 @@ fn notify(required: bool) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rendered_body_arrives_with_the_token_after_a_5xx_is_retried() {
-    let (addr, got) = receiver(Received {
+    let (s, got) = with_receiver(Received {
         fail_next: 1,
         ..Default::default()
     })
     .await;
-    let s = Harness::start().await;
-    hook_secret(&s, addr).await;
     let mut steps = pod_steps();
     steps.push(notify(true));
     let run = s.start_run(plan("notify-ok", steps)).await;
@@ -115,13 +122,11 @@ async fn the_rendered_body_arrives_with_the_token_after_a_5xx_is_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undeliverable_notification_fails_the_run_only_when_required() {
-    let (addr, got) = receiver(Received {
+    let (s, got) = with_receiver(Received {
         always_fail: true,
         ..Default::default()
     })
     .await;
-    let s = Harness::start().await;
-    hook_secret(&s, addr).await;
 
     let mut steps = pod_steps();
     steps.insert(0, notify(false));
@@ -167,5 +172,106 @@ async fn an_undeliverable_notification_fails_the_run_only_when_required() {
         10,
         "5 attempts per delivery"
     );
+    s.stop().await;
+}
+
+fn plan_notification(events: &[&str], body: Value) -> Value {
+    json!({"events": events, "webhook": {"urlFrom": {"name": "hook", "key": "url"},
+        "tokenFrom": {"name": "hook", "key": "token"}}, "body": body})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_notifications_arrive_on_the_events_asked_for_and_are_recorded() {
+    let (s, got) = with_receiver(Received::default()).await;
+    // Read, wait for approval, patch: the run is Running when it starts.
+    let mut steps = pod_steps();
+    steps.insert(1, json!({"type": "approval", "approval": {}}));
+    let mut p = plan("notified", steps);
+    p["spec"]["notifications"] = json!([
+        plan_notification(
+            &["Started", "WaitingForApproval", "Completed"],
+            json!({"text": "{{ .Run.Name }} {{ .Run.Phase }}"})
+        ),
+        plan_notification(&["Failed", "Aborted"], json!({"text": "never sent"})),
+    ]);
+    let run = s.start_run(p).await;
+    s.wait_for_phase(&run, RunPhase::WaitingForApproval).await;
+    // Started and WaitingForApproval are delivered while the run waits for a person.
+    lifeboat_testkit::wait::eventually("two notifications while waiting", || async {
+        (got.lock().unwrap().requests.len() >= 2).then_some(())
+    })
+    .await;
+    let out = s.lifeboat(&["approve", &run]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rs = s.finished(&run).await;
+    assert_eq!(rs.phase, RunPhase::Completed, "{rs:#?}");
+    // Recorded with the run's last write, after it finished.
+    let rs = lifeboat_testkit::wait::eventually("the deliveries recorded", || async {
+        let r = s.finished(&run).await;
+        (r.notifications.len() == 3).then_some(r)
+    })
+    .await;
+    assert!(
+        rs.notifications.iter().all(|n| n.delivered && n.index == 0),
+        "{rs:#?}"
+    );
+    let mut events: Vec<&str> = rs.notifications.iter().map(|n| n.event.as_str()).collect();
+    events.sort_unstable();
+    assert_eq!(events, ["Completed", "Started", "WaitingForApproval"]);
+
+    let show = s.lifeboat(&["runs", "show", "-n", "default", &run]).await;
+    let shown = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        shown.contains("Notifications:")
+            && shown.contains("Completed (#1): notification delivered"),
+        "{shown}"
+    );
+
+    let mut texts: Vec<String> = got
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .map(|(_, b)| b["text"].as_str().unwrap().to_string())
+        .collect();
+    texts.sort();
+    assert_eq!(
+        texts,
+        [
+            format!("{run} Completed"),
+            format!("{run} Running"),
+            format!("{run} WaitingForApproval")
+        ]
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undeliverable_plan_notification_is_recorded_and_never_fails_the_run() {
+    let (s, got) = with_receiver(Received {
+        always_fail: true,
+        ..Default::default()
+    })
+    .await;
+    let mut p = plan("notified-down", pod_steps());
+    p["spec"]["notifications"] = json!([plan_notification(
+        &["Completed"],
+        json!({"text": "{{ .Values.podImage }}"})
+    )]);
+    let run = s.start_run(p).await;
+    let rs = lifeboat_testkit::wait::eventually("the failed delivery recorded", || async {
+        let r = s.finished(&run).await;
+        (!r.notifications.is_empty()).then_some(r)
+    })
+    .await;
+    assert_eq!(rs.phase, RunPhase::Completed, "{rs:#?}");
+    let n = &rs.notifications[0];
+    assert!(!n.delivered && n.attempts == 5, "{n:?}");
+    assert!(n.message.contains("HTTP 500"), "{n:?}");
+    assert_eq!(got.lock().unwrap().requests.len(), 5);
     s.stop().await;
 }

@@ -30,8 +30,8 @@ pub use patch::{
 };
 pub use plan::{
     ApprovalAction, CheckAction, CheckAssertion, FieldCheck, JobAction, NotifyAction, PatchAction,
-    ProbeCheck, ProbeKind, ReadFieldAction, Retries, StepAction, Target, ValidatedPlan,
-    ValidatedRun, ValidatedStep, WaitAction,
+    ProbeCheck, ProbeKind, ReadFieldAction, Retries, StepAction, Target, ValidatedNotification,
+    ValidatedPlan, ValidatedRun, ValidatedStep, WaitAction,
 };
 pub use template::{JsonTemplate, Template, TemplateContext, TemplateError, render_str};
 pub use validate::{

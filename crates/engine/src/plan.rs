@@ -33,6 +33,8 @@ pub struct ValidatedPlan {
     pub steps: Vec<ValidatedStep>,
     /// The steps that always run at the end.
     pub finally: Vec<ValidatedStep>,
+    /// Notifications on run events.
+    pub notifications: Vec<ValidatedNotification>,
     /// Minimum time between two runs of the plan.
     pub cooldown: Option<Duration>,
 }
@@ -42,6 +44,14 @@ pub struct ValidatedPlan {
 pub struct ValidatedRun {
     pub steps: Vec<ValidatedStep>,
     pub finally: Vec<ValidatedStep>,
+    pub notifications: Vec<ValidatedNotification>,
+}
+
+/// A plan notification after validation: the events that send it, and what is sent where.
+#[derive(Debug, Clone)]
+pub struct ValidatedNotification {
+    pub events: Vec<lifeboat_api::RunEvent>,
+    pub send: NotifyAction,
 }
 
 /// One step that passed validation.

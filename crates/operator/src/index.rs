@@ -229,6 +229,7 @@ mod tests {
                     .collect(),
                 steps: vec![],
                 finally: vec![],
+                notifications: vec![],
                 suspend: None,
                 concurrency_policy: None,
                 cooldown: None,
@@ -252,6 +253,7 @@ mod tests {
                 service_account_name: None,
                 cancel: None,
                 finally: Vec::new(),
+                notifications: Vec::new(),
                 attempt: None,
             },
         );

@@ -52,6 +52,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             },
             steps: plan.spec.steps.clone(),
             finally: plan.spec.finally.clone(),
+            notifications: plan.spec.notifications.clone(),
             plan_name: Some(args.plan.clone()),
             dry_run: Some(true),
             service_account_name: plan.spec.service_account_name.clone(),

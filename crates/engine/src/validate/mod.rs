@@ -34,7 +34,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
-use lifeboat_api::{GoDuration, RecoveryPlanSpec, RecoveryRunSpec};
+use lifeboat_api::{GoDuration, PlanNotification, RecoveryPlanSpec, RecoveryRunSpec, Step};
 
 use crate::plan::{ValidatedPlan, ValidatedRun};
 
@@ -113,13 +113,18 @@ pub fn validate_plan(
     if spec.steps.is_empty() {
         out.push(Problem::new("spec.steps", "a plan needs at least one step"));
     }
-    let steps = steps::validate_steps(&mut out, "spec.steps", &spec.steps, opts);
-    let finally =
-        steps::validate_finally_steps(&mut out, "spec.finally", &spec.finally, &spec.steps, opts);
+    let run = validate_parts(
+        &mut out,
+        &spec.steps,
+        &spec.finally,
+        &spec.notifications,
+        opts,
+    );
     if out.is_empty() {
         Ok(ValidatedPlan {
-            steps,
-            finally,
+            steps: run.steps,
+            finally: run.finally,
+            notifications: run.notifications,
             cooldown,
         })
     } else {
@@ -136,13 +141,34 @@ pub fn validate_run(
     if spec.steps.is_empty() {
         out.push(Problem::new("spec.steps", "a run needs at least one step"));
     }
-    let steps = steps::validate_steps(&mut out, "spec.steps", &spec.steps, opts);
-    let finally =
-        steps::validate_finally_steps(&mut out, "spec.finally", &spec.finally, &spec.steps, opts);
-    if out.is_empty() {
-        Ok(ValidatedRun { steps, finally })
-    } else {
-        Err(out)
+    let run = validate_parts(
+        &mut out,
+        &spec.steps,
+        &spec.finally,
+        &spec.notifications,
+        opts,
+    );
+    if out.is_empty() { Ok(run) } else { Err(out) }
+}
+
+/// The steps, finally steps and notifications a plan and a run have in common.
+fn validate_parts(
+    out: &mut Vec<Problem>,
+    steps: &[Step],
+    finally: &[Step],
+    notifications: &[PlanNotification],
+    opts: &ValidationOptions,
+) -> ValidatedRun {
+    ValidatedRun {
+        steps: steps::validate_steps(out, "spec.steps", steps, opts),
+        finally: steps::validate_finally_steps(out, "spec.finally", finally, steps, opts),
+        notifications: steps::validate_notifications(
+            out,
+            "spec.notifications",
+            notifications,
+            steps,
+            opts,
+        ),
     }
 }
 

@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use lifeboat_api::{
-    ApprovalDecision, CheckStep, FieldProbe, Operator, PatchType, Probe, Step, StepTarget,
-    StepType, WaitCondition,
+    ApprovalDecision, CheckStep, FieldProbe, Operator, PatchType, PlanNotification, Probe, Step,
+    StepTarget, StepType, WaitCondition,
 };
 use serde_json::Value;
 
@@ -16,7 +16,7 @@ use crate::patch::is_builtin_api_version;
 use crate::plan::{
     ApprovalAction, CheckAction, CheckAssertion, DEFAULT_BACKOFF, DEFAULT_WAIT_TIMEOUT, FieldCheck,
     JobAction, NotifyAction, PatchAction, ProbeCheck, ProbeKind, ReadFieldAction, Retries,
-    StepAction, Target, ValidatedStep, WaitAction, default_timeout,
+    StepAction, Target, ValidatedNotification, ValidatedStep, WaitAction, default_timeout,
 };
 use crate::template::{JsonTemplate, Template, location_of};
 
@@ -51,13 +51,54 @@ pub(super) fn validate_finally_steps(
             ));
         }
     }
-    let outputs = steps
+    validate_steps_after(out, base, finally, opts, outputs(steps))
+}
+
+/// The plan's notifications at `base`: bodies may use any value the steps output, like the
+/// finally steps.
+pub(super) fn validate_notifications(
+    out: &mut Vec<Problem>,
+    base: &str,
+    notifications: &[PlanNotification],
+    steps: &[Step],
+    opts: &ValidationOptions,
+) -> Vec<ValidatedNotification> {
+    let produced = outputs(steps);
+    let mut validated = Vec::with_capacity(notifications.len());
+    for (i, n) in notifications.iter().enumerate() {
+        let mut checker = StepChecker {
+            out: &mut *out,
+            loc: format!("{base}[{i}]"),
+            produced: &produced,
+            known_clusters: opts.known_clusters,
+        };
+        let loc = checker.loc.clone();
+        if n.events.is_empty() {
+            checker.problem(
+                format!("{loc}.events"),
+                "must name at least one run event (Started, WaitingForApproval, Completed, Failed, Aborted, Cancelled)",
+            );
+        }
+        if let Some(send) = checker.notify(&loc, &n.webhook, &n.body, false)
+            && !n.events.is_empty()
+        {
+            validated.push(ValidatedNotification {
+                events: n.events.clone(),
+                send,
+            });
+        }
+    }
+    validated
+}
+
+/// The `.Values` keys `steps` output.
+fn outputs(steps: &[Step]) -> BTreeSet<String> {
+    steps
         .iter()
         .filter_map(|s| s.read_field.as_ref())
         .map(|r| r.output_key.clone())
         .filter(|k| !k.trim().is_empty())
-        .collect();
-    validate_steps_after(out, base, finally, opts, outputs)
+        .collect()
 }
 
 /// [`validate_steps`], with `produced` the `.Values` keys available before the first step.
@@ -114,6 +155,35 @@ struct StepChecker<'a> {
 }
 
 impl StepChecker<'_> {
+    /// A webhook and templated body at `loc` (a notify step's, or a plan notification's).
+    fn notify(
+        &mut self,
+        loc: &str,
+        webhook: &lifeboat_api::WebhookTarget,
+        body: &Value,
+        required: bool,
+    ) -> Option<NotifyAction> {
+        let url_ok = self.secret_ref(&format!("{loc}.webhook.urlFrom"), &webhook.url_from);
+        let token_ok = webhook
+            .token_from
+            .as_ref()
+            .is_none_or(|t| self.secret_ref(&format!("{loc}.webhook.tokenFrom"), t));
+        if !body.is_object() && !body.is_array() {
+            self.problem(
+                format!("{loc}.body"),
+                "must be a JSON object or array (the document sent)",
+            );
+        }
+        let body = self.leaves(&format!("{loc}.body"), body);
+        (url_ok && token_ok).then_some(())?;
+        Some(NotifyAction {
+            url_from: webhook.url_from.clone(),
+            token_from: webhook.token_from.clone(),
+            body: body?,
+            required,
+        })
+    }
+
     /// A Secret key reference: both parts must be valid Kubernetes names.
     fn secret_ref(&mut self, loc: &str, r: &lifeboat_api::SecretKeyRef) -> bool {
         let before = self.out.len();
@@ -320,26 +390,8 @@ impl StepChecker<'_> {
             }),
             StepType::Notify => step.notify.as_ref().map(|n| {
                 let l = format!("{loc}.notify");
-                let url_ok = self.secret_ref(&format!("{l}.webhook.urlFrom"), &n.webhook.url_from);
-                let token_ok = n
-                    .webhook
-                    .token_from
-                    .as_ref()
-                    .is_none_or(|t| self.secret_ref(&format!("{l}.webhook.tokenFrom"), t));
-                if !n.body.is_object() && !n.body.is_array() {
-                    self.problem(
-                        format!("{l}.body"),
-                        "must be a JSON object or array (the document sent)",
-                    );
-                }
-                let body = self.leaves(&format!("{l}.body"), &n.body);
-                (url_ok && token_ok).then_some(())?;
-                Some(StepAction::Notify(NotifyAction {
-                    url_from: n.webhook.url_from.clone(),
-                    token_from: n.webhook.token_from.clone(),
-                    body: body?,
-                    required: n.required.unwrap_or(false),
-                }))
+                self.notify(&l, &n.webhook, &n.body, n.required.unwrap_or(false))
+                    .map(StepAction::Notify)
             }),
         };
         match action {

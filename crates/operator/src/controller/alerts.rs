@@ -172,6 +172,7 @@ pub fn build_run(alert: &ReceivedAlert, plan: &RecoveryPlan, name: &str) -> Reco
             },
             steps: plan.spec.steps.clone(),
             finally: plan.spec.finally.clone(),
+            notifications: plan.spec.notifications.clone(),
             plan_name: Some(plan_name),
             dry_run: None,
             service_account_name: plan.spec.service_account_name.clone(),
@@ -408,6 +409,7 @@ mod tests {
                 alert_labels: [("app".to_string(), "db".to_string())].into(),
                 steps: vec![],
                 finally: vec![],
+                notifications: vec![],
                 suspend: None,
                 concurrency_policy: None,
                 cooldown: None,
@@ -424,6 +426,7 @@ mod tests {
         Ok(ValidatedPlan {
             steps: vec![],
             finally: vec![],
+            notifications: vec![],
             cooldown,
         })
     }

@@ -214,6 +214,7 @@ mod tests {
                 alert_labels: [("a".to_string(), "b".to_string())].into(),
                 steps: vec![],
                 finally: vec![],
+                notifications: vec![],
                 suspend: None,
                 concurrency_policy: None,
                 cooldown: None,
@@ -241,6 +242,7 @@ mod tests {
                 service_account_name: None,
                 cancel: None,
                 finally: Vec::new(),
+                notifications: Vec::new(),
                 attempt: None,
             },
             status: Some(RecoveryRunStatus {

@@ -272,6 +272,7 @@ mod tests {
                 service_account_name: None,
                 cancel: None,
                 finally: Vec::new(),
+                notifications: Vec::new(),
                 attempt: None,
             },
         );

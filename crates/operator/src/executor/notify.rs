@@ -19,6 +19,7 @@ use lifeboat_engine::NotifyAction;
 
 use super::{StepFailure, StepInput, StepOutput};
 use crate::api_errors::with_api_retries;
+use crate::telemetry::Metrics;
 
 /// Attempts per delivery (the first and its retries).
 const MAX_ATTEMPTS: usize = 5;
@@ -41,31 +42,99 @@ pub async fn execute(
             ..Default::default()
         });
     }
-    let url = secret_value(input, &action.url_from).await?;
-    let url = reqwest::Url::parse(url.trim()).map_err(|e| {
-        StepFailure::permanent(format!(
-            "Secret {} key {} does not hold a URL: {e}",
-            action.url_from.name, action.url_from.key
-        ))
-    })?;
-    let token = match &action.token_from {
-        Some(t) => Some(secret_value(input, t).await?),
-        None => None,
-    };
-    let host = url.host_str().unwrap_or("?").to_string();
     let delivery = format!(
         "{}/{}/{}",
         input.run_name(),
         input.index,
         input.run_attempt()
     );
+    let d = deliver(
+        &input.client,
+        &input.run_namespace(),
+        action,
+        &body,
+        &delivery,
+        &input.ctx.metrics,
+    )
+    .await;
+    match d.delivered {
+        true => Ok(StepOutput {
+            message: d.message,
+            rendered,
+            ..Default::default()
+        }),
+        false if action.required => Err(StepFailure::permanent(d.message).with_rendered(rendered)),
+        false => Ok(StepOutput {
+            message: format!("{}; the run goes on (the step is not required)", d.message),
+            rendered,
+            ..Default::default()
+        }),
+    }
+}
 
-    let mut attempts = 0u32;
-    let send = || {
-        attempts += 1;
-        post(&url, token.as_deref(), &delivery, &body)
+/// How one notification went: delivered or not, and what to record.
+pub struct Delivery {
+    pub delivered: bool,
+    pub attempts: u32,
+    /// What happened, naming the URL's host only.
+    pub message: String,
+}
+
+/// Sends `body` to the webhook of `action` (its Secrets read in `namespace` with `client`),
+/// retrying transient failures; `delivery` identifies it across retries. Counts the outcome
+/// in `lifeboat_notifications`.
+pub async fn deliver(
+    client: &kube::Client,
+    namespace: &str,
+    action: &NotifyAction,
+    body: &serde_json::Value,
+    delivery: &str,
+    metrics: &Metrics,
+) -> Delivery {
+    let d = send(client, namespace, action, body, delivery).await;
+    metrics.notification(if d.delivered { "Delivered" } else { "Failed" });
+    d
+}
+
+async fn send(
+    client: &kube::Client,
+    namespace: &str,
+    action: &NotifyAction,
+    body: &serde_json::Value,
+    delivery: &str,
+) -> Delivery {
+    let not_sent = |message: String| Delivery {
+        delivered: false,
+        attempts: 0,
+        message: format!("notification not sent: {message}"),
     };
-    let result = send
+    let url = match secret_value(client, namespace, &action.url_from).await {
+        Ok(u) => u,
+        Err(e) => return not_sent(e),
+    };
+    let url = match reqwest::Url::parse(url.trim()) {
+        Ok(u) => u,
+        Err(e) => {
+            return not_sent(format!(
+                "Secret {} key {} does not hold a URL: {e}",
+                action.url_from.name, action.url_from.key
+            ));
+        }
+    };
+    let token = match &action.token_from {
+        Some(t) => match secret_value(client, namespace, t).await {
+            Ok(t) => Some(t),
+            Err(e) => return not_sent(e),
+        },
+        None => None,
+    };
+    let host = url.host_str().unwrap_or("?").to_string();
+    let mut attempts = 0u32;
+    let attempt = || {
+        attempts += 1;
+        post(&url, token.as_deref(), delivery, body)
+    };
+    let result = attempt
         .retry(
             ExponentialBuilder::default()
                 .with_min_delay(Duration::from_millis(200))
@@ -75,34 +144,22 @@ pub async fn execute(
         )
         .when(|e: &Undelivered| e.transient)
         .await;
-    let metrics = &input.ctx.metrics;
     match result {
-        Ok(code) => {
-            metrics.notification("Delivered");
-            Ok(StepOutput {
-                message: format!(
-                    "notification delivered to {host} (HTTP {code}) after {attempts} attempt(s)"
-                ),
-                rendered,
-                ..Default::default()
-            })
-        }
-        Err(e) => {
-            metrics.notification("Failed");
-            let why = format!(
+        Ok(code) => Delivery {
+            delivered: true,
+            attempts,
+            message: format!(
+                "notification delivered to {host} (HTTP {code}) after {attempts} attempt(s)"
+            ),
+        },
+        Err(e) => Delivery {
+            delivered: false,
+            attempts,
+            message: format!(
                 "notification to {host} not delivered after {attempts} attempt(s): {}",
                 e.message
-            );
-            if action.required {
-                Err(StepFailure::permanent(why).with_rendered(rendered))
-            } else {
-                Ok(StepOutput {
-                    message: format!("{why}; the run goes on (the step is not required)"),
-                    rendered,
-                    ..Default::default()
-                })
-            }
-        }
+            ),
+        },
     }
 }
 
@@ -150,13 +207,16 @@ async fn post(
     })
 }
 
-/// The value of `r` in the run's namespace, read as the step's identity.
-async fn secret_value(input: &StepInput<'_>, r: &SecretKeyRef) -> Result<String, StepFailure> {
-    let ns = input.run_namespace();
-    let api: Api<Secret> = Api::namespaced(input.client.clone(), &ns);
+/// The value of `r` in `namespace`, read as `client`'s identity.
+async fn secret_value(
+    client: &kube::Client,
+    namespace: &str,
+    r: &SecretKeyRef,
+) -> Result<String, String> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let secret = with_api_retries(|| api.get(&r.name))
         .await
-        .map_err(|e| input.api_failure(&format!("cannot read Secret {ns}/{}", r.name), &e))?;
+        .map_err(|e| format!("cannot read Secret {namespace}/{}: {e}", r.name))?;
     let bytes = secret
         .data
         .as_ref()
@@ -169,13 +229,11 @@ async fn secret_value(input: &StepInput<'_>, r: &SecretKeyRef) -> Result<String,
                 .and_then(|d| d.get(&r.key))
                 .map(|s| s.clone().into_bytes())
         })
-        .ok_or_else(|| {
-            StepFailure::permanent(format!("Secret {ns}/{} has no key {}", r.name, r.key))
-        })?;
+        .ok_or_else(|| format!("Secret {namespace}/{} has no key {}", r.name, r.key))?;
     String::from_utf8(bytes).map_err(|_| {
-        StepFailure::permanent(format!(
-            "Secret {ns}/{} key {} is not UTF-8 text",
+        format!(
+            "Secret {namespace}/{} key {} is not UTF-8 text",
             r.name, r.key
-        ))
+        )
     })
 }

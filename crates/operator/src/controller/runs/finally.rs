@@ -32,7 +32,7 @@ impl Execution<'_> {
         persisted(self);
         if finally.is_empty() {
             self.after_finish();
-            Ok(())
+            self.notify_finished().await
         } else {
             self.run_finally(finally).await
         }
@@ -109,7 +109,7 @@ impl Execution<'_> {
         self.conclude_finally();
         self.write().await?;
         self.after_finish();
-        Ok(())
+        self.notify_finished().await
     }
 
     /// The run's phase once the finally steps are done: the outcome, except that a failed

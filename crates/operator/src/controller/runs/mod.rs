@@ -33,7 +33,8 @@ use lifeboat_api::conditions::{
     REASON_INVALID, REASON_RUNNING, STATUS_FALSE, STATUS_TRUE, STATUS_UNKNOWN, TYPE_SUCCESS,
 };
 use lifeboat_api::{
-    GoDuration, RecoveryPlan, RecoveryRun, RecoveryRunStatus, RunPhase, StepPhase, StepStatus,
+    GoDuration, RecoveryPlan, RecoveryRun, RecoveryRunStatus, RunEvent, RunPhase, StepPhase,
+    StepStatus,
 };
 use lifeboat_engine::{StepAction, ValidatedStep};
 use serde_json::json;
@@ -43,6 +44,7 @@ use crate::api_errors::{self, with_api_retries};
 
 mod control;
 mod finally;
+mod notifications;
 
 use crate::context::Context;
 use crate::controller::validation;
@@ -107,6 +109,7 @@ pub async fn reconcile(run: Arc<RecoveryRun>, ctx: Arc<Context>) -> Result<Actio
         persisted: run.status.clone(),
         plan_update: None,
         run_started: None,
+        notifier: Default::default(),
     };
     let mut conflicts = 0;
     loop {
@@ -236,11 +239,22 @@ struct Execution<'a> {
     plan_update: Option<JoinHandle<()>>,
     /// When this process started the run (for the duration metric).
     run_started: Option<Instant>,
+    /// The plan's notifications and their deliveries in flight.
+    notifier: notifications::Notifier,
 }
 
 impl Execution<'_> {
     fn name(&self) -> String {
         self.run.metadata.name.clone().unwrap_or_default()
+    }
+
+    /// The outputs of the steps so far (`.Values`).
+    fn values(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
+        self.run
+            .status
+            .as_ref()
+            .map(|s| s.values.clone())
+            .unwrap_or_default()
     }
 
     fn status(&mut self) -> &mut RecoveryRunStatus {
@@ -326,7 +340,10 @@ impl Execution<'_> {
         normalize_steps(&run_snapshot, self.status());
 
         let (steps, finally) = match validation::validate_run(&run_snapshot) {
-            Ok(run) => (run.steps, run.finally),
+            Ok(run) => {
+                self.notifier.targets = Arc::new(run.notifications);
+                (run.steps, run.finally)
+            }
             Err(problems) => return self.fail_invalid(&problems).await,
         };
         if self.status().phase == RunPhase::Finalizing {
@@ -489,6 +506,7 @@ impl Execution<'_> {
                 "StartRun",
                 format!("executing {n} step(s)"),
             );
+            self.notify(RunEvent::Started).await;
         }
         let title = &step.title;
         if let Some(a) = approval {
@@ -509,6 +527,7 @@ impl Execution<'_> {
                         .unwrap_or_default()
                 ),
             );
+            self.notify(RunEvent::WaitingForApproval).await;
         }
         self.step_event(
             i,
@@ -531,12 +550,7 @@ impl Execution<'_> {
         let sa = self.run.spec.service_account_name.clone();
         let mut attempt = 1u32;
         loop {
-            let values = self
-                .run
-                .status
-                .as_ref()
-                .map(|s| s.values.clone())
-                .unwrap_or_default();
+            let values = self.values();
             let client = self
                 .ctx
                 .clusters
@@ -683,7 +697,7 @@ impl Execution<'_> {
         self.write().await?;
         self.event(EventType::Warning, "RunInvalid", "ValidateRun", message);
         self.after_finish();
-        Ok(())
+        self.notify_finished().await
     }
 
     /// Metrics, events and plan status once the run has finished.

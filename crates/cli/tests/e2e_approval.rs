@@ -6,8 +6,11 @@
 //! control plane (`real_control_plane.rs`), whose admission policy enforces it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use k8s_openapi::api::events::v1::Event;
+use kube::Api;
 use lifeboat_api::{ApprovalDecision, RunPhase, StepPhase};
 use lifeboat_testkit::scenarios::{self, create};
+use lifeboat_testkit::wait::eventually;
 use serde_json::{Value, json};
 
 mod common;
@@ -68,6 +71,24 @@ async fn an_approved_run_continues_and_records_the_approver() {
         s.sidecar_image().await,
         "example-image:v1",
         "the steps after the gate ran"
+    );
+
+    // An Event records the decision too: who, when and why.
+    let events: Api<Event> = Api::namespaced(s.client.clone(), "default");
+    let note = eventually("the Approved event", || async {
+        events
+            .list(&Default::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("Approved"))
+            .and_then(|e| e.note)
+    })
+    .await;
+    assert!(
+        note.contains(&format!("approved by {me} at ")) && note.contains("primary confirmed down"),
+        "{note}"
     );
 
     let show = s.lifeboat(&["runs", "show", "-n", "default", &run]).await;

@@ -33,8 +33,8 @@ use lifeboat_api::conditions::{
     REASON_INVALID, REASON_RUNNING, STATUS_FALSE, STATUS_TRUE, STATUS_UNKNOWN, TYPE_SUCCESS,
 };
 use lifeboat_api::{
-    GoDuration, RecoveryPlan, RecoveryRun, RecoveryRunStatus, RunEvent, RunPhase, StepPhase,
-    StepStatus,
+    ApprovalDecision, GoDuration, RecoveryPlan, RecoveryRun, RecoveryRunStatus, RunEvent, RunPhase,
+    StepPhase, StepStatus,
 };
 use lifeboat_engine::{StepAction, ValidatedStep};
 use serde_json::json;
@@ -446,6 +446,32 @@ impl Execution<'_> {
                 "StepFailed",
                 "ExecuteStep",
                 format!("step {} ({title}) failed: {msg}", i + 1),
+            );
+        }
+        // Each decision of an approval step: who, when and why, as the status records it.
+        let decisions = self
+            .status()
+            .steps
+            .get(i)
+            .map(|s| s.approvals.clone())
+            .unwrap_or_default();
+        for d in decisions {
+            let (type_, reason, verb) = match d.decision {
+                ApprovalDecision::Approve => (EventType::Normal, "Approved", "approved"),
+                ApprovalDecision::Reject => (EventType::Warning, "Rejected", "rejected"),
+            };
+            let when = d.time.map(|t| t.0.to_string()).unwrap_or_default();
+            let why = d.reason.map(|r| format!(": {r}")).unwrap_or_default();
+            self.step_event(
+                i,
+                type_,
+                reason,
+                "RecordDecision",
+                format!(
+                    "step {} ({title}) {verb} by {} at {when}{why}",
+                    i + 1,
+                    d.approver
+                ),
             );
         }
     }

@@ -129,10 +129,15 @@ async fn send(
         None => None,
     };
     let host = url.host_str().unwrap_or("?").to_string();
+    // One client (and connection pool) for every attempt of the delivery.
+    let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
+        Ok(c) => c,
+        Err(e) => return not_sent(format!("cannot build an HTTP client: {e}")),
+    };
     let mut attempts = 0u32;
     let attempt = || {
         attempts += 1;
-        post(&url, token.as_deref(), delivery, body)
+        post(&client, &url, token.as_deref(), delivery, body)
     };
     let result = attempt
         .retry(
@@ -171,18 +176,12 @@ struct Undelivered {
 }
 
 async fn post(
+    client: &reqwest::Client,
     url: &reqwest::Url,
     token: Option<&str>,
     delivery: &str,
     body: &serde_json::Value,
 ) -> Result<u16, Undelivered> {
-    let client = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .map_err(|e| Undelivered {
-            message: format!("cannot build an HTTP client: {e}"),
-            transient: false,
-        })?;
     let mut req = client
         .post(url.clone())
         .header("X-Lifeboat-Delivery", delivery)

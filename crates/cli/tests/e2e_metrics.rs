@@ -223,3 +223,109 @@ async fn readyz_is_503_until_the_controllers_caches_sync() {
     assert!(ctl.metrics().await.contains("lifeboat_runs_started_total"));
     ctl.terminate().await;
 }
+
+/// The gauges and counters an on-call engineer alerts on: which replica leads, runs in
+/// flight, invalid plans, webhook requests by status code (401s visible) and the version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operational_metrics_show_the_leader_runs_in_flight_invalid_plans_and_refused_webhooks() {
+    let cluster = Cluster::start("local").await;
+    cluster.sim.apply_object(seed_pod()).unwrap();
+    cluster
+        .sim
+        .apply_object(plan(
+            "waits",
+            json!([{"type": "approval", "title": "On-call approves", "approval": {}}]),
+        ))
+        .unwrap();
+    // Structurally fine, but its template names data that does not exist.
+    cluster
+        .sim
+        .apply_object(plan(
+            "broken",
+            json!([{"type": "patch", "patch": {"apiVersion": "v1", "resource": "pods",
+                "namespace": "default", "name": "my-pod",
+                "override": {"fieldPath": "spec.containers[0].image",
+                "value": {"raw": "{{ .Nothing.here }}"}}}}]),
+        ))
+        .unwrap();
+    let token = cluster.dir().join("webhook-token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let token_flag = token.to_str().unwrap();
+    let flags = [
+        "--alert-namespace",
+        "default",
+        "--webhook-token-file",
+        token_flag,
+    ];
+    let a = replica(&cluster, 0, &flags).await;
+    let b = replica(&cluster, 1, &flags).await;
+
+    // Exactly one of the two replicas leads.
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let (leader, standby) = loop {
+        let (ma, mb) = (a.metrics().await, b.metrics().await);
+        match (
+            metric_value(&ma, "lifeboat_leader"),
+            metric_value(&mb, "lifeboat_leader"),
+        ) {
+            (Some(1.0), Some(0.0)) => break (&a, &b),
+            (Some(0.0), Some(1.0)) => break (&b, &a),
+            _ => assert!(
+                std::time::Instant::now() < deadline,
+                "no single leader:\n{ma}\n{mb}"
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let version = format!(
+        "lifeboat_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(metric_value(&standby.metrics().await, &version), Some(1.0));
+    scrape_until(leader, "lifeboat_plans_invalid", 1.0).await;
+
+    // A request with the wrong token is refused and counted; the right one is accepted.
+    let body = json!({"version": "4", "receiver": "pager", "status": "firing",
+        "groupKey": "{}:{alertname=\"AppDown\"}", "truncatedAlerts": 0, "groupLabels": {},
+        "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am.example",
+        "alerts": [am_alert("waits")]});
+    let http = reqwest::Client::new();
+    for (bearer, want) in [("wrong", 401), ("s3cret", 200)] {
+        let resp = http
+            .post(standby.webhook_url("/webhook"))
+            .bearer_auth(bearer)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), want, "{}", resp.text().await.unwrap());
+    }
+    let m = standby.metrics().await;
+    assert_eq!(
+        metric_value(&m, r#"lifeboat_webhook_requests_total{code="401"}"#),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric_value(&m, r#"lifeboat_webhook_requests_total{code="200"}"#),
+        Some(1.0),
+        "{m}"
+    );
+
+    // The run waits for approval: in flight until it is cancelled.
+    scrape_until(leader, "lifeboat_runs_in_flight", 1.0).await;
+    let runs: kube::Api<lifeboat_api::RecoveryRun> =
+        kube::Api::namespaced(cluster.client(), "default");
+    runs.patch(
+        &run_of("waits"),
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"spec": {"cancel": true}})),
+    )
+    .await
+    .unwrap();
+    let done = cluster.wait_run_finished(&run_of("waits"), leader).await;
+    assert_eq!(done.status.unwrap().phase, RunPhase::Cancelled);
+    scrape_until(leader, "lifeboat_runs_in_flight", 0.0).await;
+    a.terminate().await;
+    b.terminate().await;
+}

@@ -16,6 +16,7 @@ use kube::api::Api;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector;
 use kube::runtime::{WatchStreamExt, predicates, watcher};
+use lifeboat_api::conditions::REASON_INVALID;
 use lifeboat_api::{ReceivedAlert, RecoveryPlan, RecoveryRun};
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
@@ -118,11 +119,15 @@ pub async fn serve_with_lease(
         )
         .with_timings(lease);
         match elector.acquire(shutdown.clone()).await {
-            Ok(guard) => Some(guard),
+            Ok(guard) => {
+                metrics.set_leader(true);
+                Some(guard)
+            }
             Err(LeaderError::Cancelled) => return Ok(()),
             Err(e) => return Err(e.into()),
         }
     } else {
+        metrics.set_leader(true);
         None
     };
 
@@ -139,8 +144,9 @@ pub async fn serve_with_lease(
         });
     }
 
-    run_all_controllers(client, &cfg, metrics, readiness, work.clone()).await;
+    run_all_controllers(client, &cfg, metrics.clone(), readiness, work.clone()).await;
     work.cancel();
+    metrics.set_leader(false);
 
     if lost.as_ref().is_some_and(CancellationToken::is_cancelled) {
         return Err(OperatorError::LeadershipLost);
@@ -268,6 +274,12 @@ pub async fn run_all_controllers(
         .run(alerts::reconcile, alerts::error_policy, ctx.clone())
         .for_each(|_| async {});
     let alerts_task = tokio::spawn(alert_controller);
+    let gauges_task = tokio::spawn(refresh_cache_gauges(
+        ctx.metrics.clone(),
+        plans_reader,
+        runs_reader,
+        work.clone(),
+    ));
     readiness.set_ready(READY_CONTROLLERS);
     tracing::info!("controllers running");
 
@@ -287,5 +299,45 @@ pub async fn run_all_controllers(
         }
     }
     secrets_task.abort();
+    gauges_task.abort();
     readiness.set(READY_CONTROLLERS, false);
+}
+
+/// How often the gauges counted from the caches are refreshed: well under a scrape interval.
+const CACHE_GAUGES_EVERY: Duration = Duration::from_secs(2);
+
+/// Keeps `lifeboat_runs_in_flight` and `lifeboat_plans_invalid` up to date by counting the
+/// caches, which the watches keep current (also across re-lists and deletions, which
+/// counting at each transition would have to get right one by one).
+async fn refresh_cache_gauges(
+    metrics: Metrics,
+    plans: reflector::Store<RecoveryPlan>,
+    runs: reflector::Store<RecoveryRun>,
+    work: CancellationToken,
+) {
+    let mut every = tokio::time::interval(CACHE_GAUGES_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = work.cancelled() => return,
+        }
+        let in_flight = runs
+            .state()
+            .iter()
+            .filter(|r| {
+                r.status
+                    .as_ref()
+                    .is_some_and(|s| s.started_at.is_some() && !s.phase.is_finished())
+            })
+            .count();
+        let invalid = plans
+            .state()
+            .iter()
+            .filter(|p| {
+                p.status.as_ref().and_then(|s| s.validation.as_deref()) == Some(REASON_INVALID)
+            })
+            .count();
+        metrics.set_cache_gauges(in_flight, invalid);
+    }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -31,6 +32,16 @@ struct CategoryLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabels {
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReconcileLabels {
     controller: String,
     category: String,
@@ -38,9 +49,15 @@ struct ReconcileLabels {
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
-/// Buckets from 0.5 ms to ~65 s: latencies of API calls up to runs with Jobs.
+/// Buckets from 0.5 ms to ~65 s: the latency from an alert to its run's first step.
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 18))
+}
+
+/// Buckets from 50 ms to ~3.6 h: a patch takes milliseconds, a Job step may take its whole
+/// default ten-minute deadline, and a run with approvals or long waits may take hours.
+fn duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.05, 2.0, 19))
 }
 
 struct Inner {
@@ -54,6 +71,10 @@ struct Inner {
     api_errors: Family<CategoryLabels, Counter>,
     reconcile_errors: Family<ReconcileLabels, Counter>,
     notifications: Family<OutcomeLabels, Counter>,
+    webhook_requests: Family<CodeLabels, Counter>,
+    leader: Gauge,
+    runs_in_flight: Gauge,
+    plans_invalid: Gauge,
 }
 
 /// Handle on every lifeboat metric; cheap to clone (shared inside).
@@ -76,13 +97,48 @@ impl Metrics {
             alerts_processed: Family::default(),
             runs_started: Counter::default(),
             runs: Family::default(),
-            step_duration: Family::new_with_constructor(latency_histogram),
-            run_duration: Family::new_with_constructor(latency_histogram),
+            step_duration: Family::new_with_constructor(duration_histogram),
+            run_duration: Family::new_with_constructor(duration_histogram),
             alert_to_run_start: latency_histogram(),
             api_errors: Family::default(),
             reconcile_errors: Family::default(),
             notifications: Family::default(),
+            webhook_requests: Family::default(),
+            leader: Gauge::default(),
+            runs_in_flight: Gauge::default(),
+            plans_invalid: Gauge::default(),
         };
+        let build_info = Family::<VersionLabels, Gauge>::default();
+        build_info
+            .get_or_create(&VersionLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+        registry.register(
+            "lifeboat_build_info",
+            "Always 1; the label says which version of lifeboat is running",
+            build_info,
+        );
+        registry.register(
+            "lifeboat_leader",
+            "1 while this replica holds the leader Lease (executes runs), else 0",
+            inner.leader.clone(),
+        );
+        registry.register(
+            "lifeboat_runs_in_flight",
+            "RecoveryRuns started and not finished, as the leader's cache sees them",
+            inner.runs_in_flight.clone(),
+        );
+        registry.register(
+            "lifeboat_plans_invalid",
+            "RecoveryPlans whose status says Invalid, as the leader's cache sees them",
+            inner.plans_invalid.clone(),
+        );
+        registry.register(
+            "lifeboat_webhook_requests",
+            "Requests to the webhook receiver, by HTTP status code of the answer (401: bad token)",
+            inner.webhook_requests.clone(),
+        );
         registry.register(
             "lifeboat_alerts_received",
             "Alerts received, by source (alertmanager/<receiver>, kubectl, ...)",
@@ -209,6 +265,28 @@ impl Metrics {
             .inc();
     }
 
+    /// The webhook receiver answered a request with HTTP status `code`.
+    pub fn webhook_request(&self, code: u16) {
+        self.inner
+            .webhook_requests
+            .get_or_create(&CodeLabels {
+                code: code.to_string(),
+            })
+            .inc();
+    }
+
+    /// Whether this replica leads (holds the Lease) now.
+    pub fn set_leader(&self, leading: bool) {
+        self.inner.leader.set(i64::from(leading));
+    }
+
+    /// How many runs are in flight and how many plans are invalid, counted from the caches.
+    pub fn set_cache_gauges(&self, runs_in_flight: usize, plans_invalid: usize) {
+        let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.inner.runs_in_flight.set(as_i64(runs_in_flight));
+        self.inner.plans_invalid.set(as_i64(plans_invalid));
+    }
+
     /// A reconcile of `controller` failed; `category` classifies it.
     pub fn reconcile_error(&self, controller: &str, category: &str) {
         self.inner
@@ -239,6 +317,9 @@ mod tests {
         m.step_finished("patch", "Succeeded", Duration::from_millis(2));
         m.api_error("conflict");
         m.reconcile_error("run", "server");
+        m.webhook_request(401);
+        m.set_leader(true);
+        m.set_cache_gauges(3, 1);
         let mut text = String::new();
         encode(&mut text, &registry).unwrap();
         for expected in [
@@ -251,6 +332,17 @@ mod tests {
             "lifeboat_alert_to_run_start_seconds_count 1",
             "lifeboat_api_errors_total{category=\"conflict\"} 1",
             "lifeboat_reconcile_errors_total{controller=\"run\",category=\"server\"} 1",
+            "lifeboat_webhook_requests_total{code=\"401\"} 1",
+            "lifeboat_leader 1",
+            "lifeboat_runs_in_flight 3",
+            "lifeboat_plans_invalid 1",
+            concat!(
+                "lifeboat_build_info{version=\"",
+                env!("CARGO_PKG_VERSION"),
+                "\"} 1"
+            ),
+            // Run durations are counted up to hours (a Job step alone may take ten minutes).
+            "lifeboat_run_duration_seconds_bucket{le=\"3276.8\",outcome=\"Completed\"} 1",
         ] {
             assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
         }

@@ -62,11 +62,15 @@ impl Receiver {
     }
 
     /// The router: `POST /webhook` (default namespace), `POST /webhook/{namespace}`.
+    /// Every answer, including 404 and 405 for other paths and methods, is counted by
+    /// status code.
     pub fn router(self) -> Router {
+        let metrics = self.metrics.clone();
         Router::new()
             .route("/webhook", post(default_namespace))
             .route("/webhook/{namespace}", post(tenant_namespace))
             .with_state(Arc::new(self))
+            .layer(axum::middleware::from_fn_with_state(metrics, count_request))
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
@@ -128,6 +132,16 @@ async fn read_body(body: Body, max: usize) -> Result<Bytes, BodyError> {
         buf.extend_from_slice(&chunk);
     }
     Ok(Bytes::from(buf))
+}
+
+async fn count_request(
+    State(metrics): State<Metrics>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    metrics.webhook_request(response.status().as_u16());
+    response
 }
 
 async fn default_namespace(

@@ -2,6 +2,9 @@
 # Installs what the test suite needs and is not built by cargo, only when missing:
 #  - Debian's prometheus-alertmanager (the real Alertmanager, with amtool) for
 #    crates/cli/tests/alertmanager.rs;
+#  - Debian's prometheus (for promtool), with which scripts/check-monitoring.sh checks and
+#    unit-tests the shipped alerting rules;
+#  - jq, with which scripts/check-monitoring.sh reads the Grafana dashboard;
 #  - openssl (command line), with which the webhook TLS tests make certificates;
 #  - cargo-nextest, the test runner of scripts/test.sh;
 #  - Go (1.26 or newer) must be on the machine: it builds the real control plane from
@@ -33,14 +36,35 @@ else
     fi
 fi
 
-# The TLS tests of the webhook make their certificates with the openssl command line.
-if command -v openssl >/dev/null 2>&1; then
-    echo "openssl: present"
+# promtool (from Debian's prometheus package) checks and unit-tests the alerting rules.
+if command -v promtool >/dev/null 2>&1; then
+    echo "promtool: present ($(promtool --version 2>&1 | head -n1))"
 else
-    echo "openssl: installing the Debian package"
+    echo "promtool: installing the Debian package prometheus"
+    export DEBIAN_FRONTEND=noninteractive
     as_root apt-get update
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y --no-install-recommends openssl
+    as_root apt-get install -y --no-install-recommends prometheus
+    # Only promtool is wanted: the package's Prometheus server is not.
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
 fi
+
+# Installs the Debian package of the same name as the command, unless the command exists.
+debian_command() {
+    if command -v "$1" >/dev/null 2>&1; then
+        echo "$1: present"
+    else
+        echo "$1: installing the Debian package"
+        as_root apt-get update
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y --no-install-recommends "$1"
+    fi
+}
+
+# scripts/check-monitoring.sh reads the Grafana dashboard with jq.
+debian_command jq
+# The TLS tests of the webhook make their certificates with the openssl command line.
+debian_command openssl
 
 if command -v cargo-nextest >/dev/null 2>&1 || cargo nextest --version >/dev/null 2>&1; then
     echo "cargo-nextest: present"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it. Installs what it needs first (Debian's
-# prometheus-alertmanager for the real-Alertmanager test, cargo-nextest), builds the real
-# Kubernetes control plane (testing/kube, from Kubernetes' Go modules; several minutes
-# cold, about a second once Go's build cache has it), then runs the suite on the
-# simulator and the cluster tests again on the real control plane.
+# prometheus-alertmanager for the real-Alertmanager test, prometheus for promtool,
+# cargo-nextest), builds the real Kubernetes control plane (testing/kube, from Kubernetes'
+# Go modules; several minutes cold, about a second once Go's build cache has it), checks
+# the monitoring assets, then runs the suite on the simulator and the cluster tests again
+# on the real control plane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,9 @@ time bash scripts/build-kube.sh
 
 step "Deploy manifests render"
 kubectl kustomize deploy >/dev/null
+
+step "Monitoring: alerting rules (promtool check and unit tests), Alertmanager and Prometheus examples, Grafana dashboard"
+bash scripts/check-monitoring.sh
 
 step "Tests on the simulator"
 cargo nextest run --workspace --locked --no-fail-fast --profile "${NEXTEST_PROFILE:-ci}"

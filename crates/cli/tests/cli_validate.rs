@@ -44,10 +44,94 @@ fn seed_examples_are_valid() {
     );
 }
 
+/// The `*.yaml` files directly in `dir`, sorted.
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Every plan in `examples/` (its `*.yaml` files; the folders beside them hold CRDs and
+/// Prometheus and Alertmanager configuration) validates, together as `lifeboat validate
+/// examples/*.yaml` checks them and each on its own; holds only lifeboat documents (a
+/// document whose apiVersion is mistyped would otherwise be skipped as another kind); and
+/// is described in `examples/README.md`.
 #[test]
-fn shipped_examples_are_valid() {
-    let out = validate(&[&repo_root().join("examples")]);
+fn every_example_plan_is_valid_and_documented() {
+    let examples = repo_root().join("examples");
+    let readme = std::fs::read_to_string(examples.join("README.md")).expect("examples/README.md");
+    let files = yaml_files(&examples);
+    let all: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let out = validate(&all);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!(
+            "checked {} files, {} lifeboat documents: no problems",
+            files.len(),
+            files.len()
+        )),
+        "{}",
+        text(&out)
+    );
+    for file in &files {
+        let out = validate(&[file]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            file.display(),
+            text(&out)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("lifeboat document") && !stdout.contains(" 0 lifeboat documents"),
+            "{} holds no lifeboat document: {stdout}",
+            file.display()
+        );
+        assert!(
+            !stdout.contains("skipped"),
+            "{} holds documents lifeboat does not check: {stdout}",
+            file.display()
+        );
+        let name = file.file_name().unwrap().to_string_lossy();
+        assert!(
+            readme.contains(&format!("## `{name}`")),
+            "examples/README.md has no section for {name}"
+        );
+    }
+    assert!(
+        files.len() >= 5,
+        "the FerretDB, CloudNativePG, workload-move and service-switch plans: {files:?}"
+    );
+}
+
+/// The CRDs shipped for the examples' third-party kinds are CustomResourceDefinitions.
+#[test]
+fn example_crds_parse_as_custom_resource_definitions() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let files = yaml_files(&repo_root().join("examples/crds"));
+    assert!(files.len() >= 3, "{files:?}");
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let crd: CustomResourceDefinition =
+            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        assert_eq!(
+            name,
+            format!("{}.{}", crd.spec.names.plural, crd.spec.group),
+            "{}",
+            file.display()
+        );
+        assert_eq!(
+            file.file_stem().unwrap().to_string_lossy(),
+            name,
+            "the file is named after its CRD"
+        );
+    }
 }
 
 const BROKEN: &str = r#"# first document is fine

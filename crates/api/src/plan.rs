@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
+use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +12,7 @@ use crate::conditions::Condition;
 use crate::step::Step;
 
 /// A recovery plan: the alert labels it answers and the ordered steps it runs.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[kube(
     group = "recovery.elotl.co",
     version = "v1alpha1",
@@ -31,13 +32,17 @@ use crate::step::Step;
 #[serde(rename_all = "camelCase")]
 pub struct RecoveryPlanSpec {
     /// Labels an alert must carry (every pair present and equal) to trigger this plan.
+    #[x_kube(validation = Rule::new("size(self) > 0").message("alertLabels must name at least one label: a plan without any would match every alert"))]
     pub alert_labels: BTreeMap<String, String>,
     /// The steps, run in order.
+    #[x_kube(validation = Rule::new("size(self) > 0").message("a plan needs at least one step"))]
+    #[schemars(length(max = 64))]
     pub steps: Vec<Step>,
     /// Steps that always run once the steps above have ended — completed, failed, aborted or
     /// cancelled — e.g. to notify or clean up; `.Run.Phase` tells them the outcome. Each
     /// runs even if an earlier one failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
     pub finally: Vec<Step>,
     /// When true, matching alerts start nothing (recorded as skipped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,6 +52,8 @@ pub struct RecoveryPlanSpec {
     pub concurrency_policy: Option<ConcurrencyPolicy>,
     /// Minimum time between the start of two runs of this plan (`10m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^(0|(([0-9]+(\\\\.[0-9]*)?|\\\\.[0-9]+)(ns|us|µs|ms|s|m|h))+)$')").message("must be a duration such as 500ms, 30s, 5m or 1h30m"))]
+    #[schemars(length(max = 32))]
     pub cooldown: Option<String>,
     /// How many Completed runs of this plan to keep (default 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,10 +63,13 @@ pub struct RecoveryPlanSpec {
     pub failed_runs_history_limit: Option<u32>,
     /// ServiceAccount (in the plan's namespace) that every API call of the steps impersonates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("must be a ServiceAccount name (lower case letters, digits, - and .)"))]
+    #[schemars(length(max = 253))]
     pub service_account_name: Option<String>,
     /// Webhook notifications on run events (started, waiting for approval, completed,
     /// failed, aborted, cancelled).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
     pub notifications: Vec<crate::PlanNotification>,
 }
 

@@ -35,12 +35,15 @@ pub struct RecoveryRunSpec {
     /// The alert that triggered the run.
     pub alert_spec: AlertSpec,
     /// The steps, copied from the plan when the run was created.
+    #[schemars(length(max = 64))]
     pub steps: Vec<Step>,
     /// Steps that always run at the end, whatever the outcome (copied from the plan).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
     pub finally: Vec<Step>,
     /// Notifications on run events (copied from the plan).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
     pub notifications: Vec<crate::PlanNotification>,
     /// The plan this run was created from (absent for hand-written runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -53,7 +54,14 @@ impl std::fmt::Display for StepType {
 }
 
 /// One step of a plan (or of a run's snapshot of it).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(validation = Rule::new("(self.type == 'readField') == has(self.readField)").message("a step of type readField needs a readField body, and only a readField step may have one"))]
+#[x_kube(validation = Rule::new("(self.type == 'patch') == has(self.patch)").message("a step of type patch needs a patch body, and only a patch step may have one"))]
+#[x_kube(validation = Rule::new("(self.type == 'job') == has(self.job)").message("a step of type job needs a job body, and only a job step may have one"))]
+#[x_kube(validation = Rule::new("(self.type == 'wait') == has(self.wait)").message("a step of type wait needs a wait body, and only a wait step may have one"))]
+#[x_kube(validation = Rule::new("(self.type == 'check') == has(self.check)").message("a step of type check needs a check body, and only a check step may have one"))]
+#[x_kube(validation = Rule::new("(self.type == 'approval') == has(self.approval)").message("a step of type approval needs a approval body, and only a approval step may have one"))]
+#[x_kube(validation = Rule::new("(self.type == 'notify') == has(self.notify)").message("a step of type notify needs a notify body, and only a notify step may have one"))]
 #[serde(rename_all = "camelCase")]
 pub struct Step {
     /// Which kind of step this is; its body is under the key of the same name.
@@ -67,6 +75,8 @@ pub struct Step {
     pub cluster: Option<String>,
     /// How long the step may take, as a duration (`30s`, `5m`, `1h`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^(0|(([0-9]+(\\\\.[0-9]*)?|\\\\.[0-9]+)(ns|us|µs|ms|s|m|h))+)$')").message("must be a duration such as 500ms, 30s, 5m or 1h30m"))]
+    #[schemars(length(max = 32))]
     pub timeout: Option<String>,
     /// How often a failed attempt is retried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,41 +127,52 @@ impl Step {
 }
 
 /// Retry policy of a step.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryPolicy {
     /// How many times a failed attempt is retried (0 = run once).
+    #[x_kube(validation = Rule::new("self <= 10").message("must be at most 10"))]
     pub limit: u32,
     /// Delay before the first retry (`1s`, `500ms`); doubles each retry. Default `1s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^(0|(([0-9]+(\\\\.[0-9]*)?|\\\\.[0-9]+)(ns|us|µs|ms|s|m|h))+)$')").message("must be a duration such as 500ms, 30s, 5m or 1h30m"))]
+    #[schemars(length(max = 32))]
     pub backoff: Option<String>,
 }
 
 /// The object a step reads, patches or waits on.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StepTarget {
     /// API version of the object (`v1`, `apps/v1`, `pgv2.percona.com/v2`).
+    #[x_kube(validation = Rule::new("self.matches('^([a-z0-9.-]+/)?v[1-9][0-9]*((alpha|beta)[1-9][0-9]*)?$')").message("must be an API version such as v1, apps/v1 or pgv2.percona.com/v2"))]
+    #[schemars(length(max = 128))]
     pub api_version: String,
     /// Plural resource name (`pods`, `configmaps`, `perconapgclusters`).
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("must be a plural resource name in lower case, such as pods or deployments"))]
+    #[schemars(length(max = 63))]
     pub resource: String,
     /// Namespace of the object; absent for cluster-scoped objects. May be a template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     /// Name of the object. May be a template.
+    #[x_kube(validation = Rule::new("size(self) > 0").message("must name the object"))]
     pub name: String,
 }
 
 /// Body of a `readField` step.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReadFieldStep {
     /// The object to read.
     #[serde(flatten)]
     pub target: StepTarget,
     /// Path of the field to read (`spec.containers[0].image`).
+    #[x_kube(validation = Rule::new("size(self) > 0").message("must name the field to read"))]
     pub field_path: String,
     /// Key under which the value is stored in `.Values`.
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z_][A-Za-z0-9_]*$')").message("must be a name usable as .Values.<outputKey>: letters, digits and _, not starting with a digit"))]
+    #[schemars(length(max = 63))]
     pub output_key: String,
 }
 
@@ -221,7 +242,7 @@ pub struct PatchValue {
 }
 
 /// Body of a `job` step.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobStep {
     /// A PodTemplateSpec; templates are rendered in its string leaves.
@@ -232,6 +253,7 @@ pub struct JobStep {
     pub namespace: Option<String>,
     /// Job `backoffLimit` (pod retries). Default 0: a failure fails the step at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 0").message("must not be negative"))]
     pub backoff_limit: Option<i32>,
     /// Extra labels on the Job.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -250,7 +272,7 @@ pub enum WaitCondition {
 }
 
 /// Body of a `wait` step.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WaitStep {
     /// The object to watch.
@@ -269,20 +291,25 @@ pub struct WaitStep {
 /// Body of a `check` step: assertions evaluated before anything is changed, each recorded
 /// in the step's status with the value observed. If one does not hold, the run stops in
 /// phase `Aborted` and no later step runs.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckStep {
     /// Every assertion must hold.
+    #[x_kube(validation = Rule::new("size(self) > 0").message("a check needs at least one assertion"))]
+    #[schemars(length(max = 16))]
     pub assertions: Vec<Assertion>,
     /// When set, the assertions are evaluated again at this interval (`5s`) until they all
     /// hold or the step's timeout passes; when unset, they are evaluated once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^(0|(([0-9]+(\\\\.[0-9]*)?|\\\\.[0-9]+)(ns|us|µs|ms|s|m|h))+)$')").message("must be a duration such as 500ms, 30s, 5m or 1h30m"))]
+    #[schemars(length(max = 32))]
     pub poll_interval: Option<String>,
 }
 
 /// One assertion of a check: one probe (`field`, `cluster` or `alertFiring`), or a
 /// `quorum` of probes.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(validation = Rule::new("(has(self.field) ? 1 : 0) + (has(self.cluster) ? 1 : 0) + (has(self.alertFiring) ? 1 : 0) + (has(self.quorum) ? 1 : 0) == 1").message("an assertion has exactly one of field, cluster, alertFiring and quorum"))]
 #[serde(rename_all = "camelCase")]
 pub struct Assertion {
     #[serde(flatten)]
@@ -312,10 +339,13 @@ pub struct Probe {
 }
 
 /// `required` of the probes in `of` must hold.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(validation = Rule::new("self.required >= 1 && self.required <= size(self.of)").message("required must be between 1 and the number of probes in of"))]
+#[x_kube(validation = Rule::new("self.of.all(p, (has(p.field) ? 1 : 0) + (has(p.cluster) ? 1 : 0) + (has(p.alertFiring) ? 1 : 0) == 1)").message("each probe in of has exactly one of field, cluster and alertFiring"))]
 #[serde(rename_all = "camelCase")]
 pub struct Quorum {
     pub required: u32,
+    #[schemars(length(max = 8))]
     pub of: Vec<Probe>,
 }
 
@@ -358,7 +388,8 @@ pub enum CompareAs {
 }
 
 /// A field of an object compared with a value.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(validation = Rule::new("!(self.operator in ['GreaterThan', 'GreaterOrEqual', 'LessThan', 'LessOrEqual']) || has(self.compareAs)").message("an ordering operator needs compareAs (Number, Duration or Quantity)"))]
 #[serde(rename_all = "camelCase")]
 pub struct FieldProbe {
     /// The object to read.
@@ -402,7 +433,7 @@ pub struct ClusterProbe {
 /// Body of an `approval` step: the run pauses in phase `WaitingForApproval` until
 /// `requiredApprovals` distinct people approve it (`lifeboat approve RUN`), stops `Aborted`
 /// when one rejects it, and applies `onTimeout` when the step's timeout (default 1h) passes.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalStep {
     /// What the approvers are asked, shown in the Event and by `lifeboat runs show`.
@@ -410,6 +441,7 @@ pub struct ApprovalStep {
     pub message: Option<String>,
     /// How many distinct people must approve. Default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 1").message("at least one approval"))]
     pub required_approvals: Option<u32>,
     /// The decision when nobody decided in time. Default `Reject`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -445,21 +477,27 @@ pub struct WebhookTarget {
 }
 
 /// One key of a Secret in the run's namespace.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("must be a Secret name (lower case letters, digits, - and .)"))]
+    #[schemars(length(max = 253))]
     pub name: String,
+    #[x_kube(validation = Rule::new("self.matches('^[-._a-zA-Z0-9]+$')").message("must be a Secret key (letters, digits, -, _ and .)"))]
+    #[schemars(length(max = 253))]
     pub key: String,
 }
 
 /// A notification a plan sends on run events (`spec.notifications`): the same webhook and
 /// templated body as a `notify` step, sent in the background so it never delays or fails
 /// the run. Each delivery is recorded in the run's `status.notifications`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanNotification {
     /// The run events that send it. (Not `on`: YAML 1.1 parsers, kubectl's among them, read
     /// that key as `true`.)
+    #[x_kube(validation = Rule::new("size(self) > 0").message("name at least one run event"))]
+    #[schemars(length(max = 6))]
     pub events: Vec<RunEvent>,
     pub webhook: WebhookTarget,
     /// The JSON document sent; string leaves are templates (`.Run.Phase` names the event's

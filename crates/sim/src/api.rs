@@ -1071,7 +1071,10 @@ impl State {
         if res.custom {
             if let Some(schema) = &res.schema {
                 schema.apply_defaults(obj);
-                let errors = schema.validate(obj);
+                let mut errors = schema.validate(obj);
+                if errors.is_empty() {
+                    errors = schema.validate_rules(obj, old);
+                }
                 if !errors.is_empty() {
                     return Err(invalid(
                         errors

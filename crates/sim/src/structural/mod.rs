@@ -10,12 +10,19 @@
 //! - [`StructuralSchema::validate`] checks types, required fields, enums, formats, bounds,
 //!   lengths and patterns, returning [`FieldError`]s.
 //!
+//! - [`StructuralSchema::validate_rules`] evaluates the CEL rules
+//!   (`x-kubernetes-validations`) with kube's CEL interpreter (the `kube-cel` crate, which
+//!   implements Kubernetes' CEL libraries).
+//!
 //! A request to create or update a custom resource goes through prune → defaults →
-//! validate, in that order, as in kube-apiserver.
+//! validate → CEL rules, in that order, as in kube-apiserver.
 
 mod prune;
 mod validate;
 
+use std::sync::Arc;
+
+use kube_cel::{CompiledSchema, Validator, compile_schema};
 use serde_json::{Map, Value};
 
 // kube-apiserver evaluates `pattern` with Go's RE2; the regex crate implements the same
@@ -159,9 +166,43 @@ impl Node {
 }
 
 /// A CRD version's structural schema.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct StructuralSchema {
     root: Node,
+    /// The CEL rules, compiled once; `None` when the schema has none.
+    rules: Option<Arc<CompiledSchema>>,
+}
+
+impl std::fmt::Debug for StructuralSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StructuralSchema")
+            .field("root", &self.root)
+            .field("rules", &self.rules.is_some())
+            .finish()
+    }
+}
+
+/// The value at a field path as validation errors name it (`spec.steps[0].timeout`).
+fn value_at<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(obj, |v, part| {
+        let (key, indexes) = part
+            .split_once('[')
+            .map_or((part, ""), |(k, rest)| (k, rest));
+        let mut v = if key.is_empty() { v } else { v.get(key)? };
+        for index in indexes.split('[').filter(|i| !i.is_empty()) {
+            v = v.get(index.trim_end_matches(']').parse::<usize>().ok()?)?;
+        }
+        Some(v)
+    })
+}
+
+/// Whether `schema` declares a CEL rule anywhere.
+fn has_rules(schema: &Value) -> bool {
+    match schema {
+        Value::Object(m) => m.contains_key("x-kubernetes-validations") || m.values().any(has_rules),
+        Value::Array(items) => items.iter().any(has_rules),
+        _ => false,
+    }
 }
 
 /// Where a node sits, which decides whether an empty `type` is allowed.
@@ -193,7 +234,8 @@ impl StructuralSchema {
         let mut errors = Vec::new();
         let root = parse_node(schema, "openAPIV3Schema", Level::Root, &mut errors);
         if errors.is_empty() {
-            Ok(StructuralSchema { root })
+            let rules = has_rules(schema).then(|| Arc::new(compile_schema(schema)));
+            Ok(StructuralSchema { root, rules })
         } else {
             Err(errors)
         }
@@ -218,6 +260,43 @@ impl StructuralSchema {
         let mut errors = Vec::new();
         validate::validate_root(&self.root, obj, &mut errors);
         errors
+    }
+
+    /// Evaluate the CEL rules against an object that passed [`StructuralSchema::validate`].
+    /// `old` is the stored object of an update: as kube-apiserver's validation ratcheting
+    /// does for unchanged fields, an update that leaves `spec` as it was (a status write) is
+    /// not refused for rules the stored object already broke.
+    pub fn validate_rules(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
+        let Some(rules) = &self.rules else {
+            return Vec::new();
+        };
+        if let Some(old) = old
+            && old.get("spec") == obj.get("spec")
+        {
+            return Vec::new();
+        }
+        match Validator::new().validate_compiled(rules, obj, old) {
+            Ok(()) => Vec::new(),
+            Err(errors) => errors
+                .into_vec()
+                .into_iter()
+                .map(|e| {
+                    // As kube-apiserver words it: the value when it is a scalar, else only
+                    // the rule's message.
+                    let message = match value_at(obj, &e.field_path) {
+                        Some(v) if !v.is_object() && !v.is_array() => {
+                            format!("Invalid value: {}: {}", validate::render(v), e.message)
+                        }
+                        _ => format!("Invalid value: {}", e.message),
+                    };
+                    FieldError {
+                        field: e.field_path,
+                        reason: e.reason.unwrap_or_else(|| "FieldValueInvalid".to_string()),
+                        message,
+                    }
+                })
+                .collect(),
+        }
     }
 }
 
@@ -621,4 +700,20 @@ fn parse_node(v: &Value, path: &str, level: Level, errors: &mut Vec<FieldError>)
         }
     }
     node
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod cel_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn value_at_follows_field_paths_of_errors() {
+        let obj = json!({"spec": {"steps": [{"retries": {"limit": 1000}}]}});
+        assert_eq!(
+            value_at(&obj, "spec.steps[0].retries.limit"),
+            Some(&json!(1000))
+        );
+    }
 }

@@ -23,6 +23,9 @@ var controllers = []string{
 	names.RootCACertificatePublisherController,
 	// Aggregated ClusterRoles (lifeboat-step-executor is one) are filled in by this one.
 	names.ClusterRoleAggregationController,
+	// The chart's Deployment (crates/cli/tests/chart_install.rs): its ReplicaSet and pods.
+	names.DeploymentController,
+	names.ReplicaSetController,
 }
 
 // startControllerManager runs kube-controller-manager, configured through its

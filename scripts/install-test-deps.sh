@@ -7,6 +7,9 @@
 #  - jq, with which scripts/check-monitoring.sh reads the Grafana dashboard;
 #  - openssl (command line), with which the webhook TLS tests make certificates;
 #  - cargo-nextest, the test runner of scripts/test.sh;
+#  - for the container image (scripts/build-image.sh, scripts/check-image.sh): the Rust
+#    target x86_64-unknown-linux-musl and Debian's musl-tools (a static binary), jq, umoci
+#    and runc (the image unpacked into an OCI bundle and run), binutils (readelf);
 #  - Go (1.26 or newer) must be on the machine: it builds the real control plane from
 #    Kubernetes' Go modules (checked here, not installed: Debian's Go is too old).
 # Idempotent: a second run changes nothing.
@@ -50,14 +53,16 @@ else
     fi
 fi
 
-# Installs the Debian package of the same name as the command, unless the command exists.
+# Installs the Debian package of the same name as the command (or the package named
+# second), unless the command exists.
 debian_command() {
+    local package="${2:-$1}"
     if command -v "$1" >/dev/null 2>&1; then
         echo "$1: present"
     else
-        echo "$1: installing the Debian package"
+        echo "$1: installing the Debian package $package"
         as_root apt-get update
-        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y --no-install-recommends "$1"
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y --no-install-recommends "$package"
     fi
 }
 
@@ -65,6 +70,19 @@ debian_command() {
 debian_command jq
 # The TLS tests of the webhook make their certificates with the openssl command line.
 debian_command openssl
+
+# The container image: a static musl build, its config read with jq, its OCI bundle
+# unpacked by umoci and run by runc, the binary's ELF headers read with readelf.
+debian_command musl-gcc musl-tools
+debian_command umoci
+debian_command runc
+debian_command readelf binutils
+if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+    echo "rust target x86_64-unknown-linux-musl: present"
+else
+    echo "rust target x86_64-unknown-linux-musl: adding"
+    rustup target add x86_64-unknown-linux-musl
+fi
 
 if command -v cargo-nextest >/dev/null 2>&1 || cargo nextest --version >/dev/null 2>&1; then
     echo "cargo-nextest: present"

@@ -25,8 +25,12 @@ pub struct Args {
     pub reason: Option<String>,
 }
 
-pub async fn run(args: Args, decision: ApprovalDecision) -> anyhow::Result<u8> {
-    let (client, ns) = client_and_namespace(args.namespace.as_deref()).await?;
+pub async fn run(
+    args: Args,
+    conn: &super::Connection,
+    decision: ApprovalDecision,
+) -> anyhow::Result<u8> {
+    let (client, ns) = client_and_namespace(conn, args.namespace.as_deref()).await?;
     let said = decide(&client, &ns, &args.run, decision, args.reason.as_deref()).await?;
     println!("{said}");
     Ok(EXIT_OK)

@@ -10,7 +10,6 @@ use lifeboat_operator::{ControllerConfig, LeaseTimings, WebhookConfig};
 use tokio_util::sync::CancellationToken;
 
 use super::EXIT_OK;
-use crate::logging::LogFormat;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -123,12 +122,10 @@ fn lease_duration_arg(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-pub async fn run(args: Args, _log_format: LogFormat) -> anyhow::Result<u8> {
+pub async fn run(args: Args, conn: &super::Connection) -> anyhow::Result<u8> {
     let config = args.to_config()?;
     let lease = args.lease_timings();
-    let client = kube::Client::try_default()
-        .await
-        .context("cannot build a Kubernetes client from the kubeconfig or in-cluster config")?;
+    let client = conn.client().await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     tracing::info!(

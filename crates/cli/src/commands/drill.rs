@@ -29,8 +29,8 @@ pub struct Args {
     pub timeout: Duration,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<u8> {
-    let (client, ns) = client_and_namespace(args.namespace.as_deref()).await?;
+pub async fn run(args: Args, conn: &super::Connection) -> anyhow::Result<u8> {
+    let (client, ns) = client_and_namespace(conn, args.namespace.as_deref()).await?;
     let plans: Api<RecoveryPlan> = Api::namespaced(client.clone(), &ns);
     let plan = plans
         .get(&args.plan)

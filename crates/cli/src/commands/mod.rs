@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::logging::{LogFormat, LogSettings};
 
 pub mod approve;
+pub mod completion;
 pub mod controller;
 pub mod crds;
 pub mod demo;
@@ -24,6 +25,54 @@ pub const EXIT_FAILED: u8 = 1;
 /// Exit code of usage errors and I/O or API errors.
 pub const EXIT_USAGE: u8 = 2;
 
+/// Which cluster the command talks to, as kubectl chooses it: `--kubeconfig` (else
+/// `KUBECONFIG`, else `~/.kube/config`, else the in-cluster config) and `--context` (else
+/// the kubeconfig's current context).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Connection {
+    /// Path of the kubeconfig file to use (default: KUBECONFIG, else ~/.kube/config, else
+    /// the in-cluster config).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// The kubeconfig context to use (default: its current context).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+impl Connection {
+    /// The client configuration these flags select.
+    pub async fn config(&self) -> anyhow::Result<kube::Config> {
+        use anyhow::Context;
+        use kube::config::{KubeConfigOptions, Kubeconfig};
+        let options = KubeConfigOptions {
+            context: self.context.clone(),
+            ..KubeConfigOptions::default()
+        };
+        match (&self.kubeconfig, &self.context) {
+            (Some(path), _) => {
+                let file = Kubeconfig::read_from(path)
+                    .with_context(|| format!("cannot read the kubeconfig {}", path.display()))?;
+                kube::Config::from_custom_kubeconfig(file, &options)
+                    .await
+                    .with_context(|| format!("cannot use the kubeconfig {}", path.display()))
+            }
+            (None, Some(context)) => kube::Config::from_kubeconfig(&options)
+                .await
+                .with_context(|| format!("cannot use the kubeconfig context {context:?}")),
+            (None, None) => kube::Config::infer().await.context(
+                "cannot build a Kubernetes client from the kubeconfig or in-cluster config",
+            ),
+        }
+    }
+
+    /// A client for the selected cluster.
+    pub async fn client(&self) -> anyhow::Result<kube::Client> {
+        use anyhow::Context;
+        let config = self.config().await?;
+        kube::Client::try_from(config).context("cannot build a Kubernetes client")
+    }
+}
+
 /// lifeboat: alert-driven disaster recovery for Kubernetes.
 #[derive(Parser, Debug)]
 #[command(name = "lifeboat", version, about, long_about = None)]
@@ -35,6 +84,8 @@ pub struct Cli {
     /// Log line format (logs go to stderr).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub connection: Connection,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -61,6 +112,8 @@ pub enum Command {
     Approve(approve::Args),
     /// Reject a run waiting at an approval step: it stops Aborted.
     Reject(approve::Args),
+    /// Print a shell completion script (`source <(lifeboat completion bash)`).
+    Completion(completion::Args),
 }
 
 impl Cli {
@@ -84,32 +137,34 @@ impl Cli {
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let conn = &cli.connection;
     let code = match cli.command {
         Command::Crds(args) => crds::run(args)?,
         Command::Validate(args) => validate::run(args)?,
-        Command::Controller(args) => controller::run(*args, cli.log_format).await?,
+        Command::Controller(args) => controller::run(*args, conn).await?,
         Command::Sim(args) => sim::run(args).await?,
-        Command::Trigger(args) => trigger::run(args).await?,
-        Command::Runs(args) => runs::run(args).await?,
-        Command::Drill(args) => drill::run(args).await?,
+        Command::Trigger(args) => trigger::run(args, conn).await?,
+        Command::Runs(args) => runs::run(args, conn).await?,
+        Command::Drill(args) => drill::run(args, conn).await?,
         Command::Demo(args) => demo::run(args).await?,
         Command::Approve(args) => {
-            approve::run(args, lifeboat_api::ApprovalDecision::Approve).await?
+            approve::run(args, conn, lifeboat_api::ApprovalDecision::Approve).await?
         }
-        Command::Reject(args) => approve::run(args, lifeboat_api::ApprovalDecision::Reject).await?,
+        Command::Reject(args) => {
+            approve::run(args, conn, lifeboat_api::ApprovalDecision::Reject).await?
+        }
+        Command::Completion(args) => completion::run(args),
     };
     Ok(ExitCode::from(code))
 }
 
-/// A client for the cluster of the current kubeconfig context (or in-cluster config), and
-/// the namespace to use: `-n` if given, else the context's namespace.
+/// A client for the cluster `conn` selects, and the namespace to use: `-n` if given, else
+/// the context's namespace.
 pub async fn client_and_namespace(
+    conn: &Connection,
     namespace: Option<&str>,
 ) -> anyhow::Result<(kube::Client, String)> {
-    use anyhow::Context;
-    let client = kube::Client::try_default()
-        .await
-        .context("cannot build a Kubernetes client from the kubeconfig or in-cluster config")?;
+    let client = conn.client().await?;
     let ns = namespace
         .map(str::to_string)
         .unwrap_or_else(|| client.default_namespace().to_string());

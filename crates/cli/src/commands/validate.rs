@@ -18,7 +18,8 @@ use super::{EXIT_FAILED, EXIT_OK};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Files or directories; directories are searched (recursively) for *.yaml and *.yml.
-    #[arg(required = true, value_name = "FILE|DIR")]
+    /// `-` reads standard input (`kustomize build overlays/prod | lifeboat validate -`).
+    #[arg(required = true, value_name = "FILE|DIR|-")]
     pub paths: Vec<PathBuf>,
 }
 
@@ -26,8 +27,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let files = collect_files(&args.paths)?;
     let mut summary = Summary::default();
     for file in &files {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
+        let text = if file.as_os_str() == STDIN {
+            std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+        } else {
+            std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?
+        };
         summary.files += 1;
         for problem in check_text(&text, &mut summary) {
             println!("{}:{problem}", file.display());
@@ -41,6 +46,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         EXIT_FAILED
     })
 }
+
+/// The path that stands for standard input, as in kubectl's `-f -`.
+const STDIN: &str = "-";
 
 /// Counts for the closing line of the report.
 #[derive(Default, Debug)]
@@ -81,6 +89,10 @@ impl fmt::Display for Summary {
 fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
+        if path.as_os_str() == STDIN {
+            files.push(path.clone());
+            continue;
+        }
         let meta =
             std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
         if meta.is_dir() {

@@ -6,9 +6,11 @@ use kube::api::{ListParams, Patch, PatchParams};
 use lifeboat_api::{RecoveryRun, RunPhase};
 use serde_json::json;
 
-use super::{EXIT_FAILED, EXIT_OK, KubeContext, client_and_namespace};
+use super::{Connection, EXIT_FAILED, EXIT_OK, KubeContext, client_and_namespace};
 use crate::output;
 use crate::watch::{self, Limits};
+
+mod logs;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -26,6 +28,10 @@ pub enum RunsCommand {
         /// Runs of every namespace.
         #[arg(short = 'A', long)]
         all_namespaces: bool,
+        /// Output format: a table (default), `wide` (more columns), `json`, `yaml` (a List,
+        /// as kubectl prints it) or `name` (`recoveryrun.recovery.elotl.co/NAME`).
+        #[arg(short, long, value_enum)]
+        output: Option<Format>,
     },
     /// Every step of one run: phase, attempts, cluster, timing, message, rendered patch;
     /// then the run's values and conditions.
@@ -33,6 +39,19 @@ pub enum RunsCommand {
         name: String,
         #[arg(short, long)]
         namespace: Option<String>,
+        /// Output format: the step-by-step report (default, also `wide`), or the object as
+        /// `json`, `yaml` or `name`.
+        #[arg(short, long, value_enum)]
+        output: Option<Format>,
+    },
+    /// The logs of the pods of a run's Job steps (all of them, or the one `--step` names).
+    Logs {
+        name: String,
+        #[arg(short, long)]
+        namespace: Option<String>,
+        /// The step, counted from 1 as `runs show` numbers them; it must be a job step.
+        #[arg(long, value_name = "N")]
+        step: Option<usize>,
     },
     /// Follow one run live until it finishes. Exit code 0 when it Completed, 1 when it
     /// Failed.
@@ -57,21 +76,49 @@ pub enum RunsCommand {
     },
 }
 
-pub async fn run(args: Args) -> anyhow::Result<u8> {
+/// `-o`: how `list` and `show` print, as in kubectl.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Wide,
+    Json,
+    Yaml,
+    Name,
+}
+
+pub async fn run(args: Args, conn: &Connection) -> anyhow::Result<u8> {
     match args.command {
         RunsCommand::List {
             namespace,
             all_namespaces,
-        } => list(namespace.as_deref(), all_namespaces).await,
-        RunsCommand::Show { name, namespace } => {
-            let run = Found::get(&name, namespace.as_deref()).await?.run;
-            print!("{}", output::run_details(&run));
+            output,
+        } => list(conn, namespace.as_deref(), all_namespaces, output).await,
+        RunsCommand::Show {
+            name,
+            namespace,
+            output,
+        } => {
+            let run = Found::get(conn, &name, namespace.as_deref()).await?.run;
+            match output {
+                None | Some(Format::Wide) => print!("{}", output::run_details(&run)),
+                Some(format) => print!(
+                    "{}",
+                    render_objects(std::slice::from_ref(&run), format, false)?
+                ),
+            }
             Ok(EXIT_OK)
         }
-        RunsCommand::Cancel { name, namespace } => cancel(&name, namespace.as_deref()).await,
-        RunsCommand::Retry { name, namespace } => retry(&name, namespace.as_deref()).await,
+        RunsCommand::Logs {
+            name,
+            namespace,
+            step,
+        } => {
+            let found = Found::get(conn, &name, namespace.as_deref()).await?;
+            logs::print(found.api.into_client(), &found.ns, &found.run, step).await
+        }
+        RunsCommand::Cancel { name, namespace } => cancel(conn, &name, namespace.as_deref()).await,
+        RunsCommand::Retry { name, namespace } => retry(conn, &name, namespace.as_deref()).await,
         RunsCommand::Watch { name, namespace } => {
-            let (client, ns) = client_and_namespace(namespace.as_deref()).await?;
+            let (client, ns) = client_and_namespace(conn, namespace.as_deref()).await?;
             let api: Api<RecoveryRun> = Api::namespaced(client, &ns);
             // Fail fast on a typo instead of waiting for a run that will never appear.
             api.get(&name)
@@ -83,8 +130,13 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     }
 }
 
-async fn list(namespace: Option<&str>, all: bool) -> anyhow::Result<u8> {
-    let (client, ns) = client_and_namespace(namespace).await?;
+async fn list(
+    conn: &Connection,
+    namespace: Option<&str>,
+    all: bool,
+    format: Option<Format>,
+) -> anyhow::Result<u8> {
+    let (client, ns) = client_and_namespace(conn, namespace).await?;
     let api: Api<RecoveryRun> = if all {
         Api::all(client)
     } else {
@@ -95,6 +147,14 @@ async fn list(namespace: Option<&str>, all: bool) -> anyhow::Result<u8> {
         .await
         .kube_context(|| "cannot list RecoveryRuns".to_string())?
         .items;
+    let wide = match format {
+        None => false,
+        Some(Format::Wide) => true,
+        Some(other) => {
+            print!("{}", render_objects(&runs, other, true)?);
+            return Ok(EXIT_OK);
+        }
+    };
     if runs.is_empty() {
         if all {
             println!("No RecoveryRuns found.");
@@ -111,6 +171,9 @@ async fn list(namespace: Option<&str>, all: bool) -> anyhow::Result<u8> {
             .then_with(|| a.metadata.name.cmp(&b.metadata.name))
     });
     let mut headers = vec!["NAME", "PHASE", "STEP", "PLAN", "ALERT", "DRY-RUN", "AGE"];
+    if wide {
+        headers.extend(["ATTEMPT", "DURATION", "MESSAGE"]);
+    }
     if all {
         headers.insert(0, "NAMESPACE");
     }
@@ -130,6 +193,15 @@ async fn list(namespace: Option<&str>, all: bool) -> anyhow::Result<u8> {
                     .map(output::age)
                     .unwrap_or_else(|| "-".into()),
             ];
+            if wide {
+                let status = r.status.clone().unwrap_or_default();
+                row.push(status.attempt().to_string());
+                row.push(
+                    output::span(status.started_at.as_ref(), status.finished_at.as_ref())
+                        .unwrap_or_else(|| "-".into()),
+                );
+                row.push(status.message.unwrap_or_else(|| "-".into()));
+            }
             if all {
                 row.insert(0, r.metadata.namespace.clone().unwrap_or_default());
             }
@@ -138,6 +210,44 @@ async fn list(namespace: Option<&str>, all: bool) -> anyhow::Result<u8> {
         .collect();
     print!("{}", output::table(&headers, &rows));
     Ok(EXIT_OK)
+}
+
+/// Runs printed as `-o json|yaml|name` print them: one object, or (for a list) a `List` as
+/// kubectl prints one, so the output can be piped into kubectl or jq.
+fn render_objects(runs: &[RecoveryRun], format: Format, as_list: bool) -> anyhow::Result<String> {
+    use kube::Resource;
+    let with_type = |r: &RecoveryRun| {
+        let mut v = serde_json::to_value(r)?;
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("apiVersion".into(), RecoveryRun::api_version(&()).into());
+            obj.insert("kind".into(), RecoveryRun::kind(&()).into());
+        }
+        Ok::<_, serde_json::Error>(v)
+    };
+    let doc = if as_list {
+        let items = runs.iter().map(with_type).collect::<Result<Vec<_>, _>>()?;
+        json!({"apiVersion": "v1", "kind": "List", "items": items, "metadata": {}})
+    } else {
+        match runs.first() {
+            Some(r) => with_type(r)?,
+            None => json!(null),
+        }
+    };
+    Ok(match format {
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&doc)?),
+        Format::Yaml => serde_yaml::to_string(&doc)?,
+        Format::Name => runs
+            .iter()
+            .map(|r| {
+                format!(
+                    "recoveryrun.{}/{}\n",
+                    RecoveryRun::group(&()),
+                    r.metadata.name.as_deref().unwrap_or_default()
+                )
+            })
+            .collect(),
+        Format::Wide => anyhow::bail!("wide is a table, not an object format"),
+    })
 }
 
 /// Follows a run, printing each transition with the wall-clock time it was seen.
@@ -175,8 +285,8 @@ struct Found {
 }
 
 impl Found {
-    async fn get(name: &str, namespace: Option<&str>) -> anyhow::Result<Found> {
-        let (client, ns) = client_and_namespace(namespace).await?;
+    async fn get(conn: &Connection, name: &str, namespace: Option<&str>) -> anyhow::Result<Found> {
+        let (client, ns) = client_and_namespace(conn, namespace).await?;
         let api: Api<RecoveryRun> = Api::namespaced(client, &ns);
         let run = api
             .get(name)
@@ -187,8 +297,8 @@ impl Found {
 }
 
 /// Sets `spec.cancel`; the controller stops the run before its next step.
-async fn cancel(name: &str, namespace: Option<&str>) -> anyhow::Result<u8> {
-    let Found { api, ns, run } = Found::get(name, namespace).await?;
+async fn cancel(conn: &Connection, name: &str, namespace: Option<&str>) -> anyhow::Result<u8> {
+    let Found { api, ns, run } = Found::get(conn, name, namespace).await?;
     let phase = output::run_phase(&run);
     if phase.is_finished() {
         anyhow::bail!(
@@ -209,8 +319,8 @@ async fn cancel(name: &str, namespace: Option<&str>) -> anyhow::Result<u8> {
 
 /// Raises `spec.attempt` by one, on the run as read (the resourceVersion makes two
 /// concurrent retries one attempt, not two).
-async fn retry(name: &str, namespace: Option<&str>) -> anyhow::Result<u8> {
-    let Found { api, ns, run } = Found::get(name, namespace).await?;
+async fn retry(conn: &Connection, name: &str, namespace: Option<&str>) -> anyhow::Result<u8> {
+    let Found { api, ns, run } = Found::get(conn, name, namespace).await?;
     let status = run.status.clone().unwrap_or_default();
     if !status.phase.is_retryable() {
         anyhow::bail!(

@@ -143,36 +143,41 @@ pub fn resource_list(resources: &[ResourceInfo], group: &str, version: &str) -> 
             e["categories"] = json!(r.categories);
         }
         list.push(e);
-        if r.has_status {
-            list.push(json!({
-                "name": format!("{}/status", r.plural),
+        // A subresource of the resource's kind; token and scale name their own kinds.
+        let sub = |name: &str, verbs: &[&str]| {
+            json!({
+                "name": format!("{}/{name}", r.plural),
                 "singularName": "",
                 "namespaced": r.namespaced,
                 "kind": r.kind,
-                "verbs": ["get", "patch", "update"],
-            }));
+                "verbs": verbs,
+            })
+        };
+        let of_kind = |mut e: Value, group: &str, kind: &str| {
+            e["group"] = json!(group);
+            e["version"] = json!("v1");
+            e["kind"] = json!(kind);
+            e
+        };
+        if r.has_status {
+            list.push(sub("status", &["get", "patch", "update"]));
+        }
+        if r.group.is_empty() && r.plural == "pods" {
+            list.push(sub("log", &["get"]));
         }
         if r.group.is_empty() && r.plural == "serviceaccounts" {
-            list.push(json!({
-                "name": "serviceaccounts/token",
-                "singularName": "",
-                "namespaced": true,
-                "group": "authentication.k8s.io",
-                "version": "v1",
-                "kind": "TokenRequest",
-                "verbs": ["create"],
-            }));
+            list.push(of_kind(
+                sub("token", &["create"]),
+                "authentication.k8s.io",
+                "TokenRequest",
+            ));
         }
         if r.group == "apps" && r.plural == "deployments" {
-            list.push(json!({
-                "name": "deployments/scale",
-                "singularName": "",
-                "namespaced": true,
-                "group": "autoscaling",
-                "version": "v1",
-                "kind": "Scale",
-                "verbs": ["get", "patch", "update"],
-            }));
+            list.push(of_kind(
+                sub("scale", &["get", "patch", "update"]),
+                "autoscaling",
+                "Scale",
+            ));
         }
     }
     if list.is_empty() {

@@ -4,6 +4,13 @@
 //! (default `Complete`) and `sim.lifeboat.dev/duration: 300ms` (default 100ms) decide what
 //! each pod does. Failed pods are retried until `spec.backoffLimit` is exceeded;
 //! `spec.activeDeadlineSeconds` fails the Job with `DeadlineExceeded`.
+//!
+//! Each attempt is one pod, made as the real job controller makes it: named after the Job
+//! (`generateName: <job>-`), owned by it, with the template's spec, annotations and labels
+//! (kube-apiserver added `batch.kubernetes.io/job-name`, `job-name`,
+//! `batch.kubernetes.io/controller-uid` and `controller-uid` to the template). A pod's
+//! `sim.lifeboat.dev/log` annotation, from the template, is what its log subresource
+//! serves.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -20,6 +27,9 @@ use crate::store::EventType;
 pub const OUTCOME_ANNOTATION: &str = "sim.lifeboat.dev/outcome";
 /// Annotation choosing how long each pod runs.
 pub const DURATION_ANNOTATION: &str = "sim.lifeboat.dev/duration";
+/// Pod annotation holding what `GET …/pods/NAME/log` answers, for every container of the
+/// pod (a Job's pods take it from the pod template); without it the log is empty.
+pub const LOG_ANNOTATION: &str = "sim.lifeboat.dev/log";
 
 const JOBS: &str = "batch/jobs";
 const PODS: &str = "/pods";

@@ -3,8 +3,8 @@
 //!
 //! It serves discovery, OpenAPI, CRUD with Kubernetes' error bodies, list + watch with
 //! resourceVersions, bookmarks and 410 Expired, patches (JSON, merge, strategic merge,
-//! server-side apply), the status and scale subresources, CRDs with structural schemas
-//! (pruning, defaulting, validation), server-side tables for `kubectl get`, a Job
+//! server-side apply), the status, scale and pod log subresources, CRDs with structural
+//! schemas (pruning, defaulting, validation), server-side tables for `kubectl get`, a Job
 //! controller, ServiceAccount tokens (TokenRequest), impersonation, RBAC (Roles,
 //! ClusterRoles, bindings, aggregation) and a small allow-list table, audit counters and
 //! fault injection.
@@ -26,6 +26,13 @@
 //! `sim.lifeboat.dev/outcome: Complete|Fail` and `sim.lifeboat.dev/duration: 300ms` decide
 //! each pod's fate (defaults: Complete, 100ms); `backoffLimit` and `activeDeadlineSeconds`
 //! are honoured. Standalone pods run at once; deployments report themselves rolled out.
+//!
+//! A pod's log (`GET …/pods/NAME/log`, RBAC resource `pods/log`) is the text of its
+//! annotation `sim.lifeboat.dev/log`, the same for each container, or empty without it; a
+//! Job's pods carry their pod template's annotations, so the annotation goes on
+//! `spec.template.metadata`. The `container` parameter is checked as kube-apiserver checks
+//! it (400 for an unknown one, or when the pod has several and none is named); the other
+//! parameters (`follow`, `tailLines`, …) are ignored.
 
 pub mod api;
 pub mod authn;

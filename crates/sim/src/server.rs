@@ -22,7 +22,7 @@ pub use crate::cluster::Cluster;
 use crate::error::{Reason, SimError};
 use crate::faults::Injected;
 use crate::selector::FieldSelector;
-use crate::{authn, discovery, table, watch};
+use crate::{authn, discovery, kinds, table, watch};
 
 /// Largest accepted request body (kube-apiserver's limit is 3 MiB).
 const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -126,6 +126,15 @@ fn json_response(code: u16, body: &Value) -> Response<Body> {
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn text_response(text: impl Into<Body>) -> Response<Body> {
+    let mut r = Response::new(text.into());
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain"),
     );
     r
 }
@@ -396,14 +405,7 @@ fn non_resource(
     };
     let resp = match p {
         "/version" => json_response(200, &discovery::version()),
-        "/healthz" | "/livez" | "/readyz" => {
-            let mut r = Response::new(Body::from("ok"));
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                header::HeaderValue::from_static("text/plain"),
-            );
-            r
-        }
+        "/healthz" | "/livez" | "/readyz" => text_response("ok"),
         "/api" => json_response(200, &discovery::core_versions(&cluster.addr.to_string())),
         "/apis" => json_response(200, &discovery::group_list(&st().resources)),
         "/openapi/v2" => {
@@ -521,6 +523,7 @@ async fn handle_resource(
             &["get", "update", "patch"]
         }
         Some("token") if serves_tokens => &["create"],
+        Some("log") if res.group.is_empty() && res.plural == "pods" => &["get"],
         Some(_) => return error_response(&not_found_path()),
     };
     if rt.subresource.is_some() && !sub_verbs.contains(&verb) {
@@ -592,6 +595,18 @@ async fn handle_resource(
         content_type: header_str(headers, "content-type").to_string(),
         body,
     };
+    if req.subresource.as_deref() == Some("log") {
+        let log = {
+            let st = cluster.lock_state();
+            st.get(&req).and_then(|pod| {
+                kinds::pod_log(&pod, req.query.get("container").map(String::as_str))
+            })
+        };
+        return match log {
+            Ok(text) => text_response(text),
+            Err(e) => error_response(&e),
+        };
+    }
     let table = wants_table(headers);
     if watch {
         let setup = {

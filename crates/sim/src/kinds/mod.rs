@@ -14,6 +14,8 @@ mod service;
 
 use serde_json::Value;
 
+pub(crate) use pod::log as pod_log;
+
 use crate::error::{Cause, SimError, cause};
 use crate::registry::ResourceInfo;
 

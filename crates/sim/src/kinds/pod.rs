@@ -1,10 +1,12 @@
 //! Pods: kube-apiserver's pod spec defaults and validation (shared with the pod templates of
-//! Jobs and Deployments), the pod update rule, and a standalone pod running at once.
+//! Jobs and Deployments), the pod update rule, a standalone pod running at once, and the
+//! log subresource (the text of the pod's `sim.lifeboat.dev/log` annotation).
 
 use serde_json::{Value, json};
 
 use super::Write;
 use crate::error::{Cause, SimError, cause};
+use crate::jobs::LOG_ANNOTATION;
 use crate::object::now_rfc3339;
 
 /// Defaults and validates a Pod being written.
@@ -59,6 +61,46 @@ pub(super) fn prepare(w: &Write<'_>, obj: &mut Value) -> Result<(), SimError> {
         }
     }
     Ok(())
+}
+
+/// The log of one of the pod's containers (`container`, which may be left out when the pod
+/// has one): the pod's [`LOG_ANNOTATION`], or nothing. The container is checked as
+/// kube-apiserver checks it before asking the kubelet, with its 400s.
+pub(crate) fn log(pod: &Value, container: Option<&str>) -> Result<String, SimError> {
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    // Init, regular and ephemeral containers, in kube-apiserver's order.
+    let names: Vec<&str> = ["initContainers", "containers", "ephemeralContainers"]
+        .iter()
+        .filter_map(|list| pod["spec"][*list].as_array())
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    match container.filter(|c| !c.is_empty()) {
+        Some(c) if !names.contains(&c) => {
+            return Err(SimError::bad_request(format!(
+                "container {c} is not valid for pod {name}"
+            )));
+        }
+        Some(_) => {}
+        None => match pod["spec"]["containers"].as_array().map_or(0, Vec::len) {
+            1 => {}
+            0 => {
+                return Err(SimError::bad_request(format!(
+                    "a container name must be specified for pod {name}"
+                )));
+            }
+            _ => {
+                return Err(SimError::bad_request(format!(
+                    "a container name must be specified for pod {name}, choose one of: [{}]",
+                    names.join(" ")
+                )));
+            }
+        },
+    }
+    Ok(pod["metadata"]["annotations"][LOG_ANNOTATION]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
 }
 
 /// kube-apiserver's defaults of a pod spec (`SetDefaults_PodSpec`, `SetDefaults_Container`),
@@ -179,4 +221,27 @@ pub(super) fn pod_spec_causes(spec: &Value, path: &str) -> Vec<Cause> {
         }
     }
     causes
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_names_init_containers_first_when_asking_for_one() {
+        let pod = json!({
+            "metadata": {"name": "p", "annotations": {LOG_ANNOTATION: "out"}},
+            "spec": {
+                "initContainers": [{"name": "setup"}],
+                "containers": [{"name": "a"}, {"name": "b"}],
+            },
+        });
+        assert_eq!(
+            log(&pod, None).unwrap_err().to_status()["message"],
+            "a container name must be specified for pod p, choose one of: [setup a b]"
+        );
+        assert_eq!(log(&pod, Some("setup")).unwrap(), "out");
+        assert_eq!(log(&pod, Some("")).unwrap_err().code(), 400);
+    }
 }

@@ -21,6 +21,11 @@ pub struct ControllerConfig {
     /// When set, the bound addresses are written here as JSON
     /// (`{"webhook":"127.0.0.1:p","health":"127.0.0.1:q"}`) once listening.
     pub addr_file: Option<PathBuf>,
+    /// How long a processed ReceivedAlert is kept before it is deleted; `None` keeps them.
+    /// Deleting one never starts its recovery again: a run's name derives from its plan and
+    /// alert, so an alert re-sent after deletion finds its run (while the plan's history
+    /// limits keep that run).
+    pub alert_retention: Option<std::time::Duration>,
 }
 
 /// Settings of the Alertmanager webhook receiver.

@@ -142,6 +142,8 @@ pub struct Context {
     /// Cancelled when the process stops executing (shutdown or lost leadership): a step
     /// in flight is abandoned (left Running, re-executed by the next executor).
     pub shutdown: CancellationToken,
+    /// How long processed ReceivedAlerts are kept; `None` keeps them.
+    pub alert_retention: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Context {

@@ -227,6 +227,7 @@ pub async fn run_all_controllers(
         indexes: indexes.clone(),
         recent_runs: Arc::default(),
         shutdown: work.clone(),
+        alert_retention: cfg.alert_retention,
     });
 
     // Plans are validated against the registered clusters: validate them all again when

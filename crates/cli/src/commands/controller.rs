@@ -62,6 +62,11 @@ pub struct Args {
     /// hostname-pid).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
+    /// How long a processed ReceivedAlert is kept before it is deleted (`0`: forever).
+    /// Keep it longer than alerts fire: an alert re-sent after its deletion is processed
+    /// again, and starts nothing only while its run is kept (the plan's history limits).
+    #[arg(long, value_name = "DURATION", default_value = "168h", value_parser = super::duration_arg)]
+    pub alert_retention: Duration,
     /// Write the bound addresses here as JSON once listening (for tests and scripts).
     #[arg(long, value_name = "FILE")]
     pub addr_file: Option<PathBuf>,
@@ -103,6 +108,7 @@ impl Args {
             lease_name: self.lease_name.clone(),
             identity: self.identity.clone().unwrap_or_else(default_identity),
             addr_file: self.addr_file.clone(),
+            alert_retention: Some(self.alert_retention).filter(|d| !d.is_zero()),
         })
     }
 

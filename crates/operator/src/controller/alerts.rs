@@ -187,11 +187,44 @@ fn run_is_active(run: &RecoveryRun) -> bool {
     !run.status.as_ref().is_some_and(|s| s.phase.is_finished())
 }
 
+/// A processed alert is deleted once `alert_retention` has passed since it was processed;
+/// until then it is looked at again when that time comes.
+async fn expire(
+    alert: &ReceivedAlert,
+    status: &lifeboat_api::ReceivedAlertStatus,
+    ctx: &Context,
+) -> Result<Action, AlertError> {
+    let (Some(retention), Some(processed_at)) = (ctx.alert_retention, &status.processed_at) else {
+        return Ok(Action::await_change());
+    };
+    let age = ctx.clock.now().duration_since(processed_at.0);
+    let age = Duration::try_from(age).unwrap_or_default();
+    if age < retention {
+        return Ok(Action::requeue(retention - age));
+    }
+    let (Some(name), Some(namespace)) = (alert.metadata.name.as_deref(), alert.namespace()) else {
+        return Err(AlertError::MissingMetadata);
+    };
+    let api: Api<ReceivedAlert> = Api::namespaced(ctx.client.clone(), &namespace);
+    let dp = kube::api::DeleteParams::default();
+    match with_api_retries(|| api.delete(name, &dp)).await {
+        Ok(_) => {
+            tracing::debug!(alert = %name, %namespace, "deleted a processed alert past its retention");
+            Ok(Action::await_change())
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(Action::await_change()),
+        Err(e) => {
+            ctx.metrics.api_error(api_errors::category(&e));
+            Err(e.into())
+        }
+    }
+}
+
 /// Reconciles one alert.
 #[tracing::instrument(skip_all, fields(alert = %alert.name_any(), namespace = alert.namespace().unwrap_or_default()))]
 pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<Action, AlertError> {
-    if alert.status.as_ref().is_some_and(|s| s.processed) {
-        return Ok(Action::await_change());
+    if let Some(status) = alert.status.as_ref().filter(|s| s.processed) {
+        return expire(&alert, status, &ctx).await;
     }
     let (Some(alert_name), Some(namespace)) = (alert.metadata.name.clone(), alert.namespace())
     else {

@@ -72,8 +72,8 @@ pub fn trim_run(run: &mut RecoveryRun) {
     };
 }
 
-/// [`trim`], and for a processed alert everything but its name and `processed`: the alert
-/// controller does nothing more with it.
+/// [`trim`], and for a processed alert everything but its name, `processed` and
+/// `processedAt`: the alert controller only deletes it once its retention has passed.
 pub fn trim_alert(alert: &mut ReceivedAlert) {
     trim(alert);
     let Some(status) = alert.status.as_ref() else {
@@ -85,8 +85,11 @@ pub fn trim_alert(alert: &mut ReceivedAlert) {
     alert.metadata.labels = None;
     alert.metadata.annotations = None;
     alert.spec = ReceivedAlertSpec::default();
+    let processed_at = status.processed_at.clone();
     alert.status = Some(ReceivedAlertStatus {
         processed: true,
+        // Retention counts from here.
+        processed_at,
         ..Default::default()
     });
 }
@@ -373,6 +376,7 @@ mod tests {
                 lease_name: "lifeboat-test".into(),
                 identity: "test".into(),
                 addr_file: None,
+                alert_retention: None,
             },
             shutdown.clone(),
         ));

@@ -54,6 +54,12 @@ fn job_state(job: &Job) -> JobState {
     JobState::Running
 }
 
+/// How long a finished step Job (and its pods, with their logs) is kept before the job
+/// controller's TTL deletes it. The outcome lives on in the run's status; the week covers
+/// a controller outage, during which a finished Job must still be there to read the
+/// step's outcome from, and leaves time to read the logs (`lifeboat runs logs`).
+pub const JOB_TTL_AFTER_FINISHED_SECONDS: i32 = 7 * 24 * 3600;
+
 /// Builds the Job for a step from its rendered template.
 pub fn build_job(
     name: &str,
@@ -86,6 +92,7 @@ pub fn build_job(
             template,
             backoff_limit: Some(backoff_limit),
             active_deadline_seconds: Some(active_deadline_seconds.max(1)),
+            ttl_seconds_after_finished: Some(JOB_TTL_AFTER_FINISHED_SECONDS),
             ..Default::default()
         }),
         status: None,
@@ -250,6 +257,7 @@ mod tests {
         let spec = job.spec.unwrap();
         assert_eq!(spec.backoff_limit, Some(0));
         assert_eq!(spec.active_deadline_seconds, Some(600));
+        assert_eq!(spec.ttl_seconds_after_finished, Some(604_800));
         let pod = spec.template.spec.unwrap();
         assert_eq!(pod.restart_policy.as_deref(), Some("OnFailure"));
         assert_eq!(

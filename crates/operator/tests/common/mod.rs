@@ -49,6 +49,7 @@ impl Controller {
             lease_name: "lifeboat-test".to_string(),
             identity: "test".to_string(),
             addr_file: None,
+            alert_retention: None,
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(serve(client, cfg, shutdown.clone()));

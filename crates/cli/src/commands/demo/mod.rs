@@ -171,6 +171,7 @@ async fn start_controller(
         lease_name: "lifeboat-controller".into(),
         identity: "lifeboat-demo".into(),
         addr_file: Some(addr_file.clone()),
+        alert_retention: None,
     };
     let client = mgmt.client.clone();
     let mut handle = tokio::spawn(async move {

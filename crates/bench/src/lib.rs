@@ -28,6 +28,7 @@ pub mod audit;
 pub mod controller;
 pub mod criterion;
 pub mod failover;
+pub mod floor;
 pub mod identity;
 pub mod kube_server;
 pub mod matching;
@@ -179,6 +180,10 @@ impl Workdir {
 /// clusters (either backend), and the ratio of their medians.
 pub(crate) struct Comparison {
     pub failover: failover::FailoverResult,
+    /// The same minimum requests sent by a plain client (run before the controller).
+    pub floor: floor::FloorResult,
+    /// lifeboat's failover median ÷ the floor's median.
+    pub floor_ratio: Option<f64>,
     pub runbook: runbook::RunbookResult,
     pub kubectl_startup: Option<stats::Summary>,
     pub ratio: Option<f64>,
@@ -193,6 +198,7 @@ pub(crate) async fn compare(
     ctl: &Controller,
     work: &Workdir,
     memory: &mut MemoryReport,
+    floor: floor::FloorResult,
     t0: Instant,
 ) -> Comparison {
     progress(
@@ -223,7 +229,10 @@ pub(crate) async fn compare(
     let runbook = runbook::run(world, &work.dir, opts.runbook_warmup, opts.runbook_runs).await;
     let kubectl_startup = runbook::kubectl_startup(if opts.quick { 3 } else { 10 }).await;
     let ratio = runbook::ratio(runbook.wall, failover.webhook_to_completed);
+    let floor_ratio = floor::ratio(failover.webhook_to_completed, floor.wall);
     Comparison {
+        floor,
+        floor_ratio,
         failover,
         runbook,
         kubectl_startup,
@@ -253,6 +262,17 @@ pub(crate) async fn start_and_compare(
     failover::create_plan(world).await?;
     let obs = Observer::start(&world.mgmt.client).await;
 
+    // Before the controller starts, so that it never acts on the floor's objects.
+    progress(
+        t0,
+        &format!(
+            "failover floor (the minimum requests, plain client): {} + {} warm-up",
+            opts.failover_runs, opts.failover_warmup
+        ),
+    );
+    let floor = floor::run(world, opts.failover_warmup, opts.failover_runs).await;
+    failures.extend(floor.failures.iter().cloned());
+
     progress(t0, &format!("starting {} controller", binary.display()));
     let kubeconfig = world.mgmt.kubeconfig_of(identity::Actor::Lifeboat);
     let ctl = Controller::start(binary, kubeconfig, &work.dir, &work.http).await?;
@@ -260,7 +280,7 @@ pub(crate) async fn start_and_compare(
         idle: ctl.memory(),
         ..Default::default()
     };
-    let cmp = compare(opts, world, &obs, &ctl, work, &mut memory, t0).await;
+    let cmp = compare(opts, world, &obs, &ctl, work, &mut memory, floor, t0).await;
     failures.extend(cmp.failover.failures.iter().cloned());
     failures.extend(cmp.runbook.failures.iter().cloned());
     Ok(Compared {
@@ -333,6 +353,8 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
         runbook: Some(cmp.runbook),
         kubectl_startup: cmp.kubectl_startup,
         ratio: cmp.ratio,
+        floor: Some(cmp.floor),
+        floor_ratio: cmp.floor_ratio,
         storm: Some(storm),
         memory,
         matching: Some(matching),

@@ -89,6 +89,10 @@ pub struct Report {
     pub kubectl_startup: Option<Summary>,
     /// Runbook median / lifeboat failover median.
     pub ratio: Option<f64>,
+    /// The failover's minimum requests sent by a plain client, in sequence.
+    pub floor: Option<crate::floor::FloorResult>,
+    /// lifeboat failover median / floor median.
+    pub floor_ratio: Option<f64>,
     pub storm: Option<StormResult>,
     pub memory: MemoryReport,
     pub matching: Option<MatchingResult>,
@@ -187,6 +191,15 @@ impl Report {
                 .map(|r| format!("{r:.1}×"))
                 .unwrap_or_else(|| "not measured".into()),
             met: self.ratio.map(|r| r >= 20.0),
+        });
+        t.push(Target {
+            what: "failover vs its floor, the minimum requests sent in sequence (medians)".into(),
+            target: "≤ 1.3×".into(),
+            measured: self
+                .floor_ratio
+                .map(|r| format!("{r:.2}×"))
+                .unwrap_or_else(|| "not measured".into()),
+            met: self.floor_ratio.map(|r| r <= 1.3),
         });
         if let Some(f) = f {
             let min = crate::api_counts::failover_minimum_total();
@@ -289,6 +302,12 @@ impl Report {
                 f.webhook_to_completed,
             ));
         }
+        if let Some(fl) = &self.floor {
+            rows.push((
+                format!("floor: the {} minimum requests", fl.requests_per_run),
+                fl.wall,
+            ));
+        }
         if let Some(r) = &self.runbook {
             rows.push(("failover: kubectl runbook (bash)".into(), r.wall));
         }
@@ -326,6 +345,9 @@ impl Report {
                 o,
                 "  kubectl runbook / lifeboat failover (medians): {r:.1}×"
             );
+        }
+        if let Some(r) = self.floor_ratio {
+            let _ = writeln!(o, "  lifeboat failover / floor (medians): {r:.2}×");
         }
         if let Some(r) = &self.runbook
             && let Some(why) = &r.skipped

@@ -181,7 +181,7 @@ impl Workdir {
 pub(crate) struct Comparison {
     pub failover: failover::FailoverResult,
     /// The same minimum requests sent by a plain client (run before the controller).
-    pub floor: floor::FloorResult,
+    pub floor: Option<floor::FloorResult>,
     /// lifeboat's failover median ÷ the floor's median.
     pub floor_ratio: Option<f64>,
     pub runbook: runbook::RunbookResult,
@@ -198,7 +198,6 @@ pub(crate) async fn compare(
     ctl: &Controller,
     work: &Workdir,
     memory: &mut MemoryReport,
-    floor: floor::FloorResult,
     t0: Instant,
 ) -> Comparison {
     progress(
@@ -229,10 +228,9 @@ pub(crate) async fn compare(
     let runbook = runbook::run(world, &work.dir, opts.runbook_warmup, opts.runbook_runs).await;
     let kubectl_startup = runbook::kubectl_startup(if opts.quick { 3 } else { 10 }).await;
     let ratio = runbook::ratio(runbook.wall, failover.webhook_to_completed);
-    let floor_ratio = floor::ratio(failover.webhook_to_completed, floor.wall);
     Comparison {
-        floor,
-        floor_ratio,
+        floor: None,
+        floor_ratio: None,
         failover,
         runbook,
         kubectl_startup,
@@ -280,7 +278,9 @@ pub(crate) async fn start_and_compare(
         idle: ctl.memory(),
         ..Default::default()
     };
-    let cmp = compare(opts, world, &obs, &ctl, work, &mut memory, floor, t0).await;
+    let mut cmp = compare(opts, world, &obs, &ctl, work, &mut memory, t0).await;
+    cmp.floor_ratio = floor::ratio(cmp.failover.webhook_to_completed, floor.wall);
+    cmp.floor = Some(floor);
     failures.extend(cmp.failover.failures.iter().cloned());
     failures.extend(cmp.runbook.failures.iter().cloned());
     Ok(Compared {
@@ -353,7 +353,7 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
         runbook: Some(cmp.runbook),
         kubectl_startup: cmp.kubectl_startup,
         ratio: cmp.ratio,
-        floor: Some(cmp.floor),
+        floor: cmp.floor,
         floor_ratio: cmp.floor_ratio,
         storm: Some(storm),
         memory,

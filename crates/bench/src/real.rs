@@ -79,7 +79,7 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
         runbook: Some(cmp.runbook),
         kubectl_startup: cmp.kubectl_startup,
         ratio: cmp.ratio,
-        floor: Some(cmp.floor),
+        floor: cmp.floor,
         floor_ratio: cmp.floor_ratio,
         storm: None,
         memory,

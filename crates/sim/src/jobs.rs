@@ -27,9 +27,8 @@ use crate::store::EventType;
 pub const OUTCOME_ANNOTATION: &str = "sim.lifeboat.dev/outcome";
 /// Annotation choosing how long each pod runs.
 pub const DURATION_ANNOTATION: &str = "sim.lifeboat.dev/duration";
-/// Pod annotation holding what `GET …/pods/NAME/log` answers, for every container of the
-/// pod (a Job's pods take it from the pod template); without it the log is empty.
-pub const LOG_ANNOTATION: &str = "sim.lifeboat.dev/log";
+/// The simulated output of a pod's containers ([`crate::kinds`] serves it as the pod log).
+pub use crate::kinds::LOG_ANNOTATION;
 
 const JOBS: &str = "batch/jobs";
 const PODS: &str = "/pods";

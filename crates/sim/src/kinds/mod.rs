@@ -8,6 +8,8 @@ mod deployment;
 mod job;
 mod namespace;
 mod pod;
+
+pub use pod::LOG_ANNOTATION;
 pub mod rbac;
 mod secret;
 mod service;

@@ -6,8 +6,11 @@ use serde_json::{Value, json};
 
 use super::Write;
 use crate::error::{Cause, SimError, cause};
-use crate::jobs::LOG_ANNOTATION;
 use crate::object::now_rfc3339;
+
+/// Pod annotation holding what `GET …/pods/NAME/log` answers, for every container of the
+/// pod (a Job's pods take it from the pod template); without it the log is empty.
+pub const LOG_ANNOTATION: &str = "sim.lifeboat.dev/log";
 
 /// Defaults and validates a Pod being written.
 pub(super) fn prepare(w: &Write<'_>, obj: &mut Value) -> Result<(), SimError> {

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Client;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::Store;
 use lifeboat_api::{RecoveryPlan, RecoveryRun};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::clusters::ClusterRegistry;
+use crate::events::{self, Pending};
 use crate::index::Indexes;
 use crate::recent_runs::RecentRuns;
 use crate::telemetry::Metrics;
@@ -31,14 +31,12 @@ impl Clock for SystemClock {
     }
 }
 
-/// How many events may wait to be published before new ones are dropped.
-const EVENT_QUEUE: usize = 1024;
-
-/// Publishes Kubernetes Events in the background, so a step never waits on an Event write.
-/// Events are best effort: a full queue or a failed write is logged, not an error.
+/// Publishes Kubernetes Events in the background ([`crate::events`]), so a step never
+/// waits on an Event write. Events are best effort: a full queue or a failed write is
+/// logged, not an error.
 #[derive(Clone)]
 pub struct Events {
-    tx: Option<mpsc::Sender<(Event, ObjectReference)>>,
+    tx: Option<events::Sender>,
 }
 
 impl std::fmt::Debug for Events {
@@ -53,21 +51,13 @@ impl Events {
     /// Events published with `client` as `reporter`. Spawns the publishing task (needs a
     /// Tokio runtime); the task ends when every handle is dropped.
     pub fn new(client: Client, reporter: &str, instance: Option<String>) -> Self {
-        let recorder = Recorder::new(
+        let tx = events::spawn(
             client,
-            Reporter {
+            events::Reporter {
                 controller: reporter.to_string(),
                 instance,
             },
         );
-        let (tx, mut rx) = mpsc::channel::<(Event, ObjectReference)>(EVENT_QUEUE);
-        tokio::spawn(async move {
-            while let Some((ev, reference)) = rx.recv().await {
-                if let Err(e) = recorder.publish(&ev, &reference).await {
-                    tracing::debug!(error = %e, reason = %ev.reason, "failed to publish event");
-                }
-            }
-        });
         Events { tx: Some(tx) }
     }
 
@@ -80,7 +70,7 @@ impl Events {
         action: &str,
         note: impl Into<String>,
     ) {
-        self.publish_related(regarding, None, type_, reason, action, note);
+        self.queue(regarding, None, type_, reason, action, note, Pending::Send);
     }
 
     /// Queues an event about `regarding` that also concerns `related` (the run an alert
@@ -99,23 +89,64 @@ impl Events {
         action: &str,
         note: impl Into<String>,
     ) {
-        let Some(tx) = &self.tx else { return };
-        let mut note: String = note.into();
-        if note.len() > 1000 {
-            let mut cut = 1000;
-            while !note.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            note.truncate(cut);
-        }
-        let ev = Event {
+        self.queue(
+            regarding,
+            related,
             type_,
+            reason,
+            action,
+            note,
+            Pending::Send,
+        );
+    }
+
+    /// Queues an event that the next event about the same object (and fieldPath) may
+    /// absorb: a step's start, which its outcome then reports too when the step is quick
+    /// ([`crate::events::COALESCE_WINDOW`]).
+    pub fn publish_coalesced(
+        &self,
+        regarding: ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: impl Into<String>,
+    ) {
+        self.queue(
+            regarding,
+            None,
+            type_,
+            reason,
+            action,
+            note,
+            Pending::UntilSuperseded,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)] // the fields of one Event, passed through
+    fn queue(
+        &self,
+        regarding: ObjectReference,
+        related: Option<ObjectReference>,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: impl Into<String>,
+        pending: Pending,
+    ) {
+        let Some(tx) = &self.tx else { return };
+        let record = events::Record {
+            regarding,
+            related,
+            type_: match type_ {
+                EventType::Normal => "Normal",
+                EventType::Warning => "Warning",
+            },
             reason: reason.to_string(),
-            note: Some(note),
             action: action.to_string(),
-            secondary: related,
+            note: note.into(),
+            pending,
         };
-        if tx.try_send((ev, regarding)).is_err() {
+        if tx.try_send(record).is_err() {
             tracing::debug!(reason, "event queue full; event dropped");
         }
     }

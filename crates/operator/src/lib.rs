@@ -16,6 +16,7 @@ mod clusters;
 mod config;
 mod context;
 mod controller;
+mod events;
 mod executor;
 mod index;
 mod leader;

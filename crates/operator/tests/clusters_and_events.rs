@@ -185,5 +185,17 @@ async fn a_run_records_events_for_its_start_steps_and_completion() {
             && step_notes.iter().any(|n| n.starts_with("step 2 ")),
         "one StepSucceeded event per step: {step_notes:?}"
     );
+    // A quick step's start is reported by its outcome's Event, not by an Event of its own
+    // (one write instead of two per step).
+    assert!(
+        step_notes
+            .iter()
+            .all(|n| n.contains(" started; step ") && n.ends_with("succeeded")),
+        "each StepSucceeded event also says when the step started: {step_notes:?}"
+    );
+    assert!(
+        !reasons.iter().any(|(r, _, _)| r == "StepStarted"),
+        "quick steps have no StepStarted Event of their own: {reasons:?}"
+    );
     ctl.stop().await;
 }

@@ -555,8 +555,11 @@ impl Execution<'_> {
             );
             self.notify(RunEvent::WaitingForApproval).await;
         }
-        self.step_event(
-            i,
+        // Held back briefly: a quick step's outcome Event reports its start too.
+        let mut reference = self.run.object_ref(&());
+        reference.field_path = Some(format!("spec.steps[{i}]"));
+        self.ctx.events.publish_coalesced(
+            reference,
             EventType::Normal,
             "StepStarted",
             "ExecuteStep",

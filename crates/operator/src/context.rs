@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clusters::ClusterRegistry;
 use crate::events::{self, Pending};
 use crate::index::Indexes;
+use crate::last_run::LastRuns;
 use crate::recent_runs::RecentRuns;
 use crate::telemetry::Metrics;
 
@@ -173,6 +174,8 @@ pub struct Context {
     /// Cancelled when the process stops executing (shutdown or lost leadership): a step
     /// in flight is abandoned (left Running, re-executed by the next executor).
     pub shutdown: CancellationToken,
+    /// The plans' last runs, written coalesced.
+    pub last_runs: LastRuns,
     /// How long processed ReceivedAlerts are kept; `None` keeps them.
     pub alert_retention: Option<std::time::Duration>,
 }

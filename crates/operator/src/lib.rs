@@ -19,6 +19,7 @@ mod controller;
 mod events;
 mod executor;
 mod index;
+mod last_run;
 mod leader;
 pub mod naming;
 mod recent_runs;

@@ -26,6 +26,7 @@ use crate::config::ControllerConfig;
 use crate::context::{Context, Events, SystemClock};
 use crate::controller::{alerts, plans, runs, stream};
 use crate::index::Indexes;
+use crate::last_run::LastRuns;
 use crate::leader::{LeaderElector, LeaderError, LeaseTimings};
 use crate::telemetry::{HealthError, Metrics, Readiness, serve_health};
 use crate::webhook::{self, WebhookError};
@@ -228,6 +229,7 @@ pub async fn run_all_controllers(
         recent_runs: Arc::default(),
         shutdown: work.clone(),
         alert_retention: cfg.alert_retention,
+        last_runs: LastRuns::new(client.clone()),
     });
 
     // Plans are validated against the registered clusters: validate them all again when
@@ -301,6 +303,8 @@ pub async fn run_all_controllers(
     }
     secrets_task.abort();
     gauges_task.abort();
+    // The newest outcome of each plan is written even when it was reported a moment ago.
+    ctx.last_runs.flush().await;
     readiness.set(READY_CONTROLLERS, false);
 }
 

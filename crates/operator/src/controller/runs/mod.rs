@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
@@ -33,12 +33,11 @@ use lifeboat_api::conditions::{
     REASON_INVALID, REASON_RUNNING, STATUS_FALSE, STATUS_TRUE, STATUS_UNKNOWN, TYPE_SUCCESS,
 };
 use lifeboat_api::{
-    ApprovalDecision, GoDuration, RecoveryPlan, RecoveryRun, RecoveryRunStatus, RunEvent, RunPhase,
-    StepPhase, StepStatus,
+    ApprovalDecision, GoDuration, RecoveryRun, RecoveryRunStatus, RunEvent, RunPhase, StepPhase,
+    StepStatus,
 };
 use lifeboat_engine::{StepAction, ValidatedStep};
 use serde_json::json;
-use tokio::task::JoinHandle;
 
 use crate::api_errors::{self, with_api_retries};
 
@@ -107,7 +106,6 @@ pub async fn reconcile(run: Arc<RecoveryRun>, ctx: Arc<Context>) -> Result<Actio
         api,
         run: (*run).clone(),
         persisted: run.status.clone(),
-        plan_update: None,
         run_started: None,
         notifier: Default::default(),
     };
@@ -127,13 +125,9 @@ pub async fn reconcile(run: Arc<RecoveryRun>, ctx: Arc<Context>) -> Result<Actio
                     _ => break,
                 }
             }
-            Err(e) => {
-                exec.finish_plan_update().await;
-                return Err(e);
-            }
+            Err(e) => return Err(e),
         }
     }
-    exec.finish_plan_update().await;
     Ok(Action::await_change())
 }
 
@@ -235,8 +229,6 @@ struct Execution<'a> {
     /// only because someone changed the spec or metadata (e.g. `spec.cancel`) is retried
     /// when the server's status is still this one.
     persisted: Option<RecoveryRunStatus>,
-    /// The plan status update with the run's outcome (one per run), awaited before returning.
-    plan_update: Option<JoinHandle<()>>,
     /// When this process started the run (for the duration metric).
     run_started: Option<Instant>,
     /// The plan's notifications and their deliveries in flight.
@@ -758,42 +750,24 @@ impl Execution<'_> {
             }
             _ => self.event(EventType::Warning, "RunFailed", "FinishRun", message),
         }
-        let previous = self.plan_update.take();
-        self.plan_update = Some(self.plan_status_task(phase.as_str(), previous));
+        self.report_last_run(phase.as_str());
     }
 
-    /// Records the run as the plan's last run (after `previous`, so updates stay ordered).
-    fn plan_status_task(&self, phase: &str, previous: Option<JoinHandle<()>>) -> JoinHandle<()> {
-        let plan = self.run.spec.plan_name.clone();
+    /// Reports the run as its plan's last run (written coalesced, see [`crate::last_run`]).
+    fn report_last_run(&self, phase: &str) {
+        let Some(plan) = &self.run.spec.plan_name else {
+            return;
+        };
         let namespace = self.run.namespace().unwrap_or_default();
-        let client = self.ctx.client.clone();
-        let patch = Patch::Merge(json!({"status": {
-            "lastRun": self.name(),
-            "lastRunPhase": phase,
-            "lastRunTime": self.run.status.as_ref().and_then(|s| s.started_at.clone()),
-        }}));
-        tokio::spawn(async move {
-            if let Some(p) = previous {
-                let _ = p.await;
-            }
-            let Some(plan) = plan else { return };
-            let api: Api<RecoveryPlan> = Api::namespaced(client, &namespace);
-            let pp = PatchParams::default();
-            let r = with_api_retries(|| api.patch_status(&plan, &pp, &patch)).await;
-            match r {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => {
-                    tracing::warn!(%plan, error = %e, "cannot record the last run on the plan")
-                }
-            }
-        })
-    }
-
-    async fn finish_plan_update(&mut self) {
-        if let Some(h) = self.plan_update.take() {
-            let _ = h.await;
-        }
+        self.ctx.last_runs.report(
+            &namespace,
+            plan,
+            json!({
+                "lastRun": self.name(),
+                "lastRunPhase": phase,
+                "lastRunTime": self.run.status.as_ref().and_then(|s| s.started_at.clone()),
+            }),
+        );
     }
 }
 

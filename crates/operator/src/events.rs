@@ -8,11 +8,12 @@
 //!   is capped at [`SERIES_CAP`] entries. (kube's `Recorder` keeps every whole Event for
 //!   six minutes and scans its whole cache on each publish: tens of megabytes and
 //!   quadratic work when 10 000 runs publish in a minute.)
-//! - **Coalescing of a step's start into its outcome.** An Event published as
-//!   [`Pending::UntilSuperseded`] (a step that started) waits up to [`COALESCE_WINDOW`]; if
-//!   the next Event about the same object and fieldPath (the step's outcome) comes first,
-//!   one Event is sent carrying both notes. A fast step costs one Event instead of two; a
-//!   step that takes longer still shows its start after the window.
+//! - **Coalescing of a start into its outcome.** An Event published as
+//!   [`Pending::UntilSuperseded`] (a run or a step that started) waits up to
+//!   [`COALESCE_WINDOW`]; if the next Event about the same object and fieldPath (its
+//!   outcome) comes first, one Event is sent carrying both notes. A quick run or step costs
+//!   one Event instead of two; one that takes longer still shows its start after the
+//!   window.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;

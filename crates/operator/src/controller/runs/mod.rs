@@ -518,7 +518,9 @@ impl Execution<'_> {
                 .and_then(|d| Duration::try_from(d).ok())
                 .unwrap_or_default();
             self.ctx.metrics.run_started(since_alert);
-            self.event(
+            // Held back briefly: a quick run's outcome Event reports its start too.
+            self.ctx.events.publish_coalesced(
+                self.run.object_ref(&()),
                 EventType::Normal,
                 "RunStarted",
                 "StartRun",

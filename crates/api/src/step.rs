@@ -54,6 +54,8 @@ impl std::fmt::Display for StepType {
 }
 
 /// One step of a plan (or of a run's snapshot of it).
+// The bodies are boxed: a step has one, and the seven inline would make every step of every
+// cached plan a kilobyte.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[x_kube(validation = Rule::new("(self.type == 'readField') == has(self.readField)").message("a step of type readField needs a readField body, and only a readField step may have one"))]
 #[x_kube(validation = Rule::new("(self.type == 'patch') == has(self.patch)").message("a step of type patch needs a patch body, and only a patch step may have one"))]
@@ -83,25 +85,25 @@ pub struct Step {
     pub retries: Option<RetryPolicy>,
     /// Body of a `readField` step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub read_field: Option<ReadFieldStep>,
+    pub read_field: Option<Box<ReadFieldStep>>,
     /// Body of a `patch` step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub patch: Option<PatchStep>,
+    pub patch: Option<Box<PatchStep>>,
     /// Body of a `job` step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job: Option<JobStep>,
+    pub job: Option<Box<JobStep>>,
     /// Body of a `wait` step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wait: Option<WaitStep>,
+    pub wait: Option<Box<WaitStep>>,
     /// Body of a `check` step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub check: Option<CheckStep>,
+    pub check: Option<Box<CheckStep>>,
     /// Body of an `approval` step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approval: Option<ApprovalStep>,
+    pub approval: Option<Box<ApprovalStep>>,
     /// Body of a `notify` step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notify: Option<NotifyStep>,
+    pub notify: Option<Box<NotifyStep>>,
 }
 
 impl Step {

@@ -10,7 +10,7 @@
 //! alert's own pairs, so a lookup costs one hash probe per alert label plus a full check of
 //! the (few) candidates.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 /// Whether every pair of `plan_labels` is present and equal in `alert_labels`.
 /// Empty plan labels match nothing.
@@ -28,13 +28,16 @@ pub fn labels_match(
 #[derive(Debug, Clone)]
 pub struct PlanIndex<K> {
     plans: BTreeMap<K, Entry>,
-    /// label name → label value → plans filed under that pair.
-    buckets: HashMap<String, HashMap<String, BTreeSet<K>>>,
+    /// label name → label value → plans filed under that pair, sorted. A sorted `Vec`
+    /// rather than a `BTreeSet`: most buckets hold one plan, and a B-tree node for one key
+    /// is a few hundred bytes (ten thousand plans with a unique label each).
+    buckets: HashMap<String, HashMap<String, Vec<K>>>,
 }
 
 #[derive(Debug, Clone)]
 struct Entry {
-    labels: BTreeMap<String, String>,
+    /// The plan's labels, sorted by name (a boxed slice: compact, and compared in order).
+    labels: Box<[(String, String)]>,
     /// The pair the plan is filed under; `None` for a plan with no labels.
     anchor: Option<(String, String)>,
 }
@@ -57,7 +60,13 @@ impl<K: Clone + Ord> PlanIndex<K> {
     /// Add a plan, or replace its labels.
     pub fn upsert(&mut self, key: K, labels: &BTreeMap<String, String>) {
         if let Some(old) = self.plans.get(&key) {
-            if &old.labels == labels {
+            if old.labels.len() == labels.len()
+                && old
+                    .labels
+                    .iter()
+                    .zip(labels)
+                    .all(|((k, v), (k2, v2))| k == k2 && v == v2)
+            {
                 return;
             }
             self.remove(&key);
@@ -67,17 +76,20 @@ impl<K: Clone + Ord> PlanIndex<K> {
             .min_by_key(|(k, v)| self.bucket_len(k, v))
             .map(|(k, v)| (k.clone(), v.clone()));
         if let Some((k, v)) = &anchor {
-            self.buckets
+            let bucket = self
+                .buckets
                 .entry(k.clone())
                 .or_default()
                 .entry(v.clone())
-                .or_default()
-                .insert(key.clone());
+                .or_default();
+            if let Err(at) = bucket.binary_search(&key) {
+                bucket.insert(at, key.clone());
+            }
         }
         self.plans.insert(
             key,
             Entry {
-                labels: labels.clone(),
+                labels: labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 anchor,
             },
         );
@@ -92,7 +104,9 @@ impl<K: Clone + Ord> PlanIndex<K> {
             && let Some(values) = self.buckets.get_mut(&k)
         {
             if let Some(set) = values.get_mut(&v) {
-                set.remove(key);
+                if let Ok(at) = set.binary_search(key) {
+                    set.remove(at);
+                }
                 if set.is_empty() {
                     values.remove(&v);
                 }
@@ -112,7 +126,10 @@ impl<K: Clone + Ord> PlanIndex<K> {
             };
             for key in candidates {
                 if let Some(entry) = self.plans.get(key)
-                    && labels_match(&entry.labels, alert_labels)
+                    && entry
+                        .labels
+                        .iter()
+                        .all(|(k, v)| alert_labels.get(k).is_some_and(|a| a == v))
                 {
                     out.push(key.clone());
                 }
@@ -141,7 +158,7 @@ impl<K: Clone + Ord> PlanIndex<K> {
         self.buckets
             .get(k)
             .and_then(|vals| vals.get(v))
-            .map_or(0, BTreeSet::len)
+            .map_or(0, Vec::len)
     }
 }
 

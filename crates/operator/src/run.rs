@@ -236,7 +236,10 @@ pub async fn run_all_controllers(
     // that set changes.
     let plan_controller = Controller::for_stream(plans_stream, plans_reader.clone())
         .with_config(controller::Config::default().concurrency(PLAN_CONCURRENCY))
-        .reconcile_all_on(clusters_changed)
+        .reconcile_all_on(futures::stream::select(
+            clusters_changed,
+            every(plans::REVALIDATE_EVERY),
+        ))
         .graceful_shutdown_on(work.clone().cancelled_owned())
         .run(plans::reconcile, plans::error_policy, ctx.clone())
         .for_each(|_| async {});
@@ -271,6 +274,11 @@ pub async fn run_all_controllers(
         stream::trim_alert,
         |_| {},
     );
+    let expiry_task = tokio::spawn(alerts::expire_processed(
+        ctx.clone(),
+        alerts_reader.clone(),
+        work.clone(),
+    ));
     let alert_controller = Controller::for_stream(alerts_stream, alerts_reader)
         .with_config(controller::Config::default().concurrency(ALERT_CONCURRENCY))
         .graceful_shutdown_on(work.clone().cancelled_owned())
@@ -303,9 +311,22 @@ pub async fn run_all_controllers(
     }
     secrets_task.abort();
     gauges_task.abort();
+    expiry_task.abort();
     // The newest outcome of each plan is written even when it was reported a moment ago.
     ctx.last_runs.flush().await;
     readiness.set(READY_CONTROLLERS, false);
+}
+
+/// A tick every `period` (the first after one period): a timer for all objects at once,
+/// where a requeue per object would keep one scheduler entry per object.
+fn every(period: Duration) -> impl futures::Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold(
+        tokio::time::interval_at(tokio::time::Instant::now() + period, period),
+        |mut interval| async move {
+            interval.tick().await;
+            Some(((), interval))
+        },
+    )
 }
 
 /// How often the gauges counted from the caches are refreshed: well under a scrape interval.

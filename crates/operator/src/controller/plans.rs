@@ -30,8 +30,10 @@ use crate::controller::validation;
 pub const CONTROLLER: &str = "plans";
 /// Default number of finished runs of each outcome kept per plan.
 pub const DEFAULT_HISTORY_LIMIT: u32 = 10;
-/// How often a plan is re-validated without a change (registered clusters may change).
-const REVALIDATE_EVERY: Duration = Duration::from_secs(300);
+/// How often every plan is re-validated and its history limits enforced without a change
+/// (one timer for all plans, in `run.rs`; changes of the registered clusters trigger it
+/// at once).
+pub const REVALIDATE_EVERY: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -116,7 +118,7 @@ pub async fn reconcile(plan: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Act
         }
     }
     enforce_history(&ctx, &plan).await?;
-    Ok(Action::requeue(REVALIDATE_EVERY))
+    Ok(Action::await_change())
 }
 
 /// The finished runs of `plan` to delete under its history limits: oldest first beyond the

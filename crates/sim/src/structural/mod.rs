@@ -275,7 +275,11 @@ impl StructuralSchema {
         {
             return Vec::new();
         }
-        match Validator::new().validate_compiled(rules, obj, old) {
+        // A validator registers Kubernetes' CEL libraries when made: one per thread, made once.
+        thread_local! {
+            static VALIDATOR: Validator = Validator::new();
+        }
+        match VALIDATOR.with(|v| v.validate_compiled(rules, obj, old)) {
             Ok(()) => Vec::new(),
             Err(errors) => errors
                 .into_vec()

@@ -200,6 +200,8 @@ pub async fn ferretdb_failover(
         "default",
     )
     .await;
+    // Alerts match the plans the controller knows: wait until it has seen this one.
+    wait_plan_validated(home, "default", "ferretdb-failover", diag).await;
     create(
         home,
         alert(

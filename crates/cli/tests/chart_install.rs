@@ -22,6 +22,7 @@
 #[path = "common/webhook_harness.rs"]
 mod harness;
 
+use lifeboat_testkit::repo_root;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,10 +50,6 @@ const TENANT: &str = "team-a";
 const TOKEN: &str = "chart-install-webhook-token";
 /// The workload's labels (the chart's selector labels).
 const SELECTOR: &str = "app.kubernetes.io/name=lifeboat,app.kubernetes.io/component=controller";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// helm as scripts/build-tools.sh builds it; its absence is a failure, not a skip.
 fn helm(cluster: &TestCluster) -> Command {

@@ -69,6 +69,13 @@ async fn exec(mut cmd: Command, stdin: Option<&str>) -> Output {
         .unwrap()
 }
 
+/// `lifeboat --kubeconfig KUBECONFIG --context CONTEXT ARGS…`.
+async fn in_context(kubeconfig: &str, context: &str, args: &[&str]) -> Output {
+    let mut all = vec!["--kubeconfig", kubeconfig, "--context", context];
+    all.extend_from_slice(args);
+    lifeboat(&all).await
+}
+
 async fn lifeboat(args: &[&str]) -> Output {
     lifeboat_with_stdin(args, None).await
 }
@@ -109,7 +116,7 @@ async fn kubeconfig_and_context_choose_the_cluster_and_output_formats_print_obje
         ("east", "east-run", "west-run"),
         ("west", "west-run", "east-run"),
     ] {
-        let out = lifeboat(&["--kubeconfig", kc, "--context", context, "runs", "list"]).await;
+        let out = in_context(kc, context, &["runs", "list"]).await;
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         assert!(stdout(&out).contains(mine), "{context}: {}", text(&out));
         assert!(!stdout(&out).contains(other), "{context}: {}", text(&out));
@@ -133,19 +140,7 @@ async fn kubeconfig_and_context_choose_the_cluster_and_output_formats_print_obje
         text(&out)
     );
 
-    let out = lifeboat(&[
-        "--kubeconfig",
-        kc,
-        "--context",
-        "east",
-        "runs",
-        "list",
-        "-n",
-        NS,
-        "-o",
-        "json",
-    ])
-    .await;
+    let out = in_context(kc, "east", &["runs", "list", "-n", NS, "-o", "json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let list: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(list["kind"], "List");
@@ -153,41 +148,20 @@ async fn kubeconfig_and_context_choose_the_cluster_and_output_formats_print_obje
     assert_eq!(list["items"][0]["metadata"]["name"], "east-run");
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 
-    let out = lifeboat(&[
-        "--kubeconfig",
-        kc,
-        "--context",
-        "east",
-        "runs",
-        "show",
-        "east-run",
-        "-o",
-        "yaml",
-    ])
-    .await;
+    let out = in_context(kc, "east", &["runs", "show", "east-run", "-o", "yaml"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let shown: Value = serde_yaml::from_str(&stdout(&out)).unwrap();
     assert_eq!(shown["apiVersion"], "recovery.elotl.co/v1alpha1");
     assert_eq!(shown["spec"]["planName"], "move-db");
 
-    let out = lifeboat(&[
-        "--kubeconfig",
-        kc,
-        "--context",
-        "east",
-        "runs",
-        "list",
-        "-o",
-        "wide",
-    ])
-    .await;
+    let out = in_context(kc, "east", &["runs", "list", "-o", "wide"]).await;
     let header = stdout(&out).lines().next().unwrap_or_default().to_string();
     for column in ["NAME", "PHASE", "ATTEMPT", "DURATION", "MESSAGE"] {
         assert!(header.contains(column), "{column} missing: {}", text(&out));
     }
 
     // A context that does not exist is a usage error naming it, not a silent fallback.
-    let out = lifeboat(&["--kubeconfig", kc, "--context", "north", "runs", "list"]).await;
+    let out = in_context(kc, "north", &["runs", "list"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("north"),
@@ -245,10 +219,10 @@ async fn completion_scripts_and_validate_from_stdin() {
         }
     }
 
-    let seed = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/seed-examples/recovery-plan-000.yaml"
-    ))
+    let seed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/seed-examples/recovery-plan-000.yaml"),
+    )
     .expect("the seed examples are in ../shared/seed-examples");
     let out = lifeboat_with_stdin(&["validate", "-"], Some(&seed)).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

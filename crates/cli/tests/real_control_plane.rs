@@ -8,6 +8,7 @@
 //! simulator pass excludes this binary by name (`.config/nextest.toml`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use lifeboat_testkit::repo_root;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -19,10 +20,6 @@ use lifeboat_testkit::scenarios::{self, SEED_ALERT, SEED_PLAN, create, seed_pod}
 use lifeboat_testkit::wait::wait_plan_validated;
 use lifeboat_testkit::{Backend, ControllerProcess, LIFEBOAT_NS, TestCluster, yaml};
 use serde_json::{Value, json};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// A real control plane; this binary is about the real server, so any other backend is a
 /// failure, not a skip.

@@ -22,6 +22,12 @@ pub use cluster::{LIFEBOAT_NS, TEST_NAMESPACES, TestCluster};
 pub use controller::ControllerProcess;
 pub use wait::DEADLINE;
 
+/// The repository's root directory (the seed examples are at `../shared/seed-examples`
+/// from it).
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 /// Parses a YAML document into JSON.
 pub fn yaml(text: &str) -> serde_json::Value {
     serde_yaml::from_str(text).unwrap()

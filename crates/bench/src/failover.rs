@@ -133,11 +133,12 @@ pub async fn run(
         let Some(run) = obs.wait_run_finished(&id, RUN_TIMEOUT).await else {
             let alert = obs.alert(&id);
             failures.push(format!(
-                "failover {i}: no run finished within {}s (alert seen: {}, processed: {}, runs: {:?})",
+                "failover {i}: no run finished within {}s (alert seen: {}, processed: {}, runs: {:?}, message: {:?})",
                 RUN_TIMEOUT.as_secs(),
                 alert.is_some(),
                 alert.as_ref().is_some_and(|a| a.processed.is_some()),
-                alert.map(|a| a.runs).unwrap_or_default(),
+                alert.as_ref().map(|a| a.runs.clone()).unwrap_or_default(),
+                alert.and_then(|a| a.message).unwrap_or_default(),
             ));
             continue;
         };

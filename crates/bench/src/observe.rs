@@ -29,6 +29,8 @@ pub struct AlertSeen {
     pub processed: Option<Instant>,
     /// `status.runs` as last seen.
     pub runs: Vec<String>,
+    /// `status.message` as last seen (why no run was started, say).
+    pub message: Option<String>,
 }
 
 /// What was seen of one RecoveryRun.
@@ -297,6 +299,7 @@ fn record_alert(st: &mut State, a: &ReceivedAlert, now: Instant) {
             seen: now,
             processed: None,
             runs: Vec::new(),
+            message: None,
         }
     });
     if let Some(id) = &entry.bench_id {
@@ -310,6 +313,7 @@ fn record_alert(st: &mut State, a: &ReceivedAlert, now: Instant) {
             counts.processed += 1;
         }
         entry.runs = s.runs.clone();
+        entry.message = s.message.clone();
     }
 }
 

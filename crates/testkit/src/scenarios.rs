@@ -317,6 +317,8 @@ pub async fn impersonation(cluster: &TestCluster, client: &Client, diag: Diag<'_
     let mut p = plan("guarded", json!({"app": "db"}), pod_steps());
     p["spec"]["serviceAccountName"] = json!("recovery");
     create(client, p, "default").await;
+    // Alerts match the plans the controller knows: wait until it has seen this one.
+    wait_plan_validated(client, "default", "guarded", diag).await;
 
     create(client, alert("first", json!({"app": "db"})), "default").await;
     let name = naming::run_name("guarded", "first");
@@ -424,6 +426,7 @@ pub async fn forbid_and_suspend(client: &Client, diag: Diag<'_>) {
         "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", "sleep 3"]}],
                  "restartPolicy": "Never"}}}}]);
     create(client, plan("slow", json!({"app": "db"}), steps), "default").await;
+    wait_plan_validated(client, "default", "slow", diag).await;
     create(client, alert("one", json!({"app": "db"})), "default").await;
     let first = wait_alert_processed(client, "default", "one", diag)
         .await

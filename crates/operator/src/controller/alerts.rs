@@ -187,6 +187,26 @@ fn run_is_active(run: &RecoveryRun) -> bool {
     !run.status.as_ref().is_some_and(|s| s.phase.is_finished())
 }
 
+/// The runs among `names` that the API server, read through `fetch`, still has active: a
+/// run it no longer has, or has finished, is dropped. An error reading one is returned
+/// rather than guessed at, so the alert is retried instead of skipped on a stale view.
+async fn still_active<F, Fut>(names: Vec<String>, fetch: F) -> Result<Vec<String>, kube::Error>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<RecoveryRun>, kube::Error>>,
+{
+    let mut active = Vec::with_capacity(names.len());
+    for name in names {
+        if fetch(name.clone())
+            .await?
+            .is_some_and(|r| run_is_active(&r))
+        {
+            active.push(name);
+        }
+    }
+    Ok(active)
+}
+
 /// Deletes the processed alerts whose `alert_retention` has passed, looking at the cache
 /// every `retention / 10` (between 1 s and 1 min) until `work` is cancelled. One sweep
 /// instead of a timer per alert: ten thousand processed alerts cost no scheduler entries.
@@ -322,6 +342,21 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
             }
             active.retain(|n| *n != run_name);
             active.sort();
+            if !own_run_exists
+                && !active.is_empty()
+                && plan.spec.effective_concurrency_policy() == ConcurrencyPolicy::Forbid
+            {
+                // The cache may not have seen those runs finish yet: an alert skipped for
+                // a run that has in fact ended would be a recovery silently not started.
+                // The API server has the last word before skipping.
+                let api: Api<RecoveryRun> = Api::namespaced(ctx.client.clone(), &namespace);
+                active = still_active(active, |name| {
+                    let api = api.clone();
+                    async move { with_api_retries(|| api.get_opt(&name)).await }
+                })
+                .await
+                .inspect_err(|e| ctx.metrics.api_error(api_errors::category(e)))?;
+            }
             let last_start = plan_runs
                 .iter()
                 .filter_map(|r| r.metadata.creation_timestamp.as_ref().map(|t| t.0))
@@ -510,6 +545,59 @@ mod tests {
             decide(&allow, &valid(None), false, &active, None, ts(0)),
             Decision::Run
         );
+    }
+
+    #[tokio::test]
+    async fn forbid_asks_the_api_server_before_counting_a_run_as_active() {
+        let alert = ReceivedAlert::new(
+            "db-down",
+            lifeboat_api::ReceivedAlertSpec {
+                labels: [("app".to_string(), "db".to_string())].into(),
+                annotations: Default::default(),
+                starts_at: None,
+                ends_at: None,
+                fingerprint: None,
+                generator_url: None,
+                source: None,
+            },
+        );
+        let run = |phase: Option<lifeboat_api::RunPhase>| {
+            let mut r = build_run(&alert, &plan(), "r");
+            r.status = phase.map(|phase| lifeboat_api::RecoveryRunStatus {
+                phase,
+                ..Default::default()
+            });
+            r
+        };
+        let server: BTreeMap<&str, RecoveryRun> = [
+            ("running", run(Some(lifeboat_api::RunPhase::Running))),
+            ("pending", run(None)),
+            ("finished", run(Some(lifeboat_api::RunPhase::Completed))),
+            ("failed", run(Some(lifeboat_api::RunPhase::Failed))),
+        ]
+        .into();
+        let names = ["running", "pending", "finished", "failed", "deleted"].map(String::from);
+        let active = still_active(names.to_vec(), |name| {
+            let found = server.get(name.as_str()).cloned();
+            async move { Ok(found) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            active,
+            ["running", "pending"],
+            "finished and deleted runs do not block"
+        );
+
+        let unreachable = still_active(names.to_vec(), |_| async {
+            Err(kube::Error::Api(
+                kube::core::Status::failure("etcdserver: request timed out", "Timeout")
+                    .with_code(504)
+                    .boxed(),
+            ))
+        })
+        .await;
+        assert!(unreachable.is_err(), "no skip decided on an unread run");
     }
 
     #[test]

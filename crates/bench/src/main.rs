@@ -73,7 +73,10 @@ fn main() -> ExitCode {
     if let Some(n) = args.runbook_runs {
         opts.runbook_runs = n.max(1);
     }
-    if let Some(n) = args.storm_alerts {
+    if let Some(n) = args
+        .storm_alerts
+        .or(args.real.then_some(lifeboat_bench::real::REAL_STORM))
+    {
         opts.storm.alerts = n.max(1);
         opts.storm.plans = n.max(1);
     }

@@ -1,10 +1,16 @@
 //! The alert storm: `plans` plans in one namespace, then `alerts` distinct alerts (one per
 //! plan) in webhooks of `batch`, then the very same webhooks again. The first send must
 //! store, process and run every alert; the re-send must create nothing.
+//!
+//! Before the storm, the server's own write throughput is measured in the same run
+//! ([`server_writes`]): the ceiling any client of that server works under.
 
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use lifeboat_api::RecoveryPlan;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -14,6 +20,10 @@ use crate::world::{self, STORM_NS, STORM_TARGET, World};
 
 /// Webhooks in flight at once (Alertmanager notifies several groups in parallel).
 pub const SEND_CONCURRENCY: usize = 4;
+/// Writes in flight while measuring the server's own write throughput.
+pub const WRITE_CONCURRENCY: usize = 16;
+/// ConfigMaps created to measure it.
+pub const WRITES: usize = 2_000;
 
 #[derive(Debug, Clone, Copy)]
 pub struct StormConfig {
@@ -31,6 +41,9 @@ pub struct StormResult {
     pub batch: usize,
     /// Seconds until every plan carried a validation status.
     pub plans_validated_s: Option<f64>,
+    /// The server's own write throughput: ConfigMaps created per second by a plain client
+    /// with [`WRITE_CONCURRENCY`] in flight, just before the storm.
+    pub server_writes_per_s: Option<f64>,
     /// First POST → last 200 of the first send.
     pub stored_s: Option<f64>,
     pub stored_per_s: Option<f64>,
@@ -78,10 +91,9 @@ fn plan(i: usize) -> Value {
 /// validated every one (so its status writes do not overlap the storm).
 async fn load_plans(world: &World, n: usize, timeout: Duration) -> Result<Duration, String> {
     // Read straight from the simulator's store: 10 000 GETs would load the server measured.
-    let sim = world
-        .mgmt
-        .sim()
-        .ok_or("the storm runs on the simulated clusters only")?;
+    let Some(sim) = world.mgmt.sim() else {
+        return load_plans_through_api(world, n, timeout).await;
+    };
     let t0 = Instant::now();
     for i in 0..n {
         world.mgmt.put(plan(i)).await.map_err(|e| e.to_string())?;
@@ -122,6 +134,71 @@ async fn load_plans(world: &World, n: usize, timeout: Duration) -> Result<Durati
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(t0.elapsed())
+}
+
+/// [`load_plans`] on a real server: the plans applied as the admin, [`WRITE_CONCURRENCY`]
+/// at a time, then listed every half second until each has a validation status.
+async fn load_plans_through_api(
+    world: &World,
+    n: usize,
+    timeout: Duration,
+) -> Result<Duration, String> {
+    let t0 = Instant::now();
+    let mut puts = stream::iter(0..n)
+        .map(|i| world.mgmt.put(plan(i)))
+        .buffer_unordered(WRITE_CONCURRENCY);
+    while let Some(r) = puts.next().await {
+        r.map_err(|e| e.to_string())?;
+    }
+    let api: Api<RecoveryPlan> = Api::namespaced(world.mgmt.client.clone(), STORM_NS);
+    let deadline = t0 + timeout;
+    loop {
+        let plans = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| format!("list the plans: {e}"))?;
+        let validated = plans
+            .items
+            .iter()
+            .filter(|p| p.status.as_ref().is_some_and(|s| s.validation.is_some()))
+            .count();
+        if validated >= n {
+            return Ok(t0.elapsed());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{validated} of {n} plans validated within {}s",
+                timeout.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The server's own write throughput: `n` ConfigMaps created in the storm's namespace by
+/// the harness's plain client, [`WRITE_CONCURRENCY`] in flight; creations per second.
+pub async fn server_writes(world: &World, n: usize) -> Result<f64, String> {
+    let api: Api<ConfigMap> = Api::namespaced(world.mgmt.client.clone(), STORM_NS);
+    let pp = PostParams::default();
+    let t0 = Instant::now();
+    let mut creates = stream::iter(0..n)
+        .map(|i| {
+            let cm = ConfigMap {
+                metadata: ObjectMeta {
+                    name: Some(format!("write-{i:05}")),
+                    ..Default::default()
+                },
+                data: Some([("value".to_string(), i.to_string())].into()),
+                ..Default::default()
+            };
+            let (api, pp) = (&api, &pp);
+            async move { api.create(pp, &cm).await }
+        })
+        .buffer_unordered(WRITE_CONCURRENCY);
+    while let Some(r) = creates.next().await {
+        r.map_err(|e| format!("create a ConfigMap: {e}"))?;
+    }
+    per_s(n, t0.elapsed()).ok_or_else(|| "no time measured".to_string())
 }
 
 fn batches(cfg: &StormConfig, base: jiff::Timestamp) -> Vec<Value> {
@@ -190,6 +267,14 @@ pub async fn run(
     if let Err(e) = world::storm_target(&world.mgmt).await {
         r.failures.push(format!("storm: {e}"));
         return r;
+    }
+    match server_writes(world, WRITES).await {
+        Ok(rate) => r.server_writes_per_s = Some(rate),
+        Err(e) => {
+            r.failures
+                .push(format!("storm: the server's write throughput: {e}"));
+            return r;
+        }
     }
     match load_plans(world, cfg.plans, cfg.timeout).await {
         Ok(d) => r.plans_validated_s = Some(d.as_secs_f64()),

@@ -1041,11 +1041,7 @@ impl State {
         if res.custom {
             if let Some(schema) = &res.schema {
                 if report {
-                    let before = obj.clone();
-                    schema.prune(obj);
-                    if before != *obj {
-                        unknown_fields(&before, obj, "", &mut unknown);
-                    }
+                    schema.prune_reporting(obj, &mut unknown);
                 } else {
                     schema.prune(obj);
                 }
@@ -1199,31 +1195,6 @@ fn drop_empty_metadata(obj: &mut Value) {
                 meta.remove(f);
             }
         }
-    }
-}
-
-/// Paths present in `before` but pruned from `after`.
-fn unknown_fields(before: &Value, after: &Value, path: &str, out: &mut Vec<String>) {
-    match (before, after) {
-        (Value::Object(b), Value::Object(a)) => {
-            for (k, v) in b {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                match a.get(k) {
-                    None => out.push(p),
-                    Some(av) => unknown_fields(v, av, &p, out),
-                }
-            }
-        }
-        (Value::Array(b), Value::Array(a)) => {
-            for (i, (bv, av)) in b.iter().zip(a.iter()).enumerate() {
-                unknown_fields(bv, av, &format!("{path}[{i}]"), out);
-            }
-        }
-        _ => {}
     }
 }
 

@@ -246,7 +246,18 @@ impl StructuralSchema {
     /// and `additionalProperties`. apiVersion, kind and metadata at the root are never
     /// pruned.
     pub fn prune(&self, obj: &mut Value) {
-        prune::prune(&self.root, obj, true);
+        prune::prune(&self.root, obj, true, &mut String::new(), &mut None);
+    }
+
+    /// [`Self::prune`], adding the path of every field it drops to `removed`.
+    pub fn prune_reporting(&self, obj: &mut Value, removed: &mut Vec<String>) {
+        prune::prune(
+            &self.root,
+            obj,
+            true,
+            &mut String::new(),
+            &mut Some(removed),
+        );
     }
 
     /// Set the `default:` of every missing field whose parent object exists.

@@ -238,17 +238,19 @@ pub(crate) async fn compare(
     }
 }
 
-/// The failover's controller running against a world, and its comparison with the runbook.
+/// The failover's controller running against a world, its comparison with the runbook, and
+/// the alert storm after it.
 pub(crate) struct Compared {
     pub(crate) ctl: Controller,
     pub(crate) obs: Observer,
     pub(crate) memory: MemoryReport,
     pub(crate) cmp: Comparison,
+    pub(crate) storm: storm::StormResult,
 }
 
-/// Creates the failover plan, starts the observer and the controller on `world`, and
-/// compares the failover with the runbook; their failures go to `failures`. Shared by the
-/// simulated and the real-control-plane runs.
+/// Creates the failover plan, starts the observer and the controller on `world`, compares
+/// the failover with the runbook, then runs the alert storm; their failures go to
+/// `failures`. Shared by the simulated and the real-control-plane runs.
 pub(crate) async fn start_and_compare(
     opts: &Options,
     world: &World,
@@ -273,7 +275,7 @@ pub(crate) async fn start_and_compare(
 
     progress(t0, &format!("starting {} controller", binary.display()));
     let kubeconfig = world.mgmt.kubeconfig_of(identity::Actor::Lifeboat);
-    let ctl = Controller::start(binary, kubeconfig, &work.dir, &work.http).await?;
+    let mut ctl = Controller::start(binary, kubeconfig, &work.dir, &work.http).await?;
     let mut memory = MemoryReport {
         idle: ctl.memory(),
         ..Default::default()
@@ -283,12 +285,50 @@ pub(crate) async fn start_and_compare(
     cmp.floor = Some(floor);
     failures.extend(cmp.failover.failures.iter().cloned());
     failures.extend(cmp.runbook.failures.iter().cloned());
+    let storm =
+        storm_and_memory(opts, world, &obs, work, &mut ctl, &mut memory, failures, t0).await;
     Ok(Compared {
         ctl,
         obs,
         memory,
         cmp,
+        storm,
     })
+}
+
+/// The alert storm against the running controller, then its memory with the storm's
+/// objects present; a controller that exited meanwhile is a failure.
+#[allow(clippy::too_many_arguments)]
+async fn storm_and_memory(
+    opts: &Options,
+    world: &World,
+    obs: &observe::Observer,
+    work: &Workdir,
+    ctl: &mut controller::Controller,
+    memory: &mut MemoryReport,
+    failures: &mut Vec<String>,
+    t0: Instant,
+) -> storm::StormResult {
+    progress(
+        t0,
+        &format!(
+            "alert storm: {} plans, {} alerts in webhooks of {}, then again",
+            opts.storm.plans, opts.storm.alerts, opts.storm.batch
+        ),
+    );
+    let storm = storm::run(world, obs, &work.http, &ctl.webhook_url(), opts.storm).await;
+    failures.extend(storm.failures.iter().cloned());
+    memory.loaded = ctl.memory();
+    memory.plans = storm.plans + 1;
+    memory.alerts = storm.alerts_present;
+    memory.runs = storm.runs_present;
+    if !ctl.alive() {
+        failures.push(format!(
+            "the controller exited during the benchmark; its log: {}",
+            ctl.log.display()
+        ));
+    }
+    storm
 }
 
 /// Runs the whole benchmark on simulated clusters, or with `opts.real` the real control
@@ -309,31 +349,12 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
     progress(t0, "starting simulated clusters mgmt, db, proxy");
     let world = World::start(&work.dir, &Backend::Sim).await?;
     let Compared {
-        mut ctl,
+        ctl,
         obs,
-        mut memory,
+        memory,
         cmp,
+        storm,
     } = start_and_compare(opts, &world, &binary, &work, &mut failures, t0).await?;
-
-    progress(
-        t0,
-        &format!(
-            "alert storm: {} plans, {} alerts in webhooks of {}, then again",
-            opts.storm.plans, opts.storm.alerts, opts.storm.batch
-        ),
-    );
-    let storm = storm::run(&world, &obs, &work.http, &ctl.webhook_url(), opts.storm).await;
-    failures.extend(storm.failures.iter().cloned());
-    memory.loaded = ctl.memory();
-    memory.plans = storm.plans + 1;
-    memory.alerts = storm.alerts_present;
-    memory.runs = storm.runs_present;
-    if !ctl.alive() {
-        failures.push(format!(
-            "the controller exited during the benchmark; its log: {}",
-            ctl.log.display()
-        ));
-    }
 
     let criterion_dir = opts.criterion_dir.clone().or_else(criterion::default_dir);
     let criterion = criterion_dir

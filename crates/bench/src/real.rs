@@ -12,10 +12,10 @@
 
 use std::time::Instant;
 
+use crate::controller;
 use crate::report::{ControlPlane, Machine, Report};
 use crate::world::{Backend, World, WorldError};
 use crate::{BenchError, Compared, Options, Workdir, kube_server, progress, start_and_compare};
-use crate::{controller, storm};
 
 /// Plans and alerts of the storm on the real control planes unless `--storm-alerts` says
 /// otherwise: every write is an etcd commit, so the simulated run's 10 000 would take
@@ -55,30 +55,12 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
             source,
         })?;
     let Compared {
-        mut ctl,
+        ctl,
         obs,
-        mut memory,
+        memory,
         cmp,
+        storm,
     } = start_and_compare(opts, &world, &binary, &work, &mut failures, t0).await?;
-    progress(
-        t0,
-        &format!(
-            "alert storm on the real control plane: {} plans, {} alerts in webhooks of {}, then again",
-            opts.storm.plans, opts.storm.alerts, opts.storm.batch
-        ),
-    );
-    let storm = storm::run(&world, &obs, &work.http, &ctl.webhook_url(), opts.storm).await;
-    failures.extend(storm.failures.iter().cloned());
-    memory.loaded = ctl.memory();
-    memory.plans = storm.plans + 1;
-    memory.alerts = storm.alerts_present;
-    memory.runs = storm.runs_present;
-    if !ctl.alive() {
-        failures.push(format!(
-            "the controller exited during the benchmark; its log: {}",
-            ctl.log.display()
-        ));
-    }
     for c in world.clusters() {
         if !failures.is_empty()
             && let Some(tail) = c.server_log()

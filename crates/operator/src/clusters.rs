@@ -71,6 +71,14 @@ pub enum ClusterError {
     InvalidServiceAccount(String),
     #[error("invalid apiVersion {0:?}")]
     InvalidApiVersion(String),
+    /// Discovery could not connect: what a user needs to read first on the worst day.
+    #[error("{cluster} is unreachable (API discovery of {api_version}): {source}")]
+    Unreachable {
+        cluster: String,
+        api_version: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("API discovery of {api_version} failed on {cluster}: {source}")]
     Discovery {
         cluster: String,
@@ -94,7 +102,9 @@ impl ClusterError {
     /// Whether retrying later may help (API errors of discovery, unsynced store).
     pub fn is_transient(&self) -> bool {
         match self {
-            ClusterError::Discovery { source, .. } => crate::api_errors::is_transient(source),
+            ClusterError::Discovery { source, .. } | ClusterError::Unreachable { source, .. } => {
+                crate::api_errors::is_transient(source)
+            }
             ClusterError::NotSynced(_) => true,
             _ => false,
         }
@@ -405,10 +415,21 @@ impl ClusterRegistry {
             .map_err(|_| ClusterError::InvalidApiVersion(api_version.to_string()))?;
         let group = kube::discovery::pinned_group(&client, &gv)
             .await
-            .map_err(|source| ClusterError::Discovery {
-                cluster: display_cluster(cluster),
-                api_version: api_version.to_string(),
-                source,
+            .map_err(|source| {
+                let (cluster, api_version) = (display_cluster(cluster), api_version.to_string());
+                if crate::api_errors::is_connection_error(&source) {
+                    ClusterError::Unreachable {
+                        cluster,
+                        api_version,
+                        source,
+                    }
+                } else {
+                    ClusterError::Discovery {
+                        cluster,
+                        api_version,
+                        source,
+                    }
+                }
             })?;
         let resources = Arc::new(group.versioned_resources(&gv.version));
         let found = find_resource(&resources, resource);

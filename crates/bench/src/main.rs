@@ -23,7 +23,8 @@ struct Args {
     /// Small sizes for CI (well under a minute); fails only on correctness checks.
     #[arg(long)]
     quick: bool,
-    /// Only the failover and the kubectl runbook, on three real control planes
+    /// The failover, the kubectl runbook and the alert storm (2 000 alerts unless
+    /// --storm-alerts is given), on three real control planes
     /// (target/kube/lifeboat-kube, built by `bash scripts/build-kube.sh`).
     #[arg(long, conflicts_with = "quick")]
     real: bool,

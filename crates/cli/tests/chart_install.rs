@@ -12,7 +12,8 @@
 //! What this proves is the chart: its objects are accepted by a real API server (the pods
 //! under the `restricted` Pod Security Standard of the namespace the chart creates), the
 //! Deployment becomes Available, and its RBAC, token Secret and flags suffice for the
-//! webhook and for a run to complete; `helm uninstall` then leaves no lifeboat workload.
+//! webhook and for a run to complete; `helm uninstall` then leaves no lifeboat workload and
+//! no cluster-scoped RBAC behind.
 //!
 //! Needs the real server, so it runs only with `LIFEBOAT_TEST_CLUSTER=kube`
 //! (scripts/test.sh; the simulator pass excludes this binary by name in
@@ -78,6 +79,41 @@ fn succeed(mut cmd: Command) -> String {
         out.status
     );
     text
+}
+
+/// Whether the chart's ServiceAccount may `verb` `resource` cluster-wide, as the API server's
+/// authorizer answers (`kubectl auth can-i`, impersonating the account).
+fn controller_can(cluster: &TestCluster, verb: &str, resource: &str) -> bool {
+    let mut cmd = cluster.kubectl();
+    cmd.args(["auth", "can-i", verb, resource, "--all-namespaces"])
+        .arg(format!(
+            "--as=system:serviceaccount:{LIFEBOAT_NS}:lifeboat-controller"
+        ));
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    match out.status.code() {
+        Some(0) => true,
+        Some(1) => false,
+        _ => panic!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+/// The names of the cluster-scoped RBAC objects starting with `lifeboat-`.
+fn lifeboat_cluster_rbac(cluster: &TestCluster) -> Vec<String> {
+    let mut get = cluster.kubectl();
+    get.args(["get", "clusterroles,clusterrolebindings", "-o", "name"]);
+    succeed(get)
+        .lines()
+        .filter(|l| {
+            l.split('/')
+                .nth(1)
+                .is_some_and(|n| n.starts_with("lifeboat-"))
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A seed example from ../shared/seed-examples, as a user applies it.
@@ -199,6 +235,22 @@ async fn chart_installs_becomes_available_runs_the_seed_plan_and_uninstalls() {
     // As the server starts: no CRDs (the chart installs them), no lifeboat namespace.
     let cluster = TestCluster::start_empty("chart", Backend::Kube).await;
     cluster.create_namespaces(&[TENANT]).await;
+    // A platform team's own grant for steps, which the chart's aggregated role picks up.
+    cluster
+        .apply(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {
+                "name": "statefulset-steps",
+                "labels": {"recovery.elotl.co/aggregate-to-step-executor": "true"}
+            },
+            "rules": [{
+                "apiGroups": ["apps"],
+                "resources": ["statefulsets"],
+                "verbs": ["patch"]
+            }]
+        }))
+        .await;
     let client = cluster.client();
     let diag = || cluster.server_log();
 
@@ -212,8 +264,24 @@ async fn chart_installs_becomes_available_runs_the_seed_plan_and_uninstalls() {
         .args(["--set", &format!("webhookToken.value={TOKEN}")])
         .args(["--set", &format!("tenantNamespaces={{{TENANT}}}")])
         .args(["--set", "approvers[0].kind=Group"])
-        .args(["--set", "approvers[0].name=oncall"]);
+        .args(["--set", "approvers[0].name=oncall"])
+        .args([
+            "--set-json",
+            r#"stepExecutor.extraRules=[{"apiGroups":["apps"],"resources":["deployments"],"verbs":["patch"]}]"#,
+        ]);
     succeed(install);
+
+    // What steps may do as the controller: the chart's defaults, values
+    // stepExecutor.extraRules, and the team's labelled role (aggregated by
+    // kube-controller-manager, so eventually) — and nothing else.
+    assert!(controller_can(&cluster, "create", "jobs.batch"));
+    assert!(controller_can(&cluster, "patch", "deployments.apps"));
+    eventually("the labelled role to be aggregated", || async {
+        controller_can(&cluster, "patch", "statefulsets.apps").then_some(())
+    })
+    .await;
+    assert!(!controller_can(&cluster, "delete", "deployments.apps"));
+    assert!(!controller_can(&cluster, "get", "secrets"));
 
     // The namespace enforces the restricted Pod Security Standard: the chart's pods were
     // admitted under it, and a pod that does not meet it is refused.
@@ -382,12 +450,15 @@ async fn chart_installs_becomes_available_runs_the_seed_plan_and_uninstalls() {
             .is_some(),
         "the namespace is kept"
     );
-    for cluster_scoped in [
-        "clusterrole/lifeboat-controller",
-        "clusterrole/lifeboat-step-executor",
-    ] {
-        let mut get = cluster.kubectl();
-        get.args(["get", cluster_scoped, "--ignore-not-found", "-o", "name"]);
-        assert_eq!(succeed(get).trim(), "", "{cluster_scoped} removed");
-    }
+    // Every cluster-scoped object the chart made is gone, and none came back: the
+    // aggregation controller must not have recreated the aggregated role as its members
+    // were deleted alongside it. The team's own role stays.
+    let left = lifeboat_cluster_rbac(&cluster);
+    assert!(left.is_empty(), "left after uninstall: {left:?}");
+    let mut get = cluster.kubectl();
+    get.args(["get", "clusterrole/statefulset-steps", "-o", "name"]);
+    assert_eq!(
+        succeed(get).trim(),
+        "clusterrole.rbac.authorization.k8s.io/statefulset-steps"
+    );
 }

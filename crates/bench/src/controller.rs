@@ -73,6 +73,11 @@ pub struct Controller {
     pub log: PathBuf,
 }
 
+/// How often [`Controller::settled_memory`] samples.
+const SETTLE_SAMPLE: Duration = Duration::from_millis(500);
+/// How long the resident size must hold still to count as settled.
+const SETTLE_QUIET: Duration = Duration::from_secs(5);
+
 /// Memory of a process as the kernel reports it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Memory {
@@ -204,6 +209,28 @@ impl Controller {
     pub fn memory(&self) -> Option<Memory> {
         let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
         parse_proc_status(&text)
+    }
+
+    /// Resident memory once the process has settled after a burst: sampled every
+    /// [`SETTLE_SAMPLE`] until it has not fallen by more than 1 MiB over [`SETTLE_QUIET`],
+    /// or for at most `limit`. Returns the last sample and how long settling took. (The
+    /// allocator returns freed pages over time — glibc when a heap's top is free, musl per
+    /// freed group — so the figure right after a burst includes its transient buffers.)
+    pub async fn settled_memory(&self, limit: Duration) -> Option<(Memory, Duration)> {
+        let start = tokio::time::Instant::now();
+        let mut samples: Vec<(tokio::time::Instant, f64)> = Vec::new();
+        loop {
+            let now = tokio::time::Instant::now();
+            let m = self.memory()?;
+            samples.push((now, m.rss_mib));
+            let window_start = samples.iter().find(|(t, _)| now - *t <= SETTLE_QUIET);
+            let quiet_long_enough = now - start >= SETTLE_QUIET;
+            let fell = window_start.map_or(0.0, |(_, rss)| rss - m.rss_mib);
+            if (quiet_long_enough && fell <= 1.0) || now - start >= limit {
+                return Some((m, now - start));
+            }
+            tokio::time::sleep(SETTLE_SAMPLE).await;
+        }
     }
 
     /// Whether the process is still running.

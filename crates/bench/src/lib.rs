@@ -36,6 +36,7 @@ pub mod observe;
 pub mod real;
 pub mod report;
 pub mod runbook;
+pub mod scheduler_hop;
 pub mod stats;
 pub mod storm;
 pub mod world;
@@ -319,6 +320,10 @@ async fn storm_and_memory(
     let storm = storm::run(world, obs, &work.http, &ctl.webhook_url(), opts.storm).await;
     failures.extend(storm.failures.iter().cloned());
     memory.loaded = ctl.memory();
+    if let Some((m, took)) = ctl.settled_memory(Duration::from_secs(60)).await {
+        memory.settled = Some(m);
+        memory.settle_s = took.as_secs_f64();
+    }
     memory.plans = storm.plans + 1;
     memory.alerts = storm.alerts_present;
     memory.runs = storm.runs_present;
@@ -345,6 +350,9 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
     progress(t0, "matching microbenchmark");
     let matching = matching::run(opts.matching_plans, opts.matching_lookups);
     failures.extend(matching.failures.iter().cloned());
+    progress(t0, "kube-runtime scheduler hop");
+    let hop = scheduler_hop::run(200, Duration::from_millis(3)).await;
+    failures.extend(hop.failures.iter().cloned());
 
     progress(t0, "starting simulated clusters mgmt, db, proxy");
     let world = World::start(&work.dir, &Backend::Sim).await?;
@@ -379,6 +387,7 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
         storm: Some(storm),
         memory,
         matching: Some(matching),
+        scheduler_hop: Some(hop),
         criterion,
         control_plane: None,
         targets: Vec::new(),

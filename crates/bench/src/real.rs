@@ -87,6 +87,7 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
         storm: Some(storm),
         memory,
         matching: None,
+        scheduler_hop: None,
         criterion: Vec::new(),
         control_plane: Some(ControlPlane {
             kubernetes: kube_server::kubernetes_release(&kube)

@@ -65,6 +65,10 @@ pub struct MemoryReport {
     pub after_failover: Option<Memory>,
     /// With the storm's plans, alerts and runs all present (and peak so far).
     pub loaded: Option<Memory>,
+    /// The same objects present, once the resident size has settled after the storm.
+    pub settled: Option<Memory>,
+    /// How long settling took, seconds.
+    pub settle_s: f64,
     pub plans: usize,
     pub alerts: usize,
     pub runs: usize,
@@ -96,6 +100,8 @@ pub struct Report {
     pub storm: Option<StormResult>,
     pub memory: MemoryReport,
     pub matching: Option<MatchingResult>,
+    /// kube-runtime's scheduler holding a reconcile request that is due at once.
+    pub scheduler_hop: Option<crate::scheduler_hop::SchedulerHopResult>,
     pub criterion: Vec<Estimate>,
     /// The real control planes, when the run was on them (`--real`).
     pub control_plane: Option<ControlPlane>,
@@ -328,6 +334,9 @@ impl Report {
             rows.push((format!("match vs {} plans (index)", mt.plans), mt.index));
             rows.push((format!("match vs {} plans (linear)", mt.plans), mt.linear));
         }
+        if let Some(h) = &self.scheduler_hop {
+            rows.push(("kube-runtime scheduler hop (due now)".into(), h.hop));
+        }
         let _ = writeln!(
             o,
             "  {:<40} {:>5} {:>10} {:>10} {:>10} {:>10}",
@@ -489,6 +498,12 @@ impl Report {
                 "  {} plans/alerts/runs   {}",
                 mem.plans,
                 fmt_mem(mem.loaded)
+            );
+            let _ = writeln!(
+                o,
+                "  … settled ({:.1} s later) {}",
+                mem.settle_s,
+                fmt_mem(mem.settled)
             );
         }
 

@@ -27,14 +27,54 @@ impl std::fmt::Debug for RecentRuns {
     }
 }
 
+/// Holds the decide-and-create section of one (namespace, plan). Dropping it releases the
+/// section and forgets the plan's lock once no one else holds or awaits it, so the map
+/// does not keep an entry for every plan ever matched (plans come and go).
+pub(crate) struct PlanSection<'a> {
+    runs: &'a RecentRuns,
+    key: PlanKey,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for PlanSection<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut locks = self
+            .runs
+            .locks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Two references: the map's and ours. A task that is waiting, or about to wait,
+        // cloned it under this same map lock, so it cannot appear while this runs.
+        if locks
+            .get(&self.key)
+            .is_some_and(|l| Arc::ptr_eq(l, &self.lock))
+            && Arc::strong_count(&self.lock) == 2
+        {
+            locks.remove(&self.key);
+        }
+    }
+}
+
 impl RecentRuns {
-    pub(crate) fn lock_for(&self, key: &PlanKey) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks
+    /// Enters the decide-and-create section of (namespace, plan), waiting for another
+    /// alert's decision about the same plan to finish first.
+    pub(crate) async fn section(&self, key: &PlanKey) -> PlanSection<'_> {
+        let lock = self
+            .locks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .entry(key.clone())
             .or_default()
-            .clone()
+            .clone();
+        let guard = lock.clone().lock_owned().await;
+        PlanSection {
+            runs: self,
+            key: key.clone(),
+            lock,
+            guard: Some(guard),
+        }
     }
 
     pub(crate) fn record(&self, key: PlanKey, name: String, created: jiff::Timestamp) {
@@ -56,13 +96,71 @@ impl RecentRuns {
     }
 
     pub(crate) fn prune(&self, key: &PlanKey, keep: impl Fn(&RecentRun) -> bool) {
-        if let Some(v) = self
-            .inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_mut(key)
-        {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(v) = inner.get_mut(key) {
             v.retain(keep);
+            if v.is_empty() {
+                inner.remove(key);
+            }
         }
+    }
+
+    /// How many plans have a lock or remembered runs (for tests).
+    #[cfg(test)]
+    fn plans_held(&self) -> (usize, usize) {
+        (
+            self.locks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len(),
+            self.inner
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(plan: &str) -> PlanKey {
+        ("ns".into(), plan.into())
+    }
+
+    #[tokio::test]
+    async fn a_plans_section_is_exclusive_and_forgotten_once_free() {
+        let runs = RecentRuns::default();
+        let plan = key("a");
+        let first = runs.section(&plan).await;
+        // A second alert for the same plan waits for the first decision.
+        let second = runs.section(&plan);
+        tokio::pin!(second);
+        assert!(
+            futures::poll!(second.as_mut()).is_pending(),
+            "two decisions about one plan at once"
+        );
+        drop(first);
+        let second = second.await;
+        assert_eq!(runs.plans_held().0, 1, "held by the second alert");
+        drop(second);
+        assert_eq!(
+            runs.plans_held().0,
+            0,
+            "no lock kept for a plan no one is deciding"
+        );
+    }
+
+    #[test]
+    fn runs_are_forgotten_per_plan_once_pruned_away() {
+        let runs = RecentRuns::default();
+        let now = jiff::Timestamp::now();
+        runs.record(key("a"), "run-1".into(), now);
+        runs.record(key("b"), "run-2".into(), now);
+        runs.prune(&key("a"), |_| false);
+        assert!(runs.get(&key("a")).is_empty());
+        assert_eq!(runs.get(&key("b")).len(), 1);
+        assert_eq!(runs.plans_held().1, 1, "only plan b still remembers a run");
     }
 }

@@ -305,8 +305,7 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
             let plan_name = plan.name_any();
             status.matched_plans.push(plan_name.clone());
             let key = (namespace.clone(), plan_name.clone());
-            let lock = ctx.recent_runs.lock_for(&key);
-            let _guard = lock.lock().await;
+            let _section = ctx.recent_runs.section(&key).await;
             let run_name = naming::run_name(&plan_name, &alert_name);
             let plan_runs: Vec<Arc<RecoveryRun>> = ctx
                 .indexes

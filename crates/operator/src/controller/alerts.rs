@@ -341,10 +341,14 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
             }
             active.retain(|n| *n != run_name);
             active.sort();
-            if !own_run_exists
-                && !active.is_empty()
-                && plan.spec.effective_concurrency_policy() == ConcurrencyPolicy::Forbid
-            {
+            let last_start = plan_runs
+                .iter()
+                .filter_map(|r| r.metadata.creation_timestamp.as_ref().map(|t| t.0))
+                .chain(recent.iter().map(|r| r.created))
+                .max();
+            let validated = validation::validate_plan(&plan.spec, &clusters);
+            let mut decision = decide(plan, &validated, own_run_exists, &active, last_start, now);
+            if matches!(decision, Decision::Skip { reason, .. } if reason == SKIP_CONCURRENCY) {
                 // The cache may not have seen those runs finish yet: an alert skipped for
                 // a run that has in fact ended would be a recovery silently not started.
                 // The API server has the last word before skipping.
@@ -355,14 +359,9 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
                 })
                 .await
                 .inspect_err(|e| ctx.metrics.api_error(api_errors::category(e)))?;
+                decision = decide(plan, &validated, own_run_exists, &active, last_start, now);
             }
-            let last_start = plan_runs
-                .iter()
-                .filter_map(|r| r.metadata.creation_timestamp.as_ref().map(|t| t.0))
-                .chain(recent.iter().map(|r| r.created))
-                .max();
-            let validated = validation::validate_plan(&plan.spec, &clusters);
-            match decide(plan, &validated, own_run_exists, &active, last_start, now) {
+            match decision {
                 Decision::Run => {
                     let run = build_run(&alert, plan, &run_name);
                     let api: Api<RecoveryRun> = Api::namespaced(ctx.client.clone(), &namespace);

@@ -71,15 +71,9 @@ pub enum ClusterError {
     InvalidServiceAccount(String),
     #[error("invalid apiVersion {0:?}")]
     InvalidApiVersion(String),
-    /// Discovery could not connect: what a user needs to read first on the worst day.
-    #[error("{cluster} is unreachable (API discovery of {api_version}): {source}")]
-    Unreachable {
-        cluster: String,
-        api_version: String,
-        #[source]
-        source: kube::Error,
-    },
-    #[error("API discovery of {api_version} failed on {cluster}: {source}")]
+    /// Worded by the failure: a cluster that could not be reached says so first, what a
+    /// user needs to read first on the worst day.
+    #[error("{}", discovery_message(cluster, api_version, source))]
     Discovery {
         cluster: String,
         api_version: String,
@@ -98,13 +92,19 @@ pub enum ClusterError {
     NotSynced(String),
 }
 
+fn discovery_message(cluster: &str, api_version: &str, source: &kube::Error) -> String {
+    if crate::api_errors::is_connection_error(source) {
+        format!("{cluster} is unreachable (API discovery of {api_version}): {source}")
+    } else {
+        format!("API discovery of {api_version} failed on {cluster}: {source}")
+    }
+}
+
 impl ClusterError {
     /// Whether retrying later may help (API errors of discovery, unsynced store).
     pub fn is_transient(&self) -> bool {
         match self {
-            ClusterError::Discovery { source, .. } | ClusterError::Unreachable { source, .. } => {
-                crate::api_errors::is_transient(source)
-            }
+            ClusterError::Discovery { source, .. } => crate::api_errors::is_transient(source),
             ClusterError::NotSynced(_) => true,
             _ => false,
         }
@@ -415,21 +415,10 @@ impl ClusterRegistry {
             .map_err(|_| ClusterError::InvalidApiVersion(api_version.to_string()))?;
         let group = kube::discovery::pinned_group(&client, &gv)
             .await
-            .map_err(|source| {
-                let (cluster, api_version) = (display_cluster(cluster), api_version.to_string());
-                if crate::api_errors::is_connection_error(&source) {
-                    ClusterError::Unreachable {
-                        cluster,
-                        api_version,
-                        source,
-                    }
-                } else {
-                    ClusterError::Discovery {
-                        cluster,
-                        api_version,
-                        source,
-                    }
-                }
+            .map_err(|source| ClusterError::Discovery {
+                cluster: display_cluster(cluster),
+                api_version: api_version.to_string(),
+                source,
             })?;
         let resources = Arc::new(group.versioned_resources(&gv.version));
         let found = find_resource(&resources, resource);

@@ -5,11 +5,14 @@
 //! Before the storm, the server's own write throughput is measured in the same run
 //! ([`server_writes`]): the ceiling any client of that server works under.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use kube::ResourceExt;
+use kube::api::{Api, ObjectMeta, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
 use lifeboat_api::RecoveryPlan;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -137,7 +140,7 @@ async fn load_plans(world: &World, n: usize, timeout: Duration) -> Result<Durati
 }
 
 /// [`load_plans`] on a real server: the plans applied as the admin, [`WRITE_CONCURRENCY`]
-/// at a time, then listed every half second until each has a validation status.
+/// at a time, then watched until each has a validation status.
 async fn load_plans_through_api(
     world: &World,
     n: usize,
@@ -151,27 +154,29 @@ async fn load_plans_through_api(
         r.map_err(|e| e.to_string())?;
     }
     let api: Api<RecoveryPlan> = Api::namespaced(world.mgmt.client.clone(), STORM_NS);
-    let deadline = t0 + timeout;
-    loop {
-        let plans = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| format!("list the plans: {e}"))?;
-        let validated = plans
-            .items
-            .iter()
-            .filter(|p| p.status.as_ref().is_some_and(|s| s.validation.is_some()))
-            .count();
-        if validated >= n {
-            return Ok(t0.elapsed());
+    let mut validated = HashSet::new();
+    let watch = async {
+        let plans = watcher(api, watcher::Config::default()).applied_objects();
+        futures::pin_mut!(plans);
+        while let Some(p) = plans.next().await {
+            let p = p.map_err(|e| format!("watch the plans: {e}"))?;
+            if p.status.as_ref().is_some_and(|s| s.validation.is_some()) {
+                validated.insert(p.name_any());
+                if validated.len() >= n {
+                    return Ok(());
+                }
+            }
         }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "{validated} of {n} plans validated within {}s",
-                timeout.as_secs()
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        Err("the watch of the plans ended".to_string())
+    };
+    match tokio::time::timeout(timeout.saturating_sub(t0.elapsed()), watch).await {
+        Ok(Ok(())) => Ok(t0.elapsed()),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(format!(
+            "{} of {n} plans validated within {}s",
+            validated.len(),
+            timeout.as_secs()
+        )),
     }
 }
 

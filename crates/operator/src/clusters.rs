@@ -307,10 +307,11 @@ impl ClusterRegistry {
             return Ok(cluster.to_string());
         }
         let config = self.config_from_secret(cluster, &secret).await?;
-        let client = Client::try_from(config.clone()).map_err(|source| ClusterError::Client {
-            cluster: cluster.to_string(),
-            source,
-        })?;
+        let client =
+            crate::api_client::build(config.clone()).map_err(|source| ClusterError::Client {
+                cluster: cluster.to_string(),
+                source,
+            })?;
         tracing::info!(cluster, resource_version = %rv, "built client for registered cluster");
         self.lock().insert(
             cluster.to_string(),
@@ -373,7 +374,7 @@ impl ClusterRegistry {
                 let mut config = config.clone();
                 config.auth_info.impersonate = Some(user);
                 config.auth_info.impersonate_groups = None;
-                Client::try_from(config).map_err(|source| ClusterError::Client {
+                crate::api_client::build(config).map_err(|source| ClusterError::Client {
                     cluster: key.clone(),
                     source,
                 })?

@@ -10,6 +10,7 @@
 //! - `telemetry/` — metrics, health and readiness;
 //! - `leader` — leader election on a Lease.
 
+pub mod api_client;
 mod api_errors;
 mod cache;
 mod clusters;

@@ -69,7 +69,7 @@ impl Connection {
     pub async fn client(&self) -> anyhow::Result<kube::Client> {
         use anyhow::Context;
         let config = self.config().await?;
-        kube::Client::try_from(config).context("cannot build a Kubernetes client")
+        lifeboat_operator::api_client::build(config).context("cannot build a Kubernetes client")
     }
 }
 

@@ -3,20 +3,26 @@
 //! - [`PlansByLabels`]: per namespace, a [`PlanIndex`] of the plans' `alertLabels`, so
 //!   matching one alert costs a hash probe per alert label, not a pass over every plan (an
 //!   alert only ever matches plans of its own namespace);
-//! - [`RunsByPlan`]: per (namespace, plan), the names of the plan's runs, for the
-//!   concurrency policy and cooldown.
+//! - [`RunsByPlan`]: per (namespace, plan), the plan's runs and the few facts of each the
+//!   concurrency policy, the cooldown and the history limits read ([`RunFacts`]);
+//! - [`ProcessedAlerts`]: when each processed alert was processed, for its retention.
 //!
-//! Both are fed from the reflector events of the plan and run watches
+//! The last two outlive the caches' objects: finished runs and processed alerts are not
+//! cached whole (`controller/stream.rs`), as they make up most of a busy cluster's objects.
+//!
+//! They are fed from the events of the plan, run and alert watches
 //! ([`Indexed::apply`]). A re-list (after a 410 or a dropped watch) is built aside and
 //! swapped in when complete, like the reflector's own store, so objects deleted while the
 //! watch was down disappear and lookups never see a half-listed index.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{PoisonError, RwLock};
+use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::runtime::watcher;
-use lifeboat_api::{RecoveryPlan, RecoveryRun};
+use lifeboat_api::{ReceivedAlert, RecoveryPlan, RecoveryRun, RunPhase};
 use lifeboat_engine::matching::PlanIndex;
 use tokio::sync::watch;
 
@@ -153,29 +159,59 @@ impl Indexer<RecoveryPlan> for PlansByLabels {
 /// (namespace, name).
 type Key = (String, String);
 
-/// Run names per (namespace, plan).
+/// What the alert and plan controllers read of a run (concurrency policy, cooldown,
+/// history limits). The index keeps these few fields for every run; the run cache keeps
+/// only runs that still have work to do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunFacts {
+    pub created: Option<Time>,
+    /// `None` until the run controller first writes the status.
+    pub phase: Option<RunPhase>,
+    pub finished_at: Option<Time>,
+}
+
+impl RunFacts {
+    pub fn of(run: &RecoveryRun) -> Self {
+        RunFacts {
+            created: run.metadata.creation_timestamp.clone(),
+            phase: run.status.as_ref().map(|s| s.phase),
+            finished_at: run.status.as_ref().and_then(|s| s.finished_at.clone()),
+        }
+    }
+
+    /// Not finished (also: not started yet).
+    pub fn is_active(&self) -> bool {
+        !self.phase.is_some_and(|p| p.is_finished())
+    }
+}
+
+/// Runs per (namespace, plan), by name.
 #[derive(Default, Debug)]
 pub struct RunsByPlan {
-    by_plan: HashMap<Key, BTreeSet<String>>,
+    by_plan: HashMap<Key, BTreeMap<String, RunFacts>>,
     /// (namespace, run) → the plan it was filed under.
     plan_of: HashMap<Key, String>,
 }
 
 impl RunsByPlan {
-    /// Names of the runs of plan `plan` in `namespace`, sorted.
-    pub fn runs_of(&self, namespace: &str, plan: &str) -> Vec<String> {
+    /// The runs of plan `plan` in `namespace`, sorted by name.
+    pub fn runs_of(&self, namespace: &str, plan: &str) -> Vec<(String, RunFacts)> {
         self.by_plan
             .get(&(namespace.to_string(), plan.to_string()))
-            .map(|s| s.iter().cloned().collect())
+            .map(|runs| {
+                runs.iter()
+                    .map(|(name, facts)| (name.clone(), facts.clone()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     fn forget(&mut self, run_key: &Key) {
         if let Some(plan) = self.plan_of.remove(run_key) {
             let plan_key = (run_key.0.clone(), plan);
-            if let Some(set) = self.by_plan.get_mut(&plan_key) {
-                set.remove(&run_key.1);
-                if set.is_empty() {
+            if let Some(runs) = self.by_plan.get_mut(&plan_key) {
+                runs.remove(&run_key.1);
+                if runs.is_empty() {
                     self.by_plan.remove(&plan_key);
                 }
             }
@@ -188,15 +224,14 @@ impl Indexer<RecoveryRun> for RunsByPlan {
         let Some(ns) = run.namespace() else { return };
         let run_key = (ns.clone(), run.name_any());
         let plan = run.spec.plan_name.clone();
-        if self.plan_of.get(&run_key) == plan.as_ref() {
-            return;
+        if self.plan_of.get(&run_key) != plan.as_ref() {
+            self.forget(&run_key);
         }
-        self.forget(&run_key);
         if let Some(plan) = plan {
             self.by_plan
                 .entry((ns, plan.clone()))
                 .or_default()
-                .insert(run_key.1.clone());
+                .insert(run_key.1.clone(), RunFacts::of(run));
             self.plan_of.insert(run_key, plan);
         }
     }
@@ -207,17 +242,71 @@ impl Indexer<RecoveryRun> for RunsByPlan {
     }
 }
 
+/// When each processed alert was processed: the alerts past their retention are deleted
+/// from this, since the alert cache keeps only alerts still to be processed.
+#[derive(Default, Debug)]
+pub struct ProcessedAlerts {
+    at: HashMap<Key, Time>,
+}
+
+impl ProcessedAlerts {
+    /// (namespace, name) of the alerts processed at least `retention` before `now`, sorted.
+    pub fn expired(&self, now: jiff::Timestamp, retention: Duration) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .at
+            .iter()
+            .filter(|(_, t)| {
+                Duration::try_from(now.duration_since(t.0)).is_ok_and(|age| age >= retention)
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+impl Indexer<ReceivedAlert> for ProcessedAlerts {
+    fn insert(&mut self, alert: &ReceivedAlert) {
+        let Some(ns) = alert.namespace() else { return };
+        let key = (ns, alert.name_any());
+        match alert
+            .status
+            .as_ref()
+            .filter(|s| s.processed)
+            .and_then(|s| s.processed_at.clone())
+        {
+            Some(at) => {
+                self.at.insert(key, at);
+            }
+            None => {
+                self.at.remove(&key);
+            }
+        }
+    }
+
+    fn remove(&mut self, alert: &ReceivedAlert) {
+        let Some(ns) = alert.namespace() else { return };
+        self.at.remove(&(ns, alert.name_any()));
+    }
+}
+
 /// The indexes of the alert controller.
 #[derive(Default, Debug)]
 pub struct Indexes {
     pub plans: Indexed<PlansByLabels>,
     pub runs: Indexed<RunsByPlan>,
+    pub processed_alerts: Indexed<ProcessedAlerts>,
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
-    use lifeboat_api::{AlertSpec, RecoveryPlanSpec, RecoveryRunSpec};
+    use lifeboat_api::{
+        AlertSpec, ReceivedAlertSpec, ReceivedAlertStatus, RecoveryPlanSpec, RecoveryRunSpec,
+        RecoveryRunStatus,
+    };
 
     fn plan(ns: &str, name: &str, labels: &[(&str, &str)]) -> RecoveryPlan {
         let mut p = RecoveryPlan::new(
@@ -366,6 +455,14 @@ mod tests {
         assert_eq!(idx.read(|i| i.matching("ns-0", &alert)), want);
     }
 
+    fn names(runs: Vec<(String, RunFacts)>) -> Vec<String> {
+        runs.into_iter().map(|(name, _)| name).collect()
+    }
+
+    fn at(second: i64) -> Time {
+        Time(jiff::Timestamp::from_second(1_700_000_000 + second).unwrap())
+    }
+
     #[test]
     fn runs_are_filed_under_their_plan() {
         let idx = Indexed::<RunsByPlan>::default();
@@ -373,12 +470,71 @@ mod tests {
         idx.apply(&watcher::Event::Apply(run("a", "r2", Some("p"))));
         idx.apply(&watcher::Event::Apply(run("b", "r3", Some("p"))));
         idx.apply(&watcher::Event::Apply(run("a", "by-hand", None)));
-        assert_eq!(idx.read(|i| i.runs_of("a", "p")), vec!["r1", "r2"]);
-        assert_eq!(idx.read(|i| i.runs_of("b", "p")), vec!["r3"]);
+        assert_eq!(names(idx.read(|i| i.runs_of("a", "p"))), vec!["r1", "r2"]);
+        assert_eq!(names(idx.read(|i| i.runs_of("b", "p"))), vec!["r3"]);
         idx.apply(&watcher::Event::Apply(run("a", "r2", Some("q"))));
-        assert_eq!(idx.read(|i| i.runs_of("a", "p")), vec!["r1"]);
-        assert_eq!(idx.read(|i| i.runs_of("a", "q")), vec!["r2"]);
+        assert_eq!(names(idx.read(|i| i.runs_of("a", "p"))), vec!["r1"]);
+        assert_eq!(names(idx.read(|i| i.runs_of("a", "q"))), vec!["r2"]);
         idx.apply(&watcher::Event::Delete(run("a", "r1", Some("p"))));
         assert!(idx.read(|i| i.runs_of("a", "p")).is_empty());
+    }
+
+    #[test]
+    fn a_runs_facts_follow_its_status() {
+        let idx = Indexed::<RunsByPlan>::default();
+        let mut r = run("a", "r1", Some("p"));
+        r.metadata.creation_timestamp = Some(at(0));
+        idx.apply(&watcher::Event::Apply(r.clone()));
+        let facts = |idx: &Indexed<RunsByPlan>| idx.read(|i| i.runs_of("a", "p"))[0].1.clone();
+        assert!(facts(&idx).is_active(), "not started yet is active");
+        assert_eq!(facts(&idx).created, Some(at(0)));
+        r.status = Some(RecoveryRunStatus {
+            phase: RunPhase::Running,
+            ..Default::default()
+        });
+        idx.apply(&watcher::Event::Apply(r.clone()));
+        assert!(facts(&idx).is_active());
+        r.status = Some(RecoveryRunStatus {
+            phase: RunPhase::Completed,
+            finished_at: Some(at(5)),
+            ..Default::default()
+        });
+        idx.apply(&watcher::Event::Apply(r));
+        assert!(!facts(&idx).is_active());
+        assert_eq!(facts(&idx).phase, Some(RunPhase::Completed));
+        assert_eq!(facts(&idx).finished_at, Some(at(5)));
+    }
+
+    fn alert(ns: &str, name: &str, processed_at: Option<i64>) -> ReceivedAlert {
+        let mut a = ReceivedAlert::new(name, ReceivedAlertSpec::default());
+        a.metadata.namespace = Some(ns.into());
+        a.status = processed_at.map(|s| ReceivedAlertStatus {
+            processed: true,
+            processed_at: Some(at(s)),
+            ..Default::default()
+        });
+        a
+    }
+
+    #[test]
+    fn processed_alerts_expire_after_their_retention() {
+        let idx = Indexed::<ProcessedAlerts>::default();
+        idx.apply(&watcher::Event::Apply(alert("a", "new", None)));
+        idx.apply(&watcher::Event::Apply(alert("a", "old", Some(0))));
+        idx.apply(&watcher::Event::Apply(alert("b", "older", Some(-10))));
+        idx.apply(&watcher::Event::Apply(alert("a", "recent", Some(55))));
+        let now = at(60).0;
+        let retention = Duration::from_secs(60);
+        assert_eq!(
+            idx.read(|i| i.expired(now, retention)),
+            vec![
+                ("a".to_string(), "old".to_string()),
+                ("b".to_string(), "older".to_string())
+            ],
+            "processed at least the retention ago; never an unprocessed alert"
+        );
+        idx.apply(&watcher::Event::Delete(alert("a", "old", Some(0))));
+        idx.apply(&watcher::Event::Apply(alert("b", "older", None)));
+        assert!(idx.read(|i| i.expired(now, retention)).is_empty());
     }
 }

@@ -202,6 +202,7 @@ pub async fn run_all_controllers(
         watch_config.clone(),
         plans_writer,
         stream::trim,
+        |_| true,
         move |ev| plan_index.plans.apply(ev),
     )
     .predicate_filter(predicates::generation, Default::default());
@@ -211,7 +212,8 @@ pub async fn run_all_controllers(
         Api::<RecoveryRun>::all(client.clone()),
         watch_config.clone(),
         runs_writer,
-        stream::trim_run,
+        stream::trim,
+        |run| !runs::is_done(run),
         move |ev| run_index.runs.apply(ev),
     )
     .predicate_filter(predicates::generation, Default::default());
@@ -267,18 +269,16 @@ pub async fn run_all_controllers(
         () = work.cancelled() => {}
     }
     let (alerts_reader, alerts_writer) = reflector::store::<ReceivedAlert>();
+    let alert_index = indexes.clone();
     let alerts_stream = stream::cached_watch(
         Api::<ReceivedAlert>::all(client.clone()),
         watch_config,
         alerts_writer,
-        stream::trim_alert,
-        |_| {},
+        stream::trim,
+        |alert| !alert.status.as_ref().is_some_and(|s| s.processed),
+        move |ev| alert_index.processed_alerts.apply(ev),
     );
-    let expiry_task = tokio::spawn(alerts::expire_processed(
-        ctx.clone(),
-        alerts_reader.clone(),
-        work.clone(),
-    ));
+    let expiry_task = tokio::spawn(alerts::expire_processed(ctx.clone(), work.clone()));
     let alert_controller = Controller::for_stream(alerts_stream, alerts_reader)
         .with_config(controller::Config::default().concurrency(ALERT_CONCURRENCY))
         .graceful_shutdown_on(work.clone().cancelled_owned())

@@ -210,11 +210,7 @@ where
 /// Deletes the processed alerts whose `alert_retention` has passed, looking at the cache
 /// every `retention / 10` (between 1 s and 1 min) until `work` is cancelled. One sweep
 /// instead of a timer per alert: ten thousand processed alerts cost no scheduler entries.
-pub async fn expire_processed(
-    ctx: Arc<Context>,
-    alerts: kube::runtime::reflector::Store<ReceivedAlert>,
-    work: tokio_util::sync::CancellationToken,
-) {
+pub async fn expire_processed(ctx: Arc<Context>, work: tokio_util::sync::CancellationToken) {
     let Some(retention) = ctx.alert_retention else {
         return;
     };
@@ -227,19 +223,10 @@ pub async fn expire_processed(
             () = work.cancelled() => return,
         }
         let now = ctx.clock.now();
-        let expired: Vec<(String, String)> = alerts
-            .state()
-            .iter()
-            .filter(|a| {
-                a.status
-                    .as_ref()
-                    .filter(|s| s.processed)
-                    .and_then(|s| s.processed_at.as_ref())
-                    .and_then(|t| Duration::try_from(now.duration_since(t.0)).ok())
-                    .is_some_and(|age| age >= retention)
-            })
-            .filter_map(|a| Some((a.namespace()?, a.metadata.name.clone()?)))
-            .collect();
+        let expired = ctx
+            .indexes
+            .processed_alerts
+            .read(|idx| idx.expired(now, retention));
         for (namespace, name) in expired {
             if work.is_cancelled() {
                 return;
@@ -307,19 +294,15 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
             let key = (namespace.clone(), plan_name.clone());
             let _section = ctx.recent_runs.section(&key).await;
             let run_name = naming::run_name(&plan_name, &alert_name);
-            let plan_runs: Vec<Arc<RecoveryRun>> = ctx
+            let plan_runs = ctx
                 .indexes
                 .runs
-                .read(|idx| idx.runs_of(&namespace, &plan_name))
-                .iter()
-                .filter_map(|name| ctx.runs.get(&ObjectRef::new(name).within(&namespace)))
-                .filter(|r| r.spec.plan_name.as_deref() == Some(plan_name.as_str()))
-                .collect();
+                .read(|idx| idx.runs_of(&namespace, &plan_name));
             // Forget runs the cache now knows about as finished, and stale ones.
             ctx.recent_runs.prune(&key, |recent| {
-                let cached = plan_runs.iter().find(|r| r.name_any() == recent.name);
+                let cached = plan_runs.iter().find(|(name, _)| *name == recent.name);
                 match cached {
-                    Some(r) => run_is_active(r),
+                    Some((_, facts)) => facts.is_active(),
                     None => {
                         Duration::try_from(now.duration_since(recent.created)).unwrap_or_default()
                             < RECENT_RUN_TTL
@@ -327,12 +310,12 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
                 }
             });
             let recent = ctx.recent_runs.get(&key);
-            let own_run_exists = plan_runs.iter().any(|r| r.name_any() == run_name)
+            let own_run_exists = plan_runs.iter().any(|(name, _)| *name == run_name)
                 || recent.iter().any(|r| r.name == run_name);
             let mut active: Vec<String> = plan_runs
                 .iter()
-                .filter(|r| run_is_active(r))
-                .map(|r| r.name_any())
+                .filter(|(_, facts)| facts.is_active())
+                .map(|(name, _)| name.clone())
                 .collect();
             for r in &recent {
                 if !active.contains(&r.name) {
@@ -343,7 +326,7 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
             active.sort();
             let last_start = plan_runs
                 .iter()
-                .filter_map(|r| r.metadata.creation_timestamp.as_ref().map(|t| t.0))
+                .filter_map(|(_, facts)| facts.created.as_ref().map(|t| t.0))
                 .chain(recent.iter().map(|r| r.created))
                 .max();
             let validated = validation::validate_plan(&plan.spec, &clusters);

@@ -15,7 +15,6 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
 use lifeboat_api::conditions::{
     self, Condition, REASON_INVALID, REASON_VALID, STATUS_FALSE, STATUS_TRUE, TYPE_VALID,
 };
@@ -25,6 +24,7 @@ use serde_json::json;
 use crate::api_errors::{self, with_api_retries};
 use crate::context::Context;
 use crate::controller::validation;
+use crate::index::RunFacts;
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "plans";
@@ -121,25 +121,16 @@ pub async fn reconcile(plan: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Act
     Ok(Action::await_change())
 }
 
-/// The finished runs of `plan` to delete under its history limits: oldest first beyond the
-/// limit of each outcome (pure).
-pub fn runs_beyond_history(plan: &RecoveryPlan, runs: &[Arc<RecoveryRun>]) -> Vec<String> {
-    let ns = plan.namespace();
-    let name = plan.name_any();
+/// Which of `plan`'s runs to delete under its history limits: the oldest finished ones beyond
+/// the limit of each outcome (pure).
+pub fn runs_beyond_history(plan: &RecoveryPlan, runs: &[(String, RunFacts)]) -> Vec<String> {
     let mut completed = Vec::new();
     let mut failed = Vec::new();
-    for r in runs {
-        if r.namespace() != ns || r.spec.plan_name.as_deref() != Some(name.as_str()) {
-            continue;
-        }
-        let Some(status) = &r.status else { continue };
-        let finished = status
-            .finished_at
-            .clone()
-            .or_else(|| r.metadata.creation_timestamp.clone());
-        match status.phase {
-            RunPhase::Completed => completed.push((finished, r.name_any())),
-            RunPhase::Failed | RunPhase::Aborted => failed.push((finished, r.name_any())),
+    for (name, facts) in runs {
+        let finished = facts.finished_at.clone().or_else(|| facts.created.clone());
+        match facts.phase {
+            Some(RunPhase::Completed) => completed.push((finished, name.clone())),
+            Some(RunPhase::Failed | RunPhase::Aborted) => failed.push((finished, name.clone())),
             _ => {}
         }
     }
@@ -172,13 +163,10 @@ pub fn runs_beyond_history(plan: &RecoveryPlan, runs: &[Arc<RecoveryRun>]) -> Ve
 pub async fn enforce_history(ctx: &Context, plan: &RecoveryPlan) -> Result<(), PlanError> {
     let namespace = plan.namespace().unwrap_or_default();
     let plan_name = plan.name_any();
-    let runs: Vec<Arc<RecoveryRun>> = ctx
+    let runs = ctx
         .indexes
         .runs
-        .read(|idx| idx.runs_of(&namespace, &plan_name))
-        .iter()
-        .filter_map(|name| ctx.runs.get(&ObjectRef::new(name).within(&namespace)))
-        .collect();
+        .read(|idx| idx.runs_of(&namespace, &plan_name));
     let doomed = runs_beyond_history(plan, &runs);
     if doomed.is_empty() {
         return Ok(());
@@ -229,8 +217,8 @@ mod tests {
         p
     }
 
-    fn run(name: &str, plan: &str, phase: RunPhase, finished_second: i64) -> Arc<RecoveryRun> {
-        Arc::new(RecoveryRun {
+    fn run(name: &str, plan: &str, phase: RunPhase, finished_second: i64) -> (String, RunFacts) {
+        let run = RecoveryRun {
             metadata: ObjectMeta {
                 name: Some(name.into()),
                 namespace: Some("ns".into()),
@@ -254,7 +242,8 @@ mod tests {
                 )),
                 ..Default::default()
             }),
-        })
+        };
+        (name.to_string(), RunFacts::of(&run))
     }
 
     #[test]
@@ -266,7 +255,6 @@ mod tests {
             run("bad1", "p", RunPhase::Failed, 1),
             run("bad2", "p", RunPhase::Failed, 2),
             run("active", "p", RunPhase::Running, 0),
-            run("other", "q", RunPhase::Completed, 0),
         ];
         assert_eq!(
             runs_beyond_history(&plan(Some(2), Some(1)), &runs),

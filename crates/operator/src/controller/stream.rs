@@ -16,18 +16,16 @@
 //! **Caches hold only what the controllers read.** `managedFields` and the
 //! `last-applied-configuration` annotation are dropped before an object is cached
 //! ([`trim`]): they are most of a small object's size and nothing in lifeboat reads them.
-//! Finished runs and processed alerts, which make up most of a busy cluster's objects, keep
-//! only the few fields still read ([`trim_run`], [`trim_alert`]).
+//! Finished runs and processed alerts, which make up most of a busy cluster's objects, are
+//! not cached at all ([`cached_watch`]'s `cached`): the few facts still read of them live
+//! in the indexes (`index.rs`), and a finished run asked to retry is cached again.
 
 use futures::{Stream, StreamExt, TryStreamExt};
 use kube::Resource;
 use kube::api::Api;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, reflector, watcher};
-use lifeboat_api::{
-    ReceivedAlert, ReceivedAlertSpec, ReceivedAlertStatus, RecoveryRun, RecoveryRunStatus,
-};
+use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
 
 /// Annotation `kubectl apply` keeps the whole previous object in.
@@ -43,55 +41,6 @@ pub fn trim<K: Resource>(obj: &mut K) {
             meta.annotations = None;
         }
     }
-}
-
-/// [`trim`], and for a finished run everything but what the alert controller (concurrency
-/// policy, cooldown) and the plan controller (history limits) read: name, namespace,
-/// creation time, plan, phase, attempt and finish time. A finished run is executed again
-/// only when retried, and then read afresh from the API server, so its steps, outputs and
-/// rendered patches need not stay in memory.
-pub fn trim_run(run: &mut RecoveryRun) {
-    trim(run);
-    let Some(status) = run.status.as_mut() else {
-        return;
-    };
-    if !status.phase.is_finished() {
-        return;
-    }
-    run.metadata.labels = None;
-    run.metadata.annotations = None;
-    run.spec.steps = Vec::new();
-    run.spec.alert_spec = Default::default();
-    *status = RecoveryRunStatus {
-        phase: status.phase,
-        started_at: status.started_at.take(),
-        finished_at: status.finished_at.take(),
-        // With `spec.attempt`, whether someone asked for another attempt.
-        attempt: status.attempt,
-        ..Default::default()
-    };
-}
-
-/// [`trim`], and for a processed alert everything but its name, `processed` and
-/// `processedAt`: the alert controller only deletes it once its retention has passed.
-pub fn trim_alert(alert: &mut ReceivedAlert) {
-    trim(alert);
-    let Some(status) = alert.status.as_ref() else {
-        return;
-    };
-    if !status.processed {
-        return;
-    }
-    alert.metadata.labels = None;
-    alert.metadata.annotations = None;
-    alert.spec = ReceivedAlertSpec::default();
-    let processed_at = status.processed_at.clone();
-    alert.status = Some(ReceivedAlertStatus {
-        processed: true,
-        // Retention counts from here.
-        processed_at,
-        ..Default::default()
-    });
 }
 
 /// The objects to reconcile, from a reflector's events (the cache `store` is fed by that
@@ -145,15 +94,16 @@ where
         })
 }
 
-/// Watches every `K` of `api` into `writer`'s cache (through `modify`, e.g. [`trim`]), calls
-/// `on_event` with every
-/// event once the cache has it (indexes), and yields the objects to reconcile
+/// Watches every `K` of `api` into `writer`'s cache, which keeps only the objects `cached`
+/// accepts (each after `modify`, e.g. [`trim`]); calls `on_event` with every event, whole,
+/// once the cache has it (indexes); and yields the cached objects to reconcile
 /// ([`reconcile_triggers`]), retrying the watch with backoff.
 pub fn cached_watch<K>(
     api: Api<K>,
     config: watcher::Config,
-    writer: Writer<K>,
+    mut writer: Writer<K>,
     modify: impl FnMut(&mut K) + Send + 'static,
+    cached: impl Fn(&K) -> bool + Send + 'static,
     on_event: impl Fn(&watcher::Event<K>) + Send + 'static,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send
 where
@@ -161,10 +111,47 @@ where
     K::DynamicType: Eq + std::hash::Hash + Clone + Default,
 {
     let store = writer.as_reader();
-    let events = reflector::reflector(writer, watcher(api, config).modify(modify))
-        .inspect_ok(move |ev| on_event(ev))
+    let events = watcher(api, config)
+        .modify(modify)
+        .try_filter_map(move |event| {
+            futures::future::ready(Ok(cache_event(event, &mut writer, &cached, &on_event)))
+        })
         .default_backoff();
     reconcile_triggers(events, store)
+}
+
+/// Applies `event` to a cache that keeps only the objects `cached` accepts, then hands it
+/// whole to `on_event`, and returns what the cache saw of it: an object the cache does not
+/// keep is deleted from it (`Apply`) or left out of a listing (`InitApply`), so it triggers
+/// no reconcile either. (kube-runtime's `reflector` caches every object it is given.)
+fn cache_event<K>(
+    event: watcher::Event<K>,
+    writer: &mut Writer<K>,
+    cached: &impl Fn(&K) -> bool,
+    on_event: &impl Fn(&watcher::Event<K>),
+) -> Option<watcher::Event<K>>
+where
+    K: Resource + Clone,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    let keep = match &event {
+        watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => cached(obj),
+        _ => true,
+    };
+    if keep {
+        writer.apply_watcher_event(&event);
+        on_event(&event);
+        return Some(event);
+    }
+    on_event(&event);
+    match event {
+        watcher::Event::Apply(obj) => {
+            let gone = watcher::Event::Delete(obj);
+            writer.apply_watcher_event(&gone);
+            Some(gone)
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -184,6 +171,7 @@ mod tests {
 
     use super::*;
     use crate::ControllerConfig;
+    use kube::runtime::reflector;
 
     fn cm(name: &str) -> ConfigMap {
         let mut annotations = std::collections::BTreeMap::new();
@@ -255,76 +243,53 @@ mod tests {
     }
 
     #[test]
-    fn finished_runs_and_processed_alerts_keep_only_what_is_read() {
-        use lifeboat_api::{AlertSpec, RecoveryRunSpec, RunPhase};
-        let mut run = RecoveryRun::new(
-            "r",
-            RecoveryRunSpec {
-                alert_spec: AlertSpec {
-                    name: "a".into(),
-                    labels: [("app".to_string(), "db".to_string())].into(),
-                    annotations: Default::default(),
-                },
-                steps: serde_json::from_value(json!([{"type": "readField",
-                    "readField": {"apiVersion": "v1", "resource": "configmaps",
-                        "namespace": "default", "name": "x", "fieldPath": "data",
-                        "outputKey": "x"}}]))
-                .unwrap(),
-                plan_name: Some("p".into()),
-                dry_run: None,
-                service_account_name: None,
-                cancel: None,
-                finally: Vec::new(),
-                notifications: Vec::new(),
-                attempt: None,
-            },
-        );
-        run.status = Some(RecoveryRunStatus {
-            phase: RunPhase::Running,
-            message: Some("executing step 1 of 1".into()),
-            ..Default::default()
-        });
-        let running = run.clone();
-        trim_run(&mut run);
-        assert_eq!(
-            serde_json::to_value(&run).unwrap(),
-            serde_json::to_value(&running).unwrap(),
-            "a run still executing is cached whole"
-        );
-        run.status.as_mut().unwrap().phase = RunPhase::Completed;
-        trim_run(&mut run);
-        assert!(
-            run.spec.steps.is_empty(),
-            "a finished run's steps are dropped"
-        );
-        assert_eq!(run.spec.plan_name.as_deref(), Some("p"), "its plan is kept");
-        let status = run.status.unwrap();
-        assert_eq!(status.phase, RunPhase::Completed);
-        assert!(status.message.is_none());
+    fn objects_the_cache_does_not_keep_are_evicted_but_still_indexed() {
+        let (store, mut writer) = reflector::store::<ConfigMap>();
+        let kept = |cm: &ConfigMap| cm.data.is_none();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let on_event = |ev: &watcher::Event<ConfigMap>| {
+            if let watcher::Event::Apply(cm) | watcher::Event::InitApply(cm) = ev {
+                seen.lock().unwrap().push(cm.metadata.name.clone().unwrap());
+            }
+        };
+        let mut done = cm("done");
+        done.data = Some([("k".to_string(), "v".to_string())].into());
+        let key = |name: &str| ObjectRef::<ConfigMap>::new(name);
 
-        let mut alert = ReceivedAlert::new(
-            "a",
-            ReceivedAlertSpec {
-                labels: [("app".to_string(), "db".to_string())].into(),
-                ..Default::default()
-            },
+        let mut apply = |ev| cache_event(ev, &mut writer, &kept, &on_event);
+        assert!(matches!(
+            apply(watcher::Event::Init),
+            Some(watcher::Event::Init)
+        ));
+        assert!(
+            apply(watcher::Event::InitApply(done.clone())).is_none(),
+            "left out of the listing, so never reconciled"
         );
-        let fresh = alert.clone();
-        trim_alert(&mut alert);
+        assert!(apply(watcher::Event::InitApply(cm("open"))).is_some());
+        assert!(apply(watcher::Event::InitDone).is_some());
+        assert!(store.get(&key("open")).is_some());
+        assert!(store.get(&key("done")).is_none());
+
+        // An object the cache keeps until it is done: then it leaves the cache, and what
+        // follows downstream is a deletion, which triggers nothing.
+        let mut finishing = cm("open");
+        finishing.data = done.data.clone();
+        assert!(matches!(
+            apply(watcher::Event::Apply(finishing)),
+            Some(watcher::Event::Delete(_))
+        ));
+        assert!(store.get(&key("open")).is_none());
+        // Asked to work again: cached again.
+        assert!(matches!(
+            apply(watcher::Event::Apply(cm("open"))),
+            Some(watcher::Event::Apply(_))
+        ));
+        assert!(store.get(&key("open")).is_some());
         assert_eq!(
-            serde_json::to_value(&alert).unwrap(),
-            serde_json::to_value(&fresh).unwrap(),
-            "an unprocessed alert is cached whole"
+            *seen.lock().unwrap(),
+            vec!["done", "open", "open", "open"],
+            "the indexes see every object, whole"
         );
-        alert.status = Some(ReceivedAlertStatus {
-            processed: true,
-            matched_plans: vec!["p".into()],
-            ..Default::default()
-        });
-        trim_alert(&mut alert);
-        assert!(alert.spec.labels.is_empty());
-        assert!(alert.status.as_ref().unwrap().processed);
-        assert!(alert.status.unwrap().matched_plans.is_empty());
     }
 
     /// More than one list page (kube's watcher lists 500 at a time), so the re-list reaches

@@ -12,8 +12,9 @@ use lifeboat_engine::{StepAction, ValidatedStep};
 use super::{CANCEL_POLL, Execution, RunError, progress, set_success};
 use crate::context::Context;
 
-/// Whether the run has finished and nobody asked for another attempt.
-pub(super) fn is_done(run: &RecoveryRun) -> bool {
+/// Whether the run has finished and nobody asked for another attempt: nothing is left to do
+/// for it.
+pub fn is_done(run: &RecoveryRun) -> bool {
     run.status.as_ref().is_some_and(|s| s.phase.is_finished()) && !retry_requested(run)
 }
 

@@ -48,7 +48,8 @@ mod notifications;
 use crate::context::Context;
 use crate::controller::validation;
 use crate::executor::{self, StepFailure, StepInput, StepOutput};
-use control::{cancellation, is_done, only_waits, retry_requested};
+pub use control::is_done;
+use control::{cancellation, only_waits, retry_requested};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "runs";

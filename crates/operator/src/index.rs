@@ -188,7 +188,9 @@ impl RunFacts {
 /// Runs per (namespace, plan), by name.
 #[derive(Default, Debug)]
 pub struct RunsByPlan {
-    by_plan: HashMap<Key, BTreeMap<String, RunFacts>>,
+    /// Sorted by name. A `Vec`, not a `BTreeMap`: most plans have a run or two (history
+    /// limits keep them few), and a B-tree node has room for eleven.
+    by_plan: HashMap<Key, Vec<(String, RunFacts)>>,
     /// (namespace, run) → the plan it was filed under.
     plan_of: HashMap<Key, String>,
 }
@@ -198,11 +200,7 @@ impl RunsByPlan {
     pub fn runs_of(&self, namespace: &str, plan: &str) -> Vec<(String, RunFacts)> {
         self.by_plan
             .get(&(namespace.to_string(), plan.to_string()))
-            .map(|runs| {
-                runs.iter()
-                    .map(|(name, facts)| (name.clone(), facts.clone()))
-                    .collect()
-            })
+            .cloned()
             .unwrap_or_default()
     }
 
@@ -210,7 +208,9 @@ impl RunsByPlan {
         if let Some(plan) = self.plan_of.remove(run_key) {
             let plan_key = (run_key.0.clone(), plan);
             if let Some(runs) = self.by_plan.get_mut(&plan_key) {
-                runs.remove(&run_key.1);
+                if let Ok(i) = runs.binary_search_by(|(name, _)| name.cmp(&run_key.1)) {
+                    runs.remove(i);
+                }
                 if runs.is_empty() {
                     self.by_plan.remove(&plan_key);
                 }
@@ -228,10 +228,12 @@ impl Indexer<RecoveryRun> for RunsByPlan {
             self.forget(&run_key);
         }
         if let Some(plan) = plan {
-            self.by_plan
-                .entry((ns, plan.clone()))
-                .or_default()
-                .insert(run_key.1.clone(), RunFacts::of(run));
+            let runs = self.by_plan.entry((ns, plan.clone())).or_default();
+            let facts = RunFacts::of(run);
+            match runs.binary_search_by(|(name, _)| name.cmp(&run_key.1)) {
+                Ok(i) => runs[i].1 = facts,
+                Err(i) => runs.insert(i, (run_key.1.clone(), facts)),
+            }
             self.plan_of.insert(run_key, plan);
         }
     }

@@ -105,6 +105,30 @@ impl RecentRuns {
         }
     }
 
+    /// The run index now has `run` of plan `key`: it need not be remembered here any more.
+    /// Forgotten at once unless an alert's decision about that plan is in progress, which
+    /// may have read the index before the run was in it; that decision's next `prune`
+    /// forgets it then. Without this, a plan that never sees another alert would keep its
+    /// entry for the controller's lifetime.
+    pub(crate) fn seen(&self, key: &PlanKey, run: &str) {
+        // Holding the lock map keeps anyone from entering the section meanwhile.
+        let locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+        let _section = match locks.get(key) {
+            Some(lock) => match lock.try_lock() {
+                Ok(guard) => Some(guard),
+                Err(_) => return,
+            },
+            None => None,
+        };
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(v) = inner.get_mut(key) {
+            v.retain(|r| r.name != run);
+            if v.is_empty() {
+                inner.remove(key);
+            }
+        }
+    }
+
     /// How many plans have a lock or remembered runs (for tests).
     #[cfg(test)]
     fn plans_held(&self) -> (usize, usize) {
@@ -162,5 +186,31 @@ mod tests {
         assert!(runs.get(&key("a")).is_empty());
         assert_eq!(runs.get(&key("b")).len(), 1);
         assert_eq!(runs.plans_held().1, 1, "only plan b still remembers a run");
+    }
+
+    #[tokio::test]
+    async fn a_run_the_index_has_is_forgotten_unless_a_decision_is_in_progress() {
+        let runs = RecentRuns::default();
+        let now = jiff::Timestamp::now();
+        runs.record(key("a"), "r1".into(), now);
+        runs.record(key("a"), "r2".into(), now);
+        runs.seen(&key("a"), "r1");
+        let names = |runs: &RecentRuns| -> Vec<String> {
+            runs.get(&key("a")).into_iter().map(|r| r.name).collect()
+        };
+        assert_eq!(names(&runs), vec!["r2"]);
+
+        // A decision about plan a may have read the index before r2 reached it.
+        let section = runs.section(&key("a")).await;
+        runs.seen(&key("a"), "r2");
+        assert_eq!(
+            names(&runs),
+            vec!["r2"],
+            "kept while a decision is in progress"
+        );
+        drop(section);
+        runs.seen(&key("a"), "r2");
+        assert!(names(&runs).is_empty());
+        assert_eq!(runs.plans_held(), (0, 0), "nothing left for plan a");
     }
 }

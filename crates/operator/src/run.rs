@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::Client;
 use kube::api::Api;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector;
-use kube::runtime::{WatchStreamExt, predicates, watcher};
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
 use lifeboat_api::conditions::REASON_INVALID;
 use lifeboat_api::{ReceivedAlert, RecoveryPlan, RecoveryRun};
 use prometheus_client::registry::Registry;
@@ -28,6 +28,7 @@ use crate::controller::{alerts, plans, runs, stream};
 use crate::index::Indexes;
 use crate::last_run::LastRuns;
 use crate::leader::{LeaderElector, LeaderError, LeaseTimings};
+use crate::recent_runs::RecentRuns;
 use crate::telemetry::{HealthError, Metrics, Readiness, serve_health};
 use crate::webhook::{self, WebhookError};
 
@@ -204,19 +205,28 @@ pub async fn run_all_controllers(
         stream::trim,
         |_| true,
         move |ev| plan_index.plans.apply(ev),
-    )
-    .predicate_filter(predicates::generation, Default::default());
+        stream::Triggers::NewGeneration,
+    );
     let (runs_reader, runs_writer) = reflector::store::<RecoveryRun>();
     let run_index = indexes.clone();
+    let recent_runs = Arc::new(RecentRuns::default());
+    let seen_runs = recent_runs.clone();
     let runs_stream = stream::cached_watch(
         Api::<RecoveryRun>::all(client.clone()),
         watch_config.clone(),
         runs_writer,
         stream::trim,
         |run| !runs::is_done(run),
-        move |ev| run_index.runs.apply(ev),
-    )
-    .predicate_filter(predicates::generation, Default::default());
+        move |ev| {
+            run_index.runs.apply(ev);
+            if let watcher::Event::Apply(run) | watcher::Event::InitApply(run) = ev
+                && let (Some(ns), Some(plan)) = (run.namespace(), run.spec.plan_name.clone())
+            {
+                seen_runs.seen(&(ns, plan), &run.name_any());
+            }
+        },
+        stream::Triggers::NewGeneration,
+    );
     let clusters_changed = clusters.changes();
 
     let ctx = Arc::new(Context {
@@ -228,7 +238,7 @@ pub async fn run_all_controllers(
         plans: plans_reader.clone(),
         runs: runs_reader.clone(),
         indexes: indexes.clone(),
-        recent_runs: Arc::default(),
+        recent_runs,
         shutdown: work.clone(),
         alert_retention: cfg.alert_retention,
         last_runs: LastRuns::new(client.clone()),
@@ -277,6 +287,7 @@ pub async fn run_all_controllers(
         stream::trim,
         |alert| !alert.status.as_ref().is_some_and(|s| s.processed),
         move |ev| alert_index.processed_alerts.apply(ev),
+        stream::Triggers::EveryChange,
     );
     let expiry_task = tokio::spawn(alerts::expire_processed(ctx.clone(), work.clone()));
     let alert_controller = Controller::for_stream(alerts_stream, alerts_reader)

@@ -20,6 +20,8 @@
 //! not cached at all ([`cached_watch`]'s `cached`): the few facts still read of them live
 //! in the indexes (`index.rs`), and a finished run asked to retry is cached again.
 
+use std::collections::HashMap;
+
 use futures::{Stream, StreamExt, TryStreamExt};
 use kube::Resource;
 use kube::api::Api;
@@ -43,6 +45,41 @@ pub fn trim<K: Resource>(obj: &mut K) {
     }
 }
 
+/// Which changes of an object trigger a reconcile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Triggers {
+    /// Every change.
+    EveryChange,
+    /// A new object, or a new `metadata.generation` (its spec changed), not the
+    /// controller's own status writes.
+    NewGeneration,
+}
+
+/// The last generation seen of each cached object: (namespace, name) → (uid, generation).
+/// kube-runtime's `predicates::generation` filter does the same but remembers every object
+/// for an hour after it is gone; this one forgets an object when it leaves the cache, which
+/// finished runs do by the thousand.
+#[derive(Default)]
+struct Generations(HashMap<(Option<String>, String), (Option<String>, i64)>);
+
+impl Generations {
+    /// Whether `obj` is new to this filter or has a new generation (always, without one).
+    fn changed<K: Resource>(&mut self, obj: &K) -> bool {
+        let meta = obj.meta();
+        let (Some(name), Some(generation)) = (meta.name.clone(), meta.generation) else {
+            return true;
+        };
+        let seen = (meta.uid.clone(), generation);
+        self.0.insert((meta.namespace.clone(), name), seen.clone()) != Some(seen)
+    }
+
+    fn forget<K: Resource>(&mut self, obj: &K) {
+        if let Some(name) = obj.meta().name.clone() {
+            self.0.remove(&(obj.meta().namespace.clone(), name));
+        }
+    }
+}
+
 /// The objects to reconcile, from a reflector's events (the cache `store` is fed by that
 /// reflector): each applied object as it comes, and a (re-)list's objects all at once when
 /// the list is complete, read from the cache — which by then has swapped them in, so the
@@ -51,6 +88,7 @@ pub fn trim<K: Resource>(obj: &mut K) {
 pub fn reconcile_triggers<K, S>(
     events: S,
     store: Store<K>,
+    triggers: Triggers,
 ) -> impl Stream<Item = Result<K, watcher::Error>>
 where
     K: Resource + Clone + 'static,
@@ -62,23 +100,55 @@ where
         Listed(ObjectRef<K>),
         Failed(watcher::Error),
     }
+    struct State<K: Resource> {
+        listing: Vec<ObjectRef<K>>,
+        generations: Option<Generations>,
+    }
+    let state = State {
+        listing: Vec::new(),
+        generations: (triggers == Triggers::NewGeneration).then(Generations::default),
+    };
+    let cache = store.clone();
     events
-        .scan(Vec::<ObjectRef<K>>::new(), |listing, ev| {
+        .scan(state, move |st, ev| {
+            let changed =
+                |st: &mut State<K>, obj: &K| st.generations.as_mut().is_none_or(|g| g.changed(obj));
             let out: Vec<Trigger<K>> = match ev {
-                Ok(watcher::Event::Apply(obj)) => vec![Trigger::Object(obj)],
-                Ok(watcher::Event::Delete(_)) => Vec::new(),
+                Ok(watcher::Event::Apply(obj)) if changed(st, &obj) => vec![Trigger::Object(obj)],
+                Ok(watcher::Event::Apply(_)) => Vec::new(),
+                Ok(watcher::Event::Delete(obj)) => {
+                    if let Some(g) = st.generations.as_mut() {
+                        g.forget(&obj);
+                    }
+                    Vec::new()
+                }
                 Ok(watcher::Event::Init) => {
-                    listing.clear();
+                    st.listing.clear();
                     Vec::new()
                 }
                 Ok(watcher::Event::InitApply(obj)) => {
-                    listing.push(ObjectRef::from_obj(&obj));
+                    if changed(st, &obj) {
+                        st.listing.push(ObjectRef::from_obj(&obj));
+                    }
                     Vec::new()
                 }
-                Ok(watcher::Event::InitDone) => std::mem::take(listing)
-                    .into_iter()
-                    .map(Trigger::Listed)
-                    .collect(),
+                Ok(watcher::Event::InitDone) => {
+                    // Objects deleted while the watch was down never sent a `Delete`.
+                    if let Some(g) = st.generations.as_mut() {
+                        g.0.retain(|(ns, name), _| {
+                            let r = ObjectRef::<K>::new_with(name, Default::default());
+                            let r = match ns {
+                                Some(ns) => r.within(ns),
+                                None => r,
+                            };
+                            cache.get(&r).is_some()
+                        });
+                    }
+                    std::mem::take(&mut st.listing)
+                        .into_iter()
+                        .map(Trigger::Listed)
+                        .collect()
+                }
                 Err(e) => vec![Trigger::Failed(e)],
             };
             futures::future::ready(Some(futures::stream::iter(out)))
@@ -96,8 +166,8 @@ where
 
 /// Watches every `K` of `api` into `writer`'s cache, which keeps only the objects `cached`
 /// accepts (each after `modify`, e.g. [`trim`]); calls `on_event` with every event, whole,
-/// once the cache has it (indexes); and yields the cached objects to reconcile
-/// ([`reconcile_triggers`]), retrying the watch with backoff.
+/// once the cache has it (indexes); and yields the cached objects to reconcile when
+/// `triggers` says so ([`reconcile_triggers`]), retrying the watch with backoff.
 pub fn cached_watch<K>(
     api: Api<K>,
     config: watcher::Config,
@@ -105,6 +175,7 @@ pub fn cached_watch<K>(
     modify: impl FnMut(&mut K) + Send + 'static,
     cached: impl Fn(&K) -> bool + Send + 'static,
     on_event: impl Fn(&watcher::Event<K>) + Send + 'static,
+    triggers: Triggers,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
@@ -117,7 +188,7 @@ where
             futures::future::ready(Ok(cache_event(event, &mut writer, &cached, &on_event)))
         })
         .default_backoff();
-    reconcile_triggers(events, store)
+    reconcile_triggers(events, store, triggers)
 }
 
 /// Applies `event` to a cache that keeps only the objects `cached` accepts, then hands it
@@ -198,7 +269,11 @@ mod tests {
     async fn a_relists_objects_are_released_only_when_the_list_is_complete() {
         let (tx, rx) = futures::channel::mpsc::unbounded();
         let (store, writer) = reflector::store();
-        let mut out = Box::pin(reconcile_triggers(reflector::reflector(writer, rx), store));
+        let mut out = Box::pin(reconcile_triggers(
+            reflector::reflector(writer, rx),
+            store,
+            Triggers::EveryChange,
+        ));
         let send = |ev| tx.unbounded_send(Ok(ev)).unwrap();
         send(watcher::Event::Apply(cm("a")));
         assert_eq!(names(vec![out.next().await.unwrap()]), vec!["a"]);
@@ -220,6 +295,52 @@ mod tests {
         send(watcher::Event::InitApply(cm("d")));
         send(watcher::Event::InitDone);
         assert_eq!(names(vec![out.next().await.unwrap()]), vec!["d"]);
+    }
+
+    #[tokio::test]
+    async fn only_new_objects_and_generations_trigger_and_gone_objects_are_forgotten() {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        let (store, writer) = reflector::store();
+        let mut out = Box::pin(reconcile_triggers(
+            reflector::reflector(writer, rx),
+            store,
+            Triggers::NewGeneration,
+        ));
+        let send = |ev| tx.unbounded_send(Ok(ev)).unwrap();
+        let obj = |name: &str, uid: &str, generation: i64, status: &str| {
+            let mut o = cm(name);
+            o.metadata.uid = Some(uid.into());
+            o.metadata.generation = Some(generation);
+            o.metadata.resource_version = Some(status.into());
+            o
+        };
+        send(watcher::Event::Apply(obj("a", "u1", 1, "created")));
+        assert_eq!(names(vec![out.next().await.unwrap()]), vec!["a"]);
+        send(watcher::Event::Apply(obj("a", "u1", 1, "status written")));
+        assert!(
+            futures::poll!(out.next()).is_pending(),
+            "its own status write must not trigger"
+        );
+        send(watcher::Event::Apply(obj("a", "u1", 2, "spec changed")));
+        assert_eq!(names(vec![out.next().await.unwrap()]), vec!["a"]);
+        // Deleted, then created again under the same name: a new object.
+        send(watcher::Event::Delete(obj("a", "u1", 2, "deleted")));
+        send(watcher::Event::Apply(obj("a", "u2", 1, "created")));
+        assert_eq!(names(vec![out.next().await.unwrap()]), vec!["a"]);
+        // A re-list releases what changed while the watch was down, not the rest.
+        send(watcher::Event::Apply(obj("b", "u3", 1, "created")));
+        assert_eq!(names(vec![out.next().await.unwrap()]), vec!["b"]);
+        send(watcher::Event::Init);
+        send(watcher::Event::InitApply(obj(
+            "a",
+            "u2",
+            1,
+            "status written",
+        )));
+        send(watcher::Event::InitApply(obj("b", "u3", 2, "spec changed")));
+        send(watcher::Event::InitDone);
+        assert_eq!(names(vec![out.next().await.unwrap()]), vec!["b"]);
+        assert!(futures::poll!(out.next()).is_pending());
     }
 
     #[test]

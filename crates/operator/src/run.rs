@@ -202,7 +202,7 @@ pub async fn run_all_controllers(
         Api::<RecoveryPlan>::all(client.clone()),
         watch_config.clone(),
         plans_writer,
-        stream::trim,
+        stream::trim_plan,
         |_| true,
         move |ev| plan_index.plans.apply(ev),
         stream::Triggers::NewGeneration,

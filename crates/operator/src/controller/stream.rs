@@ -28,6 +28,7 @@ use kube::api::Api;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
+use lifeboat_api::RecoveryPlan;
 use serde::de::DeserializeOwned;
 
 /// Annotation `kubectl apply` keeps the whole previous object in.
@@ -45,6 +46,17 @@ pub fn trim<K: Resource>(obj: &mut K) {
     }
 }
 
+/// [`trim`], and a plan's last run (name, phase, time), which only [`crate::last_run`]
+/// writes and nothing reads back from the cache.
+pub fn trim_plan(plan: &mut RecoveryPlan) {
+    trim(plan);
+    if let Some(status) = plan.status.as_mut() {
+        status.last_run = None;
+        status.last_run_phase = None;
+        status.last_run_time = None;
+    }
+}
+
 /// Which changes of an object trigger a reconcile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Triggers {
@@ -55,28 +67,52 @@ pub enum Triggers {
     NewGeneration,
 }
 
-/// The last generation seen of each cached object: (namespace, name) → (uid, generation).
-/// kube-runtime's `predicates::generation` filter does the same but remembers every object
-/// for an hour after it is gone; this one forgets an object when it leaves the cache, which
-/// finished runs do by the thousand.
+/// The last generation seen of each cached object, by uid (a name may be reused by a new
+/// object). kube-runtime's `predicates::generation` filter does the same but remembers
+/// every object for an hour after it is gone, under its name, namespace and uid; this one
+/// forgets an object when it leaves the cache, which finished runs do by the thousand.
 #[derive(Default)]
-struct Generations(HashMap<(Option<String>, String), (Option<String>, i64)>);
+struct Generations(HashMap<String, i64>);
 
 impl Generations {
-    /// Whether `obj` is new to this filter or has a new generation (always, without one).
+    /// Whether `obj` is new to this filter or has a new generation (always, without a uid
+    /// or a generation).
     fn changed<K: Resource>(&mut self, obj: &K) -> bool {
         let meta = obj.meta();
-        let (Some(name), Some(generation)) = (meta.name.clone(), meta.generation) else {
+        let (Some(uid), Some(generation)) = (meta.uid.as_ref(), meta.generation) else {
             return true;
         };
-        let seen = (meta.uid.clone(), generation);
-        self.0.insert((meta.namespace.clone(), name), seen.clone()) != Some(seen)
+        match self.0.get_mut(uid) {
+            Some(seen) if *seen == generation => false,
+            Some(seen) => {
+                *seen = generation;
+                true
+            }
+            None => {
+                self.0.insert(uid.clone(), generation);
+                true
+            }
+        }
     }
 
     fn forget<K: Resource>(&mut self, obj: &K) {
-        if let Some(name) = obj.meta().name.clone() {
-            self.0.remove(&(obj.meta().namespace.clone(), name));
+        if let Some(uid) = obj.meta().uid.as_ref() {
+            self.0.remove(uid);
         }
+    }
+
+    /// Keeps only the objects in `cache` (after a re-list: objects deleted while the watch
+    /// was down never sent a `Delete`).
+    fn retain_cached<K: Resource + Clone>(&mut self, cache: &Store<K>)
+    where
+        K::DynamicType: Eq + std::hash::Hash + Clone,
+    {
+        let cached: std::collections::HashSet<String> = cache
+            .state()
+            .iter()
+            .filter_map(|obj| obj.meta().uid.clone())
+            .collect();
+        self.0.retain(|uid, _| cached.contains(uid));
     }
 }
 
@@ -133,16 +169,8 @@ where
                     Vec::new()
                 }
                 Ok(watcher::Event::InitDone) => {
-                    // Objects deleted while the watch was down never sent a `Delete`.
                     if let Some(g) = st.generations.as_mut() {
-                        g.0.retain(|(ns, name), _| {
-                            let r = ObjectRef::<K>::new_with(name, Default::default());
-                            let r = match ns {
-                                Some(ns) => r.within(ns),
-                                None => r,
-                            };
-                            cache.get(&r).is_some()
-                        });
+                        g.retain_cached(&cache);
                     }
                     std::mem::take(&mut st.listing)
                         .into_iter()
@@ -235,7 +263,7 @@ mod tests {
     use kube::Client;
     use kube::api::{Api, ListParams, ObjectMeta};
     use kube::config::{KubeConfigOptions, Kubeconfig};
-    use lifeboat_api::{ReceivedAlert, RecoveryPlan};
+    use lifeboat_api::ReceivedAlert;
     use lifeboat_sim::SimCluster;
     use serde_json::json;
     use tokio_util::sync::CancellationToken;
@@ -341,6 +369,33 @@ mod tests {
         send(watcher::Event::InitDone);
         assert_eq!(names(vec![out.next().await.unwrap()]), vec!["b"]);
         assert!(futures::poll!(out.next()).is_pending());
+    }
+
+    #[test]
+    fn a_cached_plan_keeps_its_validation_but_not_its_last_run() {
+        let mut plan: RecoveryPlan = serde_json::from_value(json!({
+            "apiVersion": "recovery.elotl.co/v1alpha1", "kind": "RecoveryPlan",
+            "metadata": {"name": "p", "namespace": "default", "generation": 2},
+            "spec": {"alertLabels": {"a": "b"}, "steps": []},
+            "status": {"observedGeneration": 2, "validation": "Valid", "stepCount": 0,
+                "lastRun": "p-x", "lastRunPhase": "Completed",
+                "lastRunTime": "2026-01-01T00:00:00Z",
+                "conditions": [{"type": "Valid", "status": "True", "reason": "Valid",
+                    "message": "the plan is valid (0 step(s))",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+        }))
+        .unwrap();
+        trim_plan(&mut plan);
+        let status = plan.status.unwrap();
+        assert_eq!(status.validation.as_deref(), Some("Valid"));
+        assert_eq!(status.observed_generation, Some(2));
+        assert_eq!(
+            status.conditions.len(),
+            1,
+            "the plan controller writes them back"
+        );
+        assert!(status.last_run.is_none() && status.last_run_phase.is_none());
+        assert!(status.last_run_time.is_none());
     }
 
     #[test]

@@ -15,16 +15,7 @@
 # Idempotent: a second run changes nothing.
 set -euo pipefail
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        echo "install-test-deps: need root (or sudo) to run: $*" >&2
-        return 1
-    fi
-}
+source "$(dirname "$0")/lib/install.sh"
 
 if [ -x /usr/bin/prometheus-alertmanager ] && command -v amtool >/dev/null 2>&1; then
     echo "prometheus-alertmanager: present ($(/usr/bin/prometheus-alertmanager --version 2>&1 | head -n1))"
@@ -53,19 +44,6 @@ else
     fi
 fi
 
-# Installs the Debian package of the same name as the command (or the package named
-# second), unless the command exists.
-debian_command() {
-    local package="${2:-$1}"
-    if command -v "$1" >/dev/null 2>&1; then
-        echo "$1: present"
-    else
-        echo "$1: installing the Debian package $package"
-        as_root apt-get update
-        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y --no-install-recommends "$package"
-    fi
-}
-
 # scripts/check-monitoring.sh reads the Grafana dashboard with jq.
 debian_command jq
 # The TLS tests of the webhook make their certificates with the openssl command line.
@@ -77,12 +55,7 @@ debian_command musl-gcc musl-tools
 debian_command umoci
 debian_command runc
 debian_command readelf binutils
-if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
-    echo "rust target x86_64-unknown-linux-musl: present"
-else
-    echo "rust target x86_64-unknown-linux-musl: adding"
-    rustup target add x86_64-unknown-linux-musl
-fi
+rust_target x86_64-unknown-linux-musl
 
 if command -v cargo-nextest >/dev/null 2>&1 || cargo nextest --version >/dev/null 2>&1; then
     echo "cargo-nextest: present"

@@ -78,6 +78,7 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
     let mut report = Report {
         mode: "real".into(),
         machine: Machine::detect(),
+        controller: binary.display().to_string(),
         failover: Some(cmp.failover),
         runbook: Some(cmp.runbook),
         kubectl_startup: cmp.kubectl_startup,

@@ -88,6 +88,8 @@ pub struct Target {
 pub struct Report {
     pub mode: String,
     pub machine: Machine,
+    /// The `lifeboat` binary run as the controller.
+    pub controller: String,
     pub failover: Option<FailoverResult>,
     pub runbook: Option<RunbookResult>,
     pub kubectl_startup: Option<Summary>,
@@ -289,8 +291,8 @@ impl Report {
         let m = &self.machine;
         let _ = writeln!(
             o,
-            "lifeboat-bench ({} mode) on {} core(s), {}, Linux {}; {:.0} s",
-            self.mode, m.cores, m.cpu, m.kernel, self.total_s
+            "lifeboat-bench ({} mode) on {} core(s), {}, Linux {}; {:.0} s\ncontroller: {}",
+            self.mode, m.cores, m.cpu, m.kernel, self.total_s, self.controller
         );
         match &self.control_plane {
             Some(cp) => {

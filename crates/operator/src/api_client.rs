@@ -14,7 +14,8 @@ use kube::Client;
 use kube::client::ClientBuilder;
 use tower::limit::ConcurrencyLimitLayer;
 
-/// Requests one client sends at a time; the rest wait their turn, in order.
+/// Requests one client sends at a time; the rest wait their turn, in order (that watches
+/// leave it to other requests is tested in `tests/scenarios.rs`, on both backends).
 pub const MAX_IN_FLIGHT: usize = 32;
 
 /// A client for `config`, with at most [`MAX_IN_FLIGHT`] requests in flight.

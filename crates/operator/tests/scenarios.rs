@@ -1,13 +1,18 @@
 //! Recovery scenarios with the controller in-process, on the backend that
 //! `LIFEBOAT_TEST_CLUSTER` chooses (the simulator by default). The scenarios themselves
 //! are shared with the end-to-end tests of the binary (`lifeboat_testkit::scenarios`).
+//! Also how lifeboat's API clients behave against that backend.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::scenarios::{self, no_diag};
 use common::*;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ListParams, WatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
 use lifeboat_api::RunPhase;
+use lifeboat_operator::api_client;
 use serde_json::json;
 
 #[tokio::test]
@@ -87,4 +92,34 @@ async fn forbid_policy_records_a_skip_and_suspend_starts_nothing() {
     let ctl = Controller::start(client.clone());
     scenarios::forbid_and_suspend(&client, &no_diag).await;
     ctl.stop().await;
+}
+
+/// lifeboat's clients cap the requests they have in flight. A controller waiting on many
+/// Jobs and conditions holds a watch for each: if open watches kept their slots, the cap
+/// would stall every other request for good.
+#[tokio::test]
+async fn open_watches_leave_the_request_cap_to_other_requests() {
+    let cluster = TestCluster::start_empty("cap", Backend::from_env()).await;
+    let kubeconfig = Kubeconfig::from_yaml(cluster.kubeconfig_yaml()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    let api = Api::<ConfigMap>::namespaced(api_client::build(config).unwrap(), "default");
+
+    let watches = api_client::MAX_IN_FLIGHT + 8;
+    let mut streams = Vec::new();
+    for i in 0..watches {
+        let stream = tokio::time::timeout(
+            DEADLINE,
+            api.watch(&WatchParams::default().timeout(290), "0"),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("watch {i} of {watches} never started"))
+        .unwrap();
+        streams.push(Box::pin(stream));
+    }
+    let listed = tokio::time::timeout(DEADLINE, api.list(&ListParams::default()))
+        .await
+        .expect("a list must not wait behind open watches");
+    assert!(listed.is_ok(), "{listed:?}");
 }

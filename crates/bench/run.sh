@@ -32,11 +32,13 @@ for arg in "$@"; do
     esac
 done
 
-source scripts/lib/install.sh
-rust_target "$musl"
-debian_command musl-gcc musl-tools
 cargo build --release --locked -p lifeboat -p lifeboat-bench
-cargo build --release --locked -p lifeboat --target "$musl"
+if [ "${#lifeboat[@]}" -gt 0 ]; then
+    source scripts/lib/install.sh
+    rust_target "$musl"
+    debian_command musl-gcc musl-tools
+    cargo build --release --locked -p lifeboat --target "$musl"
+fi
 if [ "$real" -eq 1 ]; then
     bash scripts/build-kube.sh >/dev/null
 elif [ "$quick" -eq 0 ]; then

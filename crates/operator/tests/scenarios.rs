@@ -10,9 +10,9 @@ use common::scenarios::{self, no_diag};
 use common::*;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, WatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use lifeboat_api::RunPhase;
 use lifeboat_operator::api_client;
+use lifeboat_testkit::config_from_kubeconfig;
 use serde_json::json;
 
 #[tokio::test]
@@ -100,10 +100,7 @@ async fn forbid_policy_records_a_skip_and_suspend_starts_nothing() {
 #[tokio::test]
 async fn open_watches_leave_the_request_cap_to_other_requests() {
     let cluster = TestCluster::start_empty("cap", Backend::from_env()).await;
-    let kubeconfig = Kubeconfig::from_yaml(cluster.kubeconfig_yaml()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .unwrap();
+    let config = config_from_kubeconfig(cluster.kubeconfig_yaml()).await;
     let api = Api::<ConfigMap>::namespaced(api_client::build(config).unwrap(), "default");
 
     let watches = api_client::MAX_IN_FLIGHT + 8;

@@ -451,11 +451,15 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
+/// A client configuration from a kubeconfig's text.
+pub async fn config_from_kubeconfig(yaml: &str) -> Config {
+    let kc = Kubeconfig::from_yaml(yaml).unwrap();
+    Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap()
+}
+
 /// A client from a kubeconfig's text.
 pub async fn client_from_kubeconfig(yaml: &str) -> Client {
-    let kc = Kubeconfig::from_yaml(yaml).unwrap();
-    let cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    Client::try_from(cfg).unwrap()
+    Client::try_from(config_from_kubeconfig(yaml).await).unwrap()
 }

@@ -18,7 +18,7 @@ pub mod scenarios;
 pub mod wait;
 
 pub use backend::Backend;
-pub use cluster::{LIFEBOAT_NS, TEST_NAMESPACES, TestCluster};
+pub use cluster::{LIFEBOAT_NS, TEST_NAMESPACES, TestCluster, config_from_kubeconfig};
 pub use controller::ControllerProcess;
 pub use wait::DEADLINE;
 

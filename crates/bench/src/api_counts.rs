@@ -157,6 +157,15 @@ impl PerRun {
         }
     }
 
+    /// Writes per run: every verb but the reads (get, list, watch).
+    pub fn writes(&self) -> f64 {
+        self.rows
+            .iter()
+            .filter(|r| !matches!(r.verb.as_str(), "get" | "list" | "watch"))
+            .map(|r| r.per_run)
+            .sum()
+    }
+
     /// The minimum these counts were compared with, in total.
     pub fn minimum_total(&self) -> u32 {
         self.rows.iter().filter_map(|r| r.minimum).sum()

@@ -158,6 +158,11 @@ impl KubeServer {
         }
     }
 
+    /// The control plane's process id; `None` once it has been reaped.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// The API server's audit log (one JSON `audit.k8s.io/v1` Event per line).
     pub fn audit_log(&self) -> &Path {
         &self.audit_log

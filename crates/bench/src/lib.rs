@@ -26,6 +26,7 @@ pub mod alerts;
 pub mod api_counts;
 pub mod audit;
 pub mod controller;
+pub mod cpu;
 pub mod criterion;
 pub mod failover;
 pub mod floor;
@@ -317,7 +318,15 @@ async fn storm_and_memory(
             opts.storm.plans, opts.storm.alerts, opts.storm.batch
         ),
     );
-    let storm = storm::run(world, obs, &work.http, &ctl.webhook_url(), opts.storm).await;
+    let storm = storm::run(
+        world,
+        obs,
+        &work.http,
+        &ctl.webhook_url(),
+        ctl.pid,
+        opts.storm,
+    )
+    .await;
     failures.extend(storm.failures.iter().cloned());
     memory.loaded = ctl.memory();
     if let Some((m, took)) = ctl.settled_memory(Duration::from_secs(60)).await {

@@ -237,11 +237,12 @@ impl Report {
                     "≥ 2000 alerts/s".into()
                 },
                 measured: format!(
-                    "stored {}/s, processed {}/s (server writes {}/s)",
+                    "stored {}/s, processed {}/s (server writes {}/s, ceiling {}/s)",
                     s.stored_per_s.map_or("-".into(), |v| format!("{v:.0}")),
                     s.processed_per_s.map_or("-".into(), |v| format!("{v:.0}")),
                     s.server_writes_per_s
-                        .map_or("-".into(), |v| format!("{v:.0}"))
+                        .map_or("-".into(), |v| format!("{v:.0}")),
+                    s.ceiling_per_s.map_or("-".into(), |v| format!("{v:.0}"))
                 ),
                 met: if self.mode == "real" {
                     None
@@ -479,6 +480,50 @@ impl Report {
                 "  present: {} alerts, {} runs ({} Completed)",
                 s.alerts_present, s.runs_present, s.runs_completed
             );
+            if let Some(api) = &s.requests {
+                let rows: Vec<String> = api
+                    .rows
+                    .iter()
+                    .map(|x| format!("{} {} {} {:.2}", x.cluster, x.verb, x.resource, x.per_run))
+                    .collect();
+                let _ = writeln!(
+                    o,
+                    "  lifeboat's requests per alert   {:>10.2}  ({:.2} writes: {})",
+                    api.total(),
+                    api.writes(),
+                    rows.join(", ")
+                );
+            }
+            if let (Some(ceiling), Some(w), Some(api)) =
+                (s.ceiling_per_s, s.server_writes_per_s, &s.requests)
+            {
+                let _ = writeln!(
+                    o,
+                    "  ceiling                         {:>10}  the server's own writes ({w:.0}/s) ÷ {:.2} writes per alert: \
+                     the most this server takes were the controller free",
+                    rate(Some(ceiling)),
+                    api.writes()
+                );
+            }
+            if let Some(c) = &s.cpu {
+                let per_alert = |secs: f64| secs * 1000.0 / s.alerts.max(1) as f64;
+                let servers = if c.servers_include_harness {
+                    "simulated clusters (with the harness, same process)"
+                } else {
+                    "control planes"
+                };
+                let _ = writeln!(
+                    o,
+                    "  CPU, first POST → 1 s quiet     {:>8.2} s wall on {} core(s): controller {:.2} s ({:.2} ms per alert), \
+                     {servers} {:.2} s ({:.2} ms per alert)",
+                    c.wall_s,
+                    self.machine.cores,
+                    c.controller_s,
+                    per_alert(c.controller_s),
+                    c.servers_s,
+                    per_alert(c.servers_s)
+                );
+            }
         }
 
         let mem = &self.memory;

@@ -18,6 +18,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::alerts::{self, Alert};
+use crate::api_counts::{self, PerRun};
+use crate::identity::Actor;
 use crate::observe::Observer;
 use crate::world::{self, STORM_NS, STORM_TARGET, World};
 
@@ -64,7 +66,68 @@ pub struct StormResult {
     pub alerts_present: usize,
     pub runs_present: usize,
     pub runs_completed: usize,
+    /// lifeboat's requests for the first send, per alert (watches excluded), from the first
+    /// POST until they stopped: the webhook's creates, the runs, Events, plan status.
+    pub requests: Option<PerRun>,
+    /// The server's own writes/s ÷ lifeboat's writes per alert: the most alerts per second
+    /// this server could take if the controller cost nothing.
+    pub ceiling_per_s: Option<f64>,
+    /// How the cores split during the first send.
+    pub cpu: Option<StormCpu>,
     pub failures: Vec<String>,
+}
+
+/// CPU time spent from the first POST of the first send until lifeboat's requests had
+/// stopped for a second (the window ends with that quiet second).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StormCpu {
+    /// Wall-clock seconds of that window.
+    pub wall_s: f64,
+    /// The controller process, seconds.
+    pub controller_s: f64,
+    /// The API servers, seconds: simulated clusters are served from the harness's own
+    /// process, so there this includes the harness (sending the webhooks, watching).
+    pub servers_s: f64,
+    pub servers_include_harness: bool,
+}
+
+/// CPU used so far by the controller and by the servers (see [`StormCpu::servers_s`]).
+struct CpuSample {
+    at: Instant,
+    controller: Duration,
+    servers: Duration,
+}
+
+impl CpuSample {
+    fn take(world: &World, controller_pid: u32) -> Option<CpuSample> {
+        let pids: Vec<Option<u32>> = world.clusters().iter().map(|c| c.server_pid()).collect();
+        let servers = if pids.iter().all(Option::is_none) {
+            crate::cpu::of_self()?
+        } else {
+            let mut sum = Duration::ZERO;
+            for pid in pids {
+                sum += crate::cpu::of_process(pid?)?;
+            }
+            sum
+        };
+        Some(CpuSample {
+            at: Instant::now(),
+            controller: crate::cpu::of_process(controller_pid)?,
+            servers,
+        })
+    }
+
+    fn since(&self, start: &CpuSample, servers_include_harness: bool) -> StormCpu {
+        StormCpu {
+            wall_s: self.at.duration_since(start.at).as_secs_f64(),
+            controller_s: self
+                .controller
+                .saturating_sub(start.controller)
+                .as_secs_f64(),
+            servers_s: self.servers.saturating_sub(start.servers).as_secs_f64(),
+            servers_include_harness,
+        }
+    }
 }
 
 fn plan(i: usize) -> Value {
@@ -261,6 +324,7 @@ pub async fn run(
     obs: &Observer,
     http: &reqwest::Client,
     webhook_url: &str,
+    controller_pid: u32,
     cfg: StormConfig,
 ) -> StormResult {
     let mut r = StormResult {
@@ -290,6 +354,16 @@ pub async fn run(
     }
     let bodies = batches(&cfg, jiff::Timestamp::now());
     let url = format!("{webhook_url}/{STORM_NS}");
+    // Count only the storm's requests: the plans' validation writes end first.
+    api_counts::settle(
+        world,
+        Actor::Lifeboat,
+        Duration::from_millis(500),
+        Duration::from_secs(30),
+    )
+    .await;
+    world.reset_stats();
+    let cpu_before = CpuSample::take(world, controller_pid);
 
     // First send.
     let t0 = Instant::now();
@@ -328,6 +402,35 @@ pub async fn run(
         r.runs_per_s = per_s(c.finished, d);
     }
     let before = c;
+    // Until the Events and plan status of the last runs are sent too.
+    api_counts::settle(
+        world,
+        Actor::Lifeboat,
+        Duration::from_secs(1),
+        Duration::from_secs(30),
+    )
+    .await;
+    let harness = world.clusters().iter().all(|c| c.server_pid().is_none());
+    match (cpu_before, CpuSample::take(world, controller_pid)) {
+        (Some(start), Some(end)) => r.cpu = Some(end.since(&start, harness)),
+        _ => r
+            .failures
+            .push("storm: cannot read the processes' CPU time from /proc".into()),
+    }
+    match api_counts::snapshot(world, Actor::Lifeboat) {
+        Ok(counts) => {
+            let per_alert = api_counts::per_run(&counts, n, &Default::default());
+            let writes = per_alert.writes();
+            r.ceiling_per_s = r
+                .server_writes_per_s
+                .filter(|_| writes > 0.0)
+                .map(|w| w / writes);
+            r.requests = Some(per_alert);
+        }
+        Err(e) => r
+            .failures
+            .push(format!("storm: counting lifeboat's requests: {e}")),
+    }
 
     // The same webhooks again.
     let (created, existing, took) = send_all(http, &url, &bodies, &mut r.failures, "re-send").await;

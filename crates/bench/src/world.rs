@@ -398,6 +398,15 @@ impl Cluster {
         }
     }
 
+    /// The process serving this cluster: a real control plane's; `None` for a simulated
+    /// cluster, which is served from this process.
+    pub fn server_pid(&self) -> Option<u32> {
+        match &self.server {
+            Server::Sim(_) => None,
+            Server::Kube(real) => real.process.pid(),
+        }
+    }
+
     /// The control plane's log tail (real servers), for error messages.
     pub fn server_log(&self) -> Option<String> {
         match &self.server {

@@ -323,7 +323,7 @@ async fn storm_and_memory(
         obs,
         &work.http,
         &ctl.webhook_url(),
-        ctl.pid,
+        (ctl.pid, &format!("http://{}/metrics", ctl.health)),
         opts.storm,
     )
     .await;

@@ -494,6 +494,18 @@ impl Report {
                     rows.join(", ")
                 );
             }
+            if !s.events.is_empty() {
+                let outcomes: Vec<String> = s
+                    .events
+                    .iter()
+                    .map(|(outcome, n)| format!("{outcome} {n}"))
+                    .collect();
+                let _ = writeln!(
+                    o,
+                    "  the controller's Events         {}  (a full queue drops Events; the runs' status records every step)",
+                    outcomes.join(", ")
+                );
+            }
             if let (Some(ceiling), Some(w), Some(api)) =
                 (s.ceiling_per_s, s.server_writes_per_s, &s.requests)
             {

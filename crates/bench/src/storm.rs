@@ -5,7 +5,7 @@
 //! Before the storm, the server's own write throughput is measured in the same run
 //! ([`server_writes`]): the ceiling any client of that server works under.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
@@ -74,7 +74,40 @@ pub struct StormResult {
     pub ceiling_per_s: Option<f64>,
     /// How the cores split during the first send.
     pub cpu: Option<StormCpu>,
+    /// The controller's Events for the first send by outcome (Published, Failed, Dropped),
+    /// from its `lifeboat_events_total`.
+    pub events: BTreeMap<String, u64>,
     pub failures: Vec<String>,
+}
+
+/// `lifeboat_events_total` by outcome, from the controller's metrics.
+async fn controller_events(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<BTreeMap<String, u64>, String> {
+    let text = http
+        .get(url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(events_by_outcome(&text))
+}
+
+/// The `lifeboat_events_total{outcome="…"} N` samples of a Prometheus text exposition.
+pub fn events_by_outcome(text: &str) -> BTreeMap<String, u64> {
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("lifeboat_events_total{outcome=\"")?;
+            let (outcome, rest) = rest.split_once("\"}")?;
+            let n: f64 = rest.trim().parse().ok()?;
+            // Counters are whole numbers, exposed as integers or floats.
+            Some((outcome.to_string(), n as u64))
+        })
+        .collect()
 }
 
 /// CPU time spent from the first POST of the first send until lifeboat's requests had
@@ -324,9 +357,10 @@ pub async fn run(
     obs: &Observer,
     http: &reqwest::Client,
     webhook_url: &str,
-    controller_pid: u32,
+    controller: (u32, &str),
     cfg: StormConfig,
 ) -> StormResult {
+    let (controller_pid, metrics_url) = controller;
     let mut r = StormResult {
         plans: cfg.plans,
         alerts: cfg.alerts,
@@ -364,6 +398,7 @@ pub async fn run(
     .await;
     world.reset_stats();
     let cpu_before = CpuSample::take(world, controller_pid);
+    let events_before = controller_events(http, metrics_url).await;
 
     // First send.
     let t0 = Instant::now();
@@ -416,6 +451,20 @@ pub async fn run(
         _ => r
             .failures
             .push("storm: cannot read the processes' CPU time from /proc".into()),
+    }
+    match (events_before, controller_events(http, metrics_url).await) {
+        (Ok(before), Ok(after)) => {
+            r.events = after
+                .into_iter()
+                .map(|(outcome, n)| {
+                    let was = before.get(&outcome).copied().unwrap_or(0);
+                    (outcome, n.saturating_sub(was))
+                })
+                .collect();
+        }
+        (Err(e), _) | (_, Err(e)) => r
+            .failures
+            .push(format!("storm: reading the controller's Event counts: {e}")),
     }
     match api_counts::snapshot(world, Actor::Lifeboat) {
         Ok(counts) => {
@@ -489,4 +538,26 @@ pub async fn run(
         ));
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_event_outcomes_from_the_metrics_text() {
+        let text = "# HELP lifeboat_events Kubernetes Events\n\
+                    # TYPE lifeboat_events counter\n\
+                    lifeboat_events_total{outcome=\"Published\"} 1520\n\
+                    lifeboat_events_total{outcome=\"Dropped\"} 8480.0\n\
+                    lifeboat_runs_total{outcome=\"Completed\"} 3\n";
+        let got = events_by_outcome(text);
+        assert_eq!(
+            got,
+            BTreeMap::from([
+                ("Dropped".to_string(), 8480),
+                ("Published".to_string(), 1520)
+            ])
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! What every controller and the executor share: clients, metrics, events and the clock.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -37,13 +38,19 @@ impl Clock for SystemClock {
 /// logged, not an error.
 #[derive(Clone)]
 pub struct Events {
-    tx: Option<events::Sender>,
+    tx: events::Sender,
+    metrics: Metrics,
+    /// Events dropped so far, to warn on the first and then every [`DROPS_PER_WARNING`]th.
+    dropped: Arc<AtomicU64>,
 }
+
+/// A storm drops Events by the thousand: one warning each would flood the log.
+const DROPS_PER_WARNING: u64 = 1000;
 
 impl std::fmt::Debug for Events {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Events")
-            .field("enabled", &self.tx.is_some())
+            .field("dropped", &self.dropped.load(Ordering::Relaxed))
             .finish()
     }
 }
@@ -51,15 +58,24 @@ impl std::fmt::Debug for Events {
 impl Events {
     /// Events published with `client` as `reporter`. Spawns the publishing task (needs a
     /// Tokio runtime); the task ends when every handle is dropped.
-    pub fn new(client: Client, reporter: &str, instance: Option<String>) -> Self {
+    pub fn new(client: Client, reporter: &str, instance: Option<String>, metrics: Metrics) -> Self {
         let tx = events::spawn(
             client,
             events::Reporter {
                 controller: reporter.to_string(),
                 instance,
             },
+            metrics.clone(),
         );
-        Events { tx: Some(tx) }
+        Events::with_sender(tx, metrics)
+    }
+
+    fn with_sender(tx: events::Sender, metrics: Metrics) -> Self {
+        Events {
+            tx,
+            metrics,
+            dropped: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// Queues an event about `regarding`.
@@ -134,7 +150,6 @@ impl Events {
         note: impl Into<String>,
         pending: Pending,
     ) {
-        let Some(tx) = &self.tx else { return };
         let record = events::Record {
             regarding,
             related,
@@ -147,8 +162,20 @@ impl Events {
             note: note.into(),
             pending,
         };
-        if tx.try_send(record).is_err() {
-            tracing::debug!(reason, "event queue full; event dropped");
+        // Never waits: a step must not stall on an Event. The run's status records every
+        // step whatever happens to its Events, so a full queue drops the Event, counted.
+        if self.tx.try_send(record).is_err() {
+            self.metrics.event(events::OUTCOME_DROPPED);
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped == 1 || dropped.is_multiple_of(DROPS_PER_WARNING) {
+                tracing::warn!(
+                    reason,
+                    dropped,
+                    "the Event queue is full ({} waiting): Events are dropped and counted in \
+                     lifeboat_events_total{{outcome=\"Dropped\"}}; run status still records every step",
+                    events::QUEUE
+                );
+            }
         }
     }
 }
@@ -192,5 +219,34 @@ impl Context {
     /// The current time as a Kubernetes timestamp.
     pub fn now(&self) -> Time {
         Time(self.clock.now())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn events_beyond_a_full_queue_are_dropped_and_counted() {
+        let mut registry = prometheus_client::registry::Registry::default();
+        // A queue of one that nothing reads: the first Event waits, the rest find it full.
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let events = Events::with_sender(tx, Metrics::new(&mut registry));
+        for note in ["waits", "dropped", "dropped too"] {
+            events.publish(
+                ObjectReference::default(),
+                EventType::Normal,
+                "Tested",
+                "Test",
+                note,
+            );
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains("lifeboat_events_total{outcome=\"Dropped\"} 2"),
+            "{text}"
+        );
     }
 }

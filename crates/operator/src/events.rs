@@ -26,6 +26,8 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::telemetry::Metrics;
+
 /// How long a repeated Event is folded into the series of the first.
 const SERIES_WINDOW: Duration = Duration::from_secs(6 * 60);
 /// The most Events remembered for series at once (the oldest are forgotten first).
@@ -33,7 +35,12 @@ const SERIES_CAP: usize = 4096;
 /// How long a step's start waits for its outcome before it is sent alone.
 pub const COALESCE_WINDOW: Duration = Duration::from_secs(1);
 /// How many Events may wait to be published before new ones are dropped.
-const QUEUE: usize = 1024;
+pub const QUEUE: usize = 1024;
+
+/// Outcomes of an Event in `lifeboat_events_total`.
+pub const OUTCOME_PUBLISHED: &str = "Published";
+pub const OUTCOME_FAILED: &str = "Failed";
+pub const OUTCOME_DROPPED: &str = "Dropped";
 
 /// The longest note kept (the API server refuses notes over 1 kB).
 const NOTE_LIMIT: usize = 1000;
@@ -80,10 +87,10 @@ pub struct Reporter {
 /// what was held back.
 pub type Sender = mpsc::Sender<Record>;
 
-/// Starts the background publisher.
-pub fn spawn(client: Client, reporter: Reporter) -> Sender {
+/// Starts the background publisher, counting what it publishes and fails to in `metrics`.
+pub fn spawn(client: Client, reporter: Reporter, metrics: Metrics) -> Sender {
     let (tx, rx) = mpsc::channel(QUEUE);
-    tokio::spawn(Publisher::new(client, reporter).run(rx));
+    tokio::spawn(Publisher::new(client, reporter, metrics).run(rx));
     tx
 }
 
@@ -121,6 +128,7 @@ struct Seen {
 struct Publisher {
     client: Client,
     reporter: Reporter,
+    metrics: Metrics,
     /// Held-back starts by object key, with the time they are due.
     held: HashMap<String, (Record, Instant)>,
     series: HashMap<String, Seen>,
@@ -129,10 +137,11 @@ struct Publisher {
 }
 
 impl Publisher {
-    fn new(client: Client, reporter: Reporter) -> Self {
+    fn new(client: Client, reporter: Reporter, metrics: Metrics) -> Self {
         Publisher {
             client,
             reporter,
+            metrics,
             held: HashMap::new(),
             series: HashMap::new(),
             order: VecDeque::new(),
@@ -256,8 +265,12 @@ impl Publisher {
             }
         };
         self.order.push_back((now, key));
-        if let Err(e) = result {
-            tracing::debug!(error = %e, reason = %rec.reason, "failed to publish an event");
+        match result {
+            Ok(()) => self.metrics.event(OUTCOME_PUBLISHED),
+            Err(e) => {
+                self.metrics.event(OUTCOME_FAILED);
+                tracing::debug!(error = %e, reason = %rec.reason, "failed to publish an event");
+            }
         }
     }
 
@@ -342,12 +355,14 @@ mod tests {
     #[tokio::test]
     async fn repeats_become_a_series_and_a_start_joins_its_outcome() {
         let (_sim, client) = client().await;
+        let mut registry = prometheus_client::registry::Registry::default();
         let tx = spawn(
             client.clone(),
             Reporter {
                 controller: "lifeboat".into(),
                 instance: Some("replica-0".into()),
             },
+            Metrics::new(&mut registry),
         );
         for note in ["first", "second", "third"] {
             tx.send(record("spec.steps[9]", "Retrying", note, Pending::Send))
@@ -396,5 +411,17 @@ mod tests {
         let started = by_reason("StepStarted");
         assert_eq!(started.note.as_deref(), Some("step 2 started"));
         assert_eq!(started.reporting_instance.as_deref(), Some("replica-0"));
+        // Three creates and the series' two patches.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+            if text.contains("lifeboat_events_total{outcome=\"Published\"} 5") {
+                assert!(!text.contains("outcome=\"Failed\""), "{text}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{text}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }

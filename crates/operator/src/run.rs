@@ -232,8 +232,13 @@ pub async fn run_all_controllers(
     let ctx = Arc::new(Context {
         client: client.clone(),
         clusters,
+        events: Events::new(
+            client.clone(),
+            REPORTER,
+            Some(cfg.identity.clone()),
+            metrics.clone(),
+        ),
         metrics,
-        events: Events::new(client.clone(), REPORTER, Some(cfg.identity.clone())),
         clock: Arc::new(SystemClock),
         plans: plans_reader.clone(),
         runs: runs_reader.clone(),

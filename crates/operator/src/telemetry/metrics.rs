@@ -71,6 +71,7 @@ struct Inner {
     api_errors: Family<CategoryLabels, Counter>,
     reconcile_errors: Family<ReconcileLabels, Counter>,
     notifications: Family<OutcomeLabels, Counter>,
+    events: Family<OutcomeLabels, Counter>,
     webhook_requests: Family<CodeLabels, Counter>,
     leader: Gauge,
     runs_in_flight: Gauge,
@@ -103,6 +104,7 @@ impl Metrics {
             api_errors: Family::default(),
             reconcile_errors: Family::default(),
             notifications: Family::default(),
+            events: Family::default(),
             webhook_requests: Family::default(),
             leader: Gauge::default(),
             runs_in_flight: Gauge::default(),
@@ -189,6 +191,13 @@ impl Metrics {
             "Webhook notifications, by outcome (Delivered, Failed)",
             inner.notifications.clone(),
         );
+        registry.register(
+            "lifeboat_events",
+            "Kubernetes Events, by outcome: Published, Failed (the API server refused it or did \
+             not answer), Dropped (the publishing queue was full, as in an alert storm; a run's \
+             status still records every step)",
+            inner.events.clone(),
+        );
         Metrics {
             inner: Arc::new(inner),
         }
@@ -259,6 +268,17 @@ impl Metrics {
     pub fn notification(&self, outcome: &str) {
         self.inner
             .notifications
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// A Kubernetes Event was published, failed or dropped (`outcome`: Published, Failed,
+    /// Dropped).
+    pub fn event(&self, outcome: &str) {
+        self.inner
+            .events
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.to_string(),
             })

@@ -129,12 +129,15 @@ struct CpuSample {
     at: Instant,
     controller: Duration,
     servers: Duration,
+    /// Simulated clusters: `servers` is this process's (the harness's) CPU.
+    servers_include_harness: bool,
 }
 
 impl CpuSample {
     fn take(world: &World, controller_pid: u32) -> Option<CpuSample> {
         let pids: Vec<Option<u32>> = world.clusters().iter().map(|c| c.server_pid()).collect();
-        let servers = if pids.iter().all(Option::is_none) {
+        let servers_include_harness = pids.iter().all(Option::is_none);
+        let servers = if servers_include_harness {
             crate::cpu::of_self()?
         } else {
             let mut sum = Duration::ZERO;
@@ -147,10 +150,11 @@ impl CpuSample {
             at: Instant::now(),
             controller: crate::cpu::of_process(controller_pid)?,
             servers,
+            servers_include_harness,
         })
     }
 
-    fn since(&self, start: &CpuSample, servers_include_harness: bool) -> StormCpu {
+    fn since(&self, start: &CpuSample) -> StormCpu {
         StormCpu {
             wall_s: self.at.duration_since(start.at).as_secs_f64(),
             controller_s: self
@@ -158,7 +162,7 @@ impl CpuSample {
                 .saturating_sub(start.controller)
                 .as_secs_f64(),
             servers_s: self.servers.saturating_sub(start.servers).as_secs_f64(),
-            servers_include_harness,
+            servers_include_harness: self.servers_include_harness,
         }
     }
 }
@@ -445,9 +449,8 @@ pub async fn run(
         Duration::from_secs(30),
     )
     .await;
-    let harness = world.clusters().iter().all(|c| c.server_pid().is_none());
     match (cpu_before, CpuSample::take(world, controller_pid)) {
-        (Some(start), Some(end)) => r.cpu = Some(end.since(&start, harness)),
+        (Some(start), Some(end)) => r.cpu = Some(end.since(&start)),
         _ => r
             .failures
             .push("storm: cannot read the processes' CPU time from /proc".into()),

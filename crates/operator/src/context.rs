@@ -1,7 +1,6 @@
 //! What every controller and the executor share: clients, metrics, events and the clock.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -39,19 +38,17 @@ impl Clock for SystemClock {
 #[derive(Clone)]
 pub struct Events {
     tx: events::Sender,
+    /// Counts each Event's outcome; its Dropped count also paces the warnings.
     metrics: Metrics,
-    /// Events dropped so far, to warn on the first and then every [`DROPS_PER_WARNING`]th.
-    dropped: Arc<AtomicU64>,
 }
 
-/// A storm drops Events by the thousand: one warning each would flood the log.
+/// A storm drops Events by the thousand: one warning each would flood the log, so the
+/// first drop and then every this-many-th are logged.
 const DROPS_PER_WARNING: u64 = 1000;
 
 impl std::fmt::Debug for Events {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Events")
-            .field("dropped", &self.dropped.load(Ordering::Relaxed))
-            .finish()
+        f.debug_struct("Events").finish_non_exhaustive()
     }
 }
 
@@ -71,11 +68,7 @@ impl Events {
     }
 
     fn with_sender(tx: events::Sender, metrics: Metrics) -> Self {
-        Events {
-            tx,
-            metrics,
-            dropped: Arc::new(AtomicU64::new(0)),
-        }
+        Events { tx, metrics }
     }
 
     /// Queues an event about `regarding`.
@@ -165,8 +158,7 @@ impl Events {
         // Never waits: a step must not stall on an Event. The run's status records every
         // step whatever happens to its Events, so a full queue drops the Event, counted.
         if self.tx.try_send(record).is_err() {
-            self.metrics.event(events::OUTCOME_DROPPED);
-            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            let dropped = self.metrics.event(events::OUTCOME_DROPPED);
             if dropped == 1 || dropped.is_multiple_of(DROPS_PER_WARNING) {
                 tracing::warn!(
                     reason,

@@ -266,7 +266,9 @@ impl Publisher {
         };
         self.order.push_back((now, key));
         match result {
-            Ok(()) => self.metrics.event(OUTCOME_PUBLISHED),
+            Ok(()) => {
+                self.metrics.event(OUTCOME_PUBLISHED);
+            }
             Err(e) => {
                 self.metrics.event(OUTCOME_FAILED);
                 tracing::debug!(error = %e, reason = %rec.reason, "failed to publish an event");

@@ -275,14 +275,15 @@ impl Metrics {
     }
 
     /// A Kubernetes Event was published, failed or dropped (`outcome`: Published, Failed,
-    /// Dropped).
-    pub fn event(&self, outcome: &str) {
+    /// Dropped); returns how many have had that outcome, this one included.
+    pub fn event(&self, outcome: &str) -> u64 {
         self.inner
             .events
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.to_string(),
             })
-            .inc();
+            .inc()
+            + 1
     }
 
     /// The webhook receiver answered a request with HTTP status `code`.

@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod conditions;
 pub mod crds;
 pub mod duration;
+pub mod labels;
 pub mod plan;
 pub mod run;
 pub mod schema;
@@ -23,6 +24,7 @@ pub use approval::{ApprovalDecision, RecoveryApproval, RecoveryApprovalSpec};
 pub use cluster::cluster_secret;
 pub use conditions::Condition;
 pub use duration::GoDuration;
+pub use labels::Labels;
 pub use plan::{ConcurrencyPolicy, RecoveryPlan, RecoveryPlanSpec, RecoveryPlanStatus};
 pub use run::{
     AlertSpec, ApprovalRecord, AttemptRecord, Evidence, NotificationRecord, RecoveryRun,

@@ -1,7 +1,5 @@
 //! `RecoveryPlan`: which alerts trigger which steps.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
 use kube::KubeSchema;
@@ -9,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::conditions::Condition;
+use crate::labels::Labels;
 use crate::step::Step;
 
 /// A recovery plan: the alert labels it answers and the ordered steps it runs.
@@ -33,7 +32,7 @@ use crate::step::Step;
 pub struct RecoveryPlanSpec {
     /// Labels an alert must carry (every pair present and equal) to trigger this plan.
     #[x_kube(validation = Rule::new("size(self) > 0").message("alertLabels must name at least one label: a plan without any would match every alert"))]
-    pub alert_labels: BTreeMap<String, String>,
+    pub alert_labels: Labels,
     /// The steps, run in order.
     #[x_kube(validation = Rule::new("size(self) > 0").message("a plan needs at least one step"))]
     #[schemars(length(max = 64))]

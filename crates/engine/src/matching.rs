@@ -14,14 +14,15 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Whether every pair of `plan_labels` is present and equal in `alert_labels`.
 /// Empty plan labels match nothing.
-pub fn labels_match(
-    plan_labels: &BTreeMap<String, String>,
+pub fn labels_match<'a>(
+    plan_labels: impl IntoIterator<Item = (&'a String, &'a String)>,
     alert_labels: &BTreeMap<String, String>,
 ) -> bool {
-    !plan_labels.is_empty()
-        && plan_labels
-            .iter()
-            .all(|(k, v)| alert_labels.get(k).is_some_and(|a| a == v))
+    let mut any = false;
+    plan_labels.into_iter().all(|(k, v)| {
+        any = true;
+        alert_labels.get(k).is_some_and(|a| a == v)
+    }) && any
 }
 
 /// An index of plans by their alert labels, keyed by `K` (e.g. `(namespace, name)`).
@@ -58,14 +59,19 @@ impl<K: Clone + Ord> PlanIndex<K> {
     }
 
     /// Add a plan, or replace its labels.
-    pub fn upsert(&mut self, key: K, labels: &BTreeMap<String, String>) {
+    pub fn upsert<'a>(
+        &mut self,
+        key: K,
+        labels: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) {
+        let labels: Vec<(&String, &String)> = labels.into_iter().collect();
         if let Some(old) = self.plans.get(&key) {
             if old.labels.len() == labels.len()
                 && old
                     .labels
                     .iter()
-                    .zip(labels)
-                    .all(|((k, v), (k2, v2))| k == k2 && v == v2)
+                    .zip(&labels)
+                    .all(|((k, v), (k2, v2))| k == *k2 && v == *v2)
             {
                 return;
             }
@@ -74,7 +80,7 @@ impl<K: Clone + Ord> PlanIndex<K> {
         let anchor = labels
             .iter()
             .min_by_key(|(k, v)| self.bucket_len(k, v))
-            .map(|(k, v)| (k.clone(), v.clone()));
+            .map(|&(k, v)| (k.clone(), v.clone()));
         if let Some((k, v)) = &anchor {
             let bucket = self
                 .buckets
@@ -89,7 +95,10 @@ impl<K: Clone + Ord> PlanIndex<K> {
         self.plans.insert(
             key,
             Entry {
-                labels: labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                labels: labels
+                    .iter()
+                    .map(|&(k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 anchor,
             },
         );

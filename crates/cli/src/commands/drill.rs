@@ -37,7 +37,7 @@ pub async fn run(args: Args, conn: &super::Connection) -> anyhow::Result<u8> {
         .await
         .kube_context(|| format!("cannot get RecoveryPlan {ns}/{}", args.plan))?;
     let labels = if args.labels.is_empty() {
-        plan.spec.alert_labels.clone()
+        plan.spec.alert_labels.clone().into()
     } else {
         kv::to_map(&args.labels)
     };

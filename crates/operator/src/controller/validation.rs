@@ -3,11 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use lifeboat_api::{RecoveryPlanSpec, RecoveryRun};
+use lifeboat_api::{Labels, RecoveryPlanSpec, RecoveryRun};
 use lifeboat_engine::{Problem, ValidatedPlan, ValidatedRun, ValidationOptions};
 
 /// Whether every pair of the plan's labels is present and equal in the alert's.
-pub fn labels_match(plan: &BTreeMap<String, String>, alert: &BTreeMap<String, String>) -> bool {
+pub fn labels_match(plan: &Labels, alert: &BTreeMap<String, String>) -> bool {
     lifeboat_engine::labels_match(plan, alert)
 }
 

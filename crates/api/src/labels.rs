@@ -24,8 +24,8 @@ impl Labels {
     }
 
     /// The pairs, sorted by name.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&String, &String)> {
-        self.0.iter().map(|(k, v)| (k, v))
+    pub fn iter(&self) -> <&Labels as IntoIterator>::IntoIter {
+        self.into_iter()
     }
 
     pub fn len(&self) -> usize {

@@ -14,15 +14,13 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Whether every pair of `plan_labels` is present and equal in `alert_labels`.
 /// Empty plan labels match nothing.
-pub fn labels_match<'a>(
-    plan_labels: impl IntoIterator<Item = (&'a String, &'a String)>,
-    alert_labels: &BTreeMap<String, String>,
-) -> bool {
-    let mut any = false;
-    plan_labels.into_iter().all(|(k, v)| {
-        any = true;
-        alert_labels.get(k).is_some_and(|a| a == v)
-    }) && any
+pub fn labels_match<'a, P>(plan_labels: P, alert_labels: &BTreeMap<String, String>) -> bool
+where
+    P: IntoIterator<Item = (&'a String, &'a String)>,
+    P::IntoIter: ExactSizeIterator,
+{
+    let mut pairs = plan_labels.into_iter();
+    pairs.len() > 0 && pairs.all(|(k, v)| alert_labels.get(k).is_some_and(|a| a == v))
 }
 
 /// An index of plans by their alert labels, keyed by `K` (e.g. `(namespace, name)`).
@@ -59,28 +57,30 @@ impl<K: Clone + Ord> PlanIndex<K> {
     }
 
     /// Add a plan, or replace its labels.
-    pub fn upsert<'a>(
-        &mut self,
-        key: K,
-        labels: impl IntoIterator<Item = (&'a String, &'a String)>,
-    ) {
-        let labels: Vec<(&String, &String)> = labels.into_iter().collect();
+    /// `labels` are sorted by name (a map's or `Labels`' order). Every plan's watch event
+    /// comes here, so an unchanged plan costs a comparison and no allocation.
+    pub fn upsert<'a, L>(&mut self, key: K, labels: L)
+    where
+        L: IntoIterator<Item = (&'a String, &'a String)>,
+        L::IntoIter: ExactSizeIterator + Clone,
+    {
+        let labels = labels.into_iter();
         if let Some(old) = self.plans.get(&key) {
             if old.labels.len() == labels.len()
                 && old
                     .labels
                     .iter()
-                    .zip(&labels)
-                    .all(|((k, v), (k2, v2))| k == *k2 && v == *v2)
+                    .zip(labels.clone())
+                    .all(|((k, v), (k2, v2))| k == k2 && v == v2)
             {
                 return;
             }
             self.remove(&key);
         }
         let anchor = labels
-            .iter()
+            .clone()
             .min_by_key(|(k, v)| self.bucket_len(k, v))
-            .map(|&(k, v)| (k.clone(), v.clone()));
+            .map(|(k, v)| (k.clone(), v.clone()));
         if let Some((k, v)) = &anchor {
             let bucket = self
                 .buckets
@@ -95,10 +95,7 @@ impl<K: Clone + Ord> PlanIndex<K> {
         self.plans.insert(
             key,
             Entry {
-                labels: labels
-                    .iter()
-                    .map(|&(k, v)| (k.clone(), v.clone()))
-                    .collect(),
+                labels: labels.map(|(k, v)| (k.clone(), v.clone())).collect(),
                 anchor,
             },
         );

@@ -386,3 +386,71 @@ fn bounds_lengths_patterns_nullable_int_or_string_and_defaults() {
     let (_, errs) = admit(&s, json!({"spec": {"name": null}}));
     assert_eq!(messages(&errs), ["spec.name: Required value"]);
 }
+
+/// The CEL rules of lifeboat's CRDs report what kube-cel reports when it evaluates them over
+/// the whole object (the simulator evaluates literal `self.matches()` patterns and each
+/// subtree on its own), for a plan and a run that break every pattern and other rules.
+#[test]
+fn lifeboat_crd_rules_report_what_kube_cel_reports_over_the_whole_object() {
+    let bad_steps = json!([
+        {"type": "readField", "timeout": "5 minutes", "retries": {"limit": 11, "backoff": "soon"},
+         "readField": {"apiVersion": "V1", "resource": "Pods", "name": "", "fieldPath": "",
+                       "outputKey": "1x"}},
+        {"type": "patch", "patch": {"apiVersion": "v1", "resource": "pods_", "name": "",
+         "override": {"fieldPath": "spec.x", "value": {"raw": "y"}}}},
+        {"type": "wait", "wait": {"apiVersion": "apps/v0", "resource": "deployments", "name": "d"}},
+        {"type": "check", "check": {"pollInterval": "1 s", "assertions": [
+            {"field": {"apiVersion": "v1", "resource": "Pods", "name": "", "fieldPath": "a"}}]}},
+        {"type": "notify", "notify": {"webhook": {"urlFrom": {"name": "Bad_Name", "key": "a b"}}}},
+        {"type": "job", "readField": {"apiVersion": "v1", "resource": "pods", "name": "p",
+         "fieldPath": "a", "outputKey": "ok"}}
+    ]);
+    let plan = json!({
+        "apiVersion": "recovery.elotl.co/v1alpha1", "kind": "RecoveryPlan",
+        "metadata": {"name": "p", "namespace": "default"},
+        "spec": {"alertLabels": {"a": "b"}, "cooldown": "1d", "serviceAccountName": "SA",
+                 "steps": bad_steps.clone(), "finally": bad_steps.clone()}
+    });
+    let run = json!({
+        "apiVersion": "recovery.elotl.co/v1alpha1", "kind": "RecoveryRun",
+        "metadata": {"name": "r", "namespace": "default"},
+        "spec": {"planName": "p", "alertName": "a", "steps": bad_steps}
+    });
+    for (kind, obj) in [("RecoveryPlan", plan), ("RecoveryRun", run)] {
+        let crd = lifeboat_api::crds::all()
+            .into_iter()
+            .find(|c| c.spec.names.kind == kind)
+            .unwrap();
+        let crd = serde_json::to_value(&crd).unwrap();
+        let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+        let reference = kube_cel::Validator::new()
+            .validate_compiled(&kube_cel::compile_schema(schema), &obj, None)
+            .unwrap_err();
+        let mut want: Vec<(String, String)> = reference
+            .as_slice()
+            .iter()
+            .map(|e| (e.field_path.clone(), e.message.clone()))
+            .collect();
+        want.sort();
+        let got_errors = lifeboat_schema(kind).validate_rules(&obj, None);
+        let mut got: Vec<(String, String)> = got_errors
+            .iter()
+            .map(|e| (e.field.clone(), e.message.clone()))
+            .collect();
+        got.sort();
+        assert_eq!(got.len(), want.len(), "{kind}: {got:#?} against {want:#?}");
+        for ((field, message), (want_field, want_message)) in got.iter().zip(&want) {
+            assert_eq!(field, want_field, "{kind}");
+            assert!(
+                message.ends_with(want_message.as_str()),
+                "{kind} {field}: {message:?} does not end with kube-cel's {want_message:?}"
+            );
+        }
+        assert!(
+            got.len() >= 15,
+            "{kind}: the object breaks at least 15 rules, {} reported",
+            got.len()
+        );
+        assert!(got_errors.iter().all(|e| e.reason == "FieldValueInvalid"));
+    }
+}

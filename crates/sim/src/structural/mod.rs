@@ -12,17 +12,19 @@
 //!
 //! - [`StructuralSchema::validate_rules`] evaluates the CEL rules
 //!   (`x-kubernetes-validations`) with kube's CEL interpreter (the `kube-cel` crate, which
-//!   implements Kubernetes' CEL libraries).
+//!   implements Kubernetes' CEL libraries), each on its own subtree, and literal
+//!   `self.matches()` patterns with the regex compiled once (`rules.rs`).
 //!
 //! A request to create or update a custom resource goes through prune → defaults →
 //! validate → CEL rules, in that order, as in kube-apiserver.
 
 mod prune;
+mod rules;
 mod validate;
 
 use std::sync::Arc;
 
-use kube_cel::{CompiledSchema, Validator, compile_schema};
+use kube_cel::Validator;
 use serde_json::{Map, Value};
 
 // kube-apiserver evaluates `pattern` with Go's RE2; the regex crate implements the same
@@ -170,7 +172,7 @@ impl Node {
 pub struct StructuralSchema {
     root: Node,
     /// The CEL rules, compiled once; `None` when the schema has none.
-    rules: Option<Arc<CompiledSchema>>,
+    rules: Option<Arc<rules::Rules>>,
 }
 
 impl std::fmt::Debug for StructuralSchema {
@@ -234,7 +236,7 @@ impl StructuralSchema {
         let mut errors = Vec::new();
         let root = parse_node(schema, "openAPIV3Schema", Level::Root, &mut errors);
         if errors.is_empty() {
-            let rules = has_rules(schema).then(|| Arc::new(compile_schema(schema)));
+            let rules = rules::Rules::compile(schema).map(Arc::new);
             Ok(StructuralSchema { root, rules })
         } else {
             Err(errors)
@@ -290,28 +292,26 @@ impl StructuralSchema {
         thread_local! {
             static VALIDATOR: Validator = Validator::new();
         }
-        match VALIDATOR.with(|v| v.validate_compiled(rules, obj, old)) {
-            Ok(()) => Vec::new(),
-            Err(errors) => errors
-                .into_vec()
-                .into_iter()
-                .map(|e| {
-                    // As kube-apiserver words it: the value when it is a scalar, else only
-                    // the rule's message.
-                    let message = match value_at(obj, &e.field_path) {
-                        Some(v) if !v.is_object() && !v.is_array() => {
-                            format!("Invalid value: {}: {}", validate::render(v), e.message)
-                        }
-                        _ => format!("Invalid value: {}", e.message),
-                    };
-                    FieldError {
-                        field: e.field_path,
-                        reason: e.reason.unwrap_or_else(|| "FieldValueInvalid".to_string()),
-                        message,
+        let mut errors = Vec::new();
+        VALIDATOR.with(|v| rules.check(v, obj, old, &mut String::new(), &mut errors));
+        errors
+            .into_iter()
+            .map(|e| {
+                // As kube-apiserver words it: the value when it is a scalar, else only
+                // the rule's message.
+                let message = match value_at(obj, &e.field) {
+                    Some(v) if !v.is_object() && !v.is_array() => {
+                        format!("Invalid value: {}: {}", validate::render(v), e.message)
                     }
-                })
-                .collect(),
-        }
+                    _ => format!("Invalid value: {}", e.message),
+                };
+                FieldError {
+                    field: e.field,
+                    reason: e.reason.unwrap_or_else(|| "FieldValueInvalid".to_string()),
+                    message,
+                }
+            })
+            .collect()
     }
 }
 

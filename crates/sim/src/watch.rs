@@ -21,6 +21,9 @@ use crate::table;
 /// How often a watch that allows bookmarks gets one.
 pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The most bytes of waiting events a watch stream gathers into one chunk.
+const MAX_CHUNK: usize = 256 * 1024;
+
 /// What one watch stream needs to filter and render changes.
 struct Filter {
     res: ResourceInfo,
@@ -289,10 +292,31 @@ pub fn serve(
                 }
                 msg = rx.recv() => match msg {
                     Ok(c) => {
-                        last_rv = last_rv.max(c.rv);
-                        if let Some((t, obj)) = filter.event(&c)
-                            && tx.send(Ok(filter.render(t.as_str(), &obj, &mut first))).await.is_err()
-                        {
+                        // The changes already waiting go out in one chunk with this one, as
+                        // kube-apiserver's watch server flushes only once its queue is empty:
+                        // one write instead of one per event when writes come in bursts.
+                        let mut chunk = Vec::new();
+                        let mut next = Some(c);
+                        let mut end = false;
+                        while let Some(c) = next.take() {
+                            last_rv = last_rv.max(c.rv);
+                            if let Some((t, obj)) = filter.event(&c) {
+                                chunk.extend_from_slice(&filter.render(t.as_str(), &obj, &mut first));
+                            }
+                            if chunk.len() >= MAX_CHUNK {
+                                break;
+                            }
+                            match rx.try_recv() {
+                                Ok(c) => next = Some(c),
+                                Err(TryRecvError::Empty) => {}
+                                // Sent what was read, then ended as below.
+                                Err(TryRecvError::Lagged(_) | TryRecvError::Closed) => end = true,
+                            }
+                        }
+                        if !chunk.is_empty() && tx.send(Ok(Bytes::from(chunk))).await.is_err() {
+                            return;
+                        }
+                        if end {
                             return;
                         }
                     }

@@ -409,3 +409,55 @@ async fn watches_end_when_the_client_goes_away() {
     )
     .await;
 }
+
+/// A burst of writes reaches a watch whole and in order: the events waiting when the stream
+/// writes are sent together (as kube-apiserver flushes only once its queue is empty), and
+/// a client still reads every one of them as its own event.
+#[tokio::test]
+async fn a_burst_of_writes_reaches_a_watch_whole_and_in_order() {
+    const N: usize = 400;
+    let (_cluster, client) = start("burstwatch").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    let list = cms.list(&Default::default()).await.unwrap();
+    let rv = list.metadata.resource_version.unwrap();
+    let params = kube::api::WatchParams::default().timeout(30);
+    let mut events = cms.watch(&params, &rv).await.unwrap().boxed();
+    let creates = futures::stream::iter(0..N)
+        .map(|i| {
+            let cms = cms.clone();
+            async move {
+                cms.create(&PostParams::default(), &cm(&format!("burst-{i:03}"), "1"))
+                    .await
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>();
+    let read = async {
+        let mut seen: Vec<(u64, String)> = Vec::new();
+        while seen.len() < N {
+            match events.next().await {
+                Some(Ok(kube::api::WatchEvent::Added(o))) => {
+                    let rv = o.resource_version().unwrap().parse().unwrap();
+                    seen.push((rv, o.name_any()));
+                }
+                other => panic!(
+                    "unexpected watch item after {} events: {other:?}",
+                    seen.len()
+                ),
+            }
+        }
+        seen
+    };
+    let (created, seen) = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(creates, read)
+    })
+    .await
+    .expect("every event within 30 s");
+    assert!(created.iter().all(Result::is_ok));
+    assert!(
+        seen.windows(2).all(|w| w[0].0 < w[1].0),
+        "events in resourceVersion order"
+    );
+    let names: BTreeSet<&String> = seen.iter().map(|(_, n)| n).collect();
+    assert_eq!(names.len(), N, "every object once");
+}

@@ -268,20 +268,16 @@ pub fn serve(
                         let st = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                         st.store.rv()
                     };
+                    // Everything waiting goes out before the bookmark that claims it.
                     loop {
-                        match rx.try_recv() {
-                            Ok(c) => {
-                                last_rv = last_rv.max(c.rv);
-                                if let Some((t, obj)) = filter.event(&c)
-                                    && tx.send(Ok(filter.render(t.as_str(), &obj, &mut first))).await.is_err()
-                                {
-                                    return;
-                                }
-                            }
-                            Err(TryRecvError::Empty) => break,
-                            // Too slow a reader: see `RecvError::Lagged` below.
-                            Err(TryRecvError::Lagged(_)) => return,
-                            Err(TryRecvError::Closed) => return,
+                        let (chunk, left) = gather(None, &mut rx, &filter, &mut first, &mut last_rv);
+                        if !chunk.is_empty() && tx.send(Ok(Bytes::from(chunk))).await.is_err() {
+                            return;
+                        }
+                        match left {
+                            Left::Empty => break,
+                            Left::More => {}
+                            Left::Ended => return,
                         }
                     }
                     last_rv = last_rv.max(seen);
@@ -292,31 +288,12 @@ pub fn serve(
                 }
                 msg = rx.recv() => match msg {
                     Ok(c) => {
-                        // The changes already waiting go out in one chunk with this one, as
-                        // kube-apiserver's watch server flushes only once its queue is empty:
-                        // one write instead of one per event when writes come in bursts.
-                        let mut chunk = Vec::new();
-                        let mut next = Some(c);
-                        let mut end = false;
-                        while let Some(c) = next.take() {
-                            last_rv = last_rv.max(c.rv);
-                            if let Some((t, obj)) = filter.event(&c) {
-                                chunk.extend_from_slice(&filter.render(t.as_str(), &obj, &mut first));
-                            }
-                            if chunk.len() >= MAX_CHUNK {
-                                break;
-                            }
-                            match rx.try_recv() {
-                                Ok(c) => next = Some(c),
-                                Err(TryRecvError::Empty) => {}
-                                // Sent what was read, then ended as below.
-                                Err(TryRecvError::Lagged(_) | TryRecvError::Closed) => end = true,
-                            }
-                        }
+                        let (chunk, left) = gather(Some(c), &mut rx, &filter, &mut first, &mut last_rv);
                         if !chunk.is_empty() && tx.send(Ok(Bytes::from(chunk))).await.is_err() {
                             return;
                         }
-                        if end {
+                        // More waiting is read at the next turn of the loop.
+                        if left == Left::Ended {
                             return;
                         }
                     }
@@ -334,6 +311,49 @@ pub fn serve(
         out,
         |mut rx| async move { rx.recv().await.map(|c| (c, rx)) },
     )
+}
+
+/// What [`gather`] left on the subscription.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Left {
+    /// Nothing waiting.
+    Empty,
+    /// More waiting than fit in one chunk.
+    More,
+    /// The subscription ended (the reader lagged, or the store is gone): end the watch as
+    /// `RecvError` does in [`serve`], after sending what was gathered.
+    Ended,
+}
+
+/// Renders `received` and the changes already waiting on `rx` (up to [`MAX_CHUNK`] bytes)
+/// into one chunk, as kube-apiserver's watch server flushes only once its queue is empty:
+/// one write instead of one per event when writes come in bursts. `last_rv` follows every
+/// change read.
+fn gather(
+    received: Option<Arc<Change>>,
+    rx: &mut broadcast::Receiver<Arc<Change>>,
+    filter: &Filter,
+    first: &mut bool,
+    last_rv: &mut u64,
+) -> (Vec<u8>, Left) {
+    let mut chunk = Vec::new();
+    let mut next = received;
+    loop {
+        if let Some(c) = next.take() {
+            *last_rv = (*last_rv).max(c.rv);
+            if let Some((t, obj)) = filter.event(&c) {
+                chunk.extend_from_slice(&filter.render(t.as_str(), &obj, first));
+            }
+        }
+        if chunk.len() >= MAX_CHUNK {
+            return (chunk, Left::More);
+        }
+        match rx.try_recv() {
+            Ok(c) => next = Some(c),
+            Err(TryRecvError::Empty) => return (chunk, Left::Empty),
+            Err(TryRecvError::Lagged(_) | TryRecvError::Closed) => return (chunk, Left::Ended),
+        }
+    }
 }
 
 fn bookmark(filter: &Filter, rv: u64) -> Value {

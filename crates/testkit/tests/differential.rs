@@ -1419,36 +1419,21 @@ async fn recovery_plans(d: &mut Differ) {
     d.step("plan-get-deleted", get(&path)).await;
     // CEL rules: a literal pattern broken at the top of the spec and under a step (whose
     // own rules the server evaluates too), and a null value, which rules do not validate.
-    let with = |name: &str, pointer: &str, value: Value| {
-        let mut p = recovery_plan(name);
-        if let Some(v) = p.pointer_mut(pointer) {
-            *v = value;
-        } else if let Some(spec) = p["spec"].as_object_mut() {
-            spec.insert(pointer.trim_start_matches("/spec/").to_string(), value);
-        }
-        p
-    };
-    d.step(
-        "plan-create-cel-pattern",
-        post(
-            plans_path(),
-            with("plan3", "/spec/cooldown", json!("1 day")),
-        ),
-    )
-    .await;
+    let mut bad_cooldown = recovery_plan("plan3");
+    bad_cooldown["spec"]["cooldown"] = json!("1 day");
+    d.step("plan-create-cel-pattern", post(plans_path(), bad_cooldown))
+        .await;
+    let mut bad_output_key = recovery_plan("plan3");
+    bad_output_key["spec"]["steps"][0]["readField"]["outputKey"] = json!("1x");
     d.step(
         "plan-create-cel-pattern-in-step",
-        post(
-            plans_path(),
-            with("plan3", "/spec/steps/0/readField/outputKey", json!("1x")),
-        ),
+        post(plans_path(), bad_output_key),
     )
     .await;
-    d.step(
-        "plan-create-cel-null",
-        post(plans_path(), with("plan4", "/spec/cooldown", Value::Null)),
-    )
-    .await;
+    let mut null_cooldown = recovery_plan("plan4");
+    null_cooldown["spec"]["cooldown"] = Value::Null;
+    d.step("plan-create-cel-null", post(plans_path(), null_cooldown))
+        .await;
     d.step(
         "plan-delete-cel-null",
         delete(format!("{}/plan4", plans_path())),

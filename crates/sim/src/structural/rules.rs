@@ -15,6 +15,8 @@
 //! The errors are the ones kube-cel reports — same field paths, messages and reasons. As
 //! in kube-apiserver, a null value is not validated by its rules.
 
+use std::fmt::Write;
+
 use kube_cel::{CompiledSchema, Validator, compile_schema};
 use regex::Regex;
 use serde_json::Value;
@@ -121,7 +123,7 @@ impl Rules {
                 if let Some(rules) = &self.items {
                     let old_items = old.and_then(Value::as_array);
                     for (i, v) in items.iter().enumerate() {
-                        path.push_str(&format!("[{i}]"));
+                        let _ = write!(path, "[{i}]");
                         let old_item = old_items.and_then(|a| a.get(i));
                         rules.check(validator, v, old_item, path, errors);
                         path.truncate(len);

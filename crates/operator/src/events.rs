@@ -21,12 +21,13 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::{Event, EventSeries};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use kube::Client;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Client, Resource};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::telemetry::Metrics;
+use crate::writes::{self, Part};
 
 /// How long a repeated Event is folded into the series of the first.
 const SERIES_WINDOW: Duration = Duration::from_secs(6 * 60);
@@ -236,10 +237,17 @@ impl Publisher {
                     "series": EventSeries { count: seen.count, last_observed_time: at },
                     "note": rec.note,
                 });
-                let api: Api<Event> = Api::namespaced(self.client.clone(), &seen.namespace);
-                api.patch(&seen.name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                    .map(|_| ())
+                let url = Event::url_path(&(), Some(&seen.namespace));
+                let pp = PatchParams::default();
+                writes::patch(
+                    &self.client,
+                    &url,
+                    &seen.name,
+                    Part::Object,
+                    &pp,
+                    &Patch::Merge(&patch),
+                )
+                .await
             }
             None => {
                 let name = format!(
@@ -248,8 +256,9 @@ impl Publisher {
                     at.0.as_nanosecond()
                 );
                 let event = self.event(&rec, &name, &namespace, at);
-                let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
-                let created = api.create(&PostParams::default(), &event).await;
+                let url = Event::url_path(&(), Some(&namespace));
+                let created =
+                    writes::create(&self.client, &url, &PostParams::default(), &event).await;
                 if created.is_ok() {
                     self.series.insert(
                         key.clone(),
@@ -306,6 +315,7 @@ impl Publisher {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use kube::Api;
 
     async fn client() -> (lifeboat_sim::SimCluster, Client) {
         let sim = lifeboat_sim::SimCluster::start("events").await.unwrap();

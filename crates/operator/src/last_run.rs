@@ -9,12 +9,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use kube::Client;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
+use kube::{Client, Resource};
 use lifeboat_api::RecoveryPlan;
 use serde_json::Value;
 
 use crate::api_errors::with_api_retries;
+use crate::writes::{self, Part};
 
 /// The shortest time between two writes of one plan's last run.
 pub const INTERVAL: Duration = Duration::from_millis(500);
@@ -85,10 +86,14 @@ impl LastRuns {
             return;
         };
         let (namespace, plan) = key;
-        let api: Api<RecoveryPlan> = Api::namespaced(self.client.clone(), namespace);
+        let url = RecoveryPlan::url_path(&(), Some(namespace));
         let patch = Patch::Merge(serde_json::json!({ "status": status }));
         let pp = PatchParams::default();
-        match with_api_retries(|| api.patch_status(plan, &pp, &patch)).await {
+        match with_api_retries(|| {
+            writes::patch(&self.client, &url, plan, Part::Status, &pp, &patch)
+        })
+        .await
+        {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => {}
             Err(e) => tracing::warn!(%plan, error = %e, "cannot record the last run on the plan"),
@@ -100,6 +105,7 @@ impl LastRuns {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use kube::Api;
     use lifeboat_testkit::{Backend, TestCluster, scenarios};
     use serde_json::json;
 

@@ -8,7 +8,8 @@
 //! - `api_errors` — what a Kubernetes API error means, the one retry policy, metric categories;
 //! - `webhook/` — the Alertmanager receiver;
 //! - `telemetry/` — metrics, health and readiness;
-//! - `leader` — leader election on a Lease.
+//! - `leader` — leader election on a Lease;
+//! - `writes` — API writes that decode only the part of the answer read back.
 
 pub mod api_client;
 mod api_errors;
@@ -27,6 +28,7 @@ mod recent_runs;
 pub mod run;
 mod telemetry;
 pub mod webhook;
+mod writes;
 
 pub use config::{ControllerConfig, WebhookConfig};
 pub use leader::LeaseTimings;

@@ -36,6 +36,7 @@ use crate::api_errors::{self, with_api_retries};
 use crate::context::Context;
 use crate::controller::validation;
 use crate::naming;
+use crate::writes::{self, Part};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "alerts";
@@ -347,14 +348,17 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
             match decision {
                 Decision::Run => {
                     let run = build_run(&alert, plan, &run_name);
-                    let api: Api<RecoveryRun> = Api::namespaced(ctx.client.clone(), &namespace);
+                    let url = RecoveryRun::url_path(&(), Some(&namespace));
                     let pp = PostParams::default();
-                    match with_api_retries(|| api.create(&pp, &run)).await {
+                    match with_api_retries(|| writes::create(&ctx.client, &url, &pp, &run)).await {
                         Ok(created) => {
                             ctx.recent_runs.record(key.clone(), run_name.clone(), now);
+                            let mut run_ref = run.object_ref(&());
+                            run_ref.uid = created.uid;
+                            run_ref.resource_version = created.resource_version;
                             ctx.events.publish_related(
                                 alert.object_ref(&()),
-                                Some(created.object_ref(&())),
+                                Some(run_ref),
                                 EventType::Normal,
                                 "RunCreated",
                                 "CreateRun",
@@ -446,10 +450,12 @@ async fn write_status(
     name: &str,
     status: &ReceivedAlertStatus,
 ) -> Result<(), AlertError> {
-    let api: Api<ReceivedAlert> = Api::namespaced(ctx.client.clone(), namespace);
+    let url = ReceivedAlert::url_path(&(), Some(namespace));
     let patch = Patch::Merge(json!({ "status": status }));
     let pp = PatchParams::default();
-    match with_api_retries(|| api.patch_status(name, &pp, &patch)).await {
+    match with_api_retries(|| writes::patch(&ctx.client, &url, name, Part::Status, &pp, &patch))
+        .await
+    {
         Ok(_) => Ok(()),
         // Deleted meanwhile: nothing left to record on.
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::{StepFailure, StepInput, StepOutput};
 use crate::api_errors::with_api_retries;
+use crate::writes::{self, Part};
 
 /// How often a read-modify-write patch is rebuilt after a conflict.
 const MAX_CONFLICT_RETRIES: u32 = 5;
@@ -86,7 +87,11 @@ pub async fn execute(
             "patch": sent.clone(),
         }));
         let request = to_request(built.patch_type, sent).map_err(StepFailure::permanent)?;
-        match with_api_retries(|| api.patch(name, &pp, &request)).await {
+        let client = api.clone().into_client();
+        let url = api.resource_url();
+        match with_api_retries(|| writes::patch(&client, url, name, Part::Object, &pp, &request))
+            .await
+        {
             Ok(_) => {
                 let message = if input.dry_run {
                     format!("dry run: {path} of {desc} would be set (sent with dryRun=All)")

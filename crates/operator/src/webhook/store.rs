@@ -17,6 +17,7 @@ use serde_json::json;
 use super::payload::{AlertStatus, ValidAlert};
 use crate::api_errors::{self, ErrorClass};
 use crate::telemetry::Metrics;
+use crate::writes;
 
 /// Alerts of one request written to the API concurrently.
 pub const WRITE_CONCURRENCY: usize = 32;
@@ -108,6 +109,7 @@ pub fn received_alert(alert: &ValidAlert, namespace: &str, source: &str) -> Rece
 /// Writes ReceivedAlerts into one namespace.
 #[derive(Clone)]
 pub struct AlertStore {
+    client: kube::Client,
     api: Api<ReceivedAlert>,
     namespace: String,
     metrics: Metrics,
@@ -116,6 +118,7 @@ pub struct AlertStore {
 impl AlertStore {
     pub fn new(client: kube::Client, namespace: &str, metrics: Metrics) -> Self {
         AlertStore {
+            client: client.clone(),
             api: Api::namespaced(client, namespace),
             namespace: namespace.to_string(),
             metrics,
@@ -185,7 +188,8 @@ impl AlertStore {
     ) -> Result<Recorded, StoreError> {
         let obj = received_alert(alert, &self.namespace, source);
         let name = alert.object_name();
-        match self.api.create(&PostParams::default(), &obj).await {
+        let pp = PostParams::default();
+        match writes::create(&self.client, self.api.resource_url(), &pp, &obj).await {
             Ok(_) => Ok(Recorded::Created),
             Err(kube::Error::Api(s)) if s.is_already_exists() => Ok(Recorded::Existing),
             Err(e) => Err(self.fail("create", &name, e)),

@@ -23,7 +23,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -48,6 +48,7 @@ mod notifications;
 use crate::context::Context;
 use crate::controller::validation;
 use crate::executor::{self, StepFailure, StepInput, StepOutput};
+use crate::writes;
 pub use control::is_done;
 use control::{cancellation, only_waits, retry_requested};
 
@@ -222,6 +223,15 @@ fn progress(done: usize, total: usize) -> String {
     format!("{done}/{total}")
 }
 
+/// What a run's status write reads back: the new metadata (resourceVersion) and the status
+/// as the server stored it.
+#[derive(serde::Deserialize)]
+struct StatusWritten {
+    metadata: ObjectMeta,
+    #[serde(default)]
+    status: Option<RecoveryRunStatus>,
+}
+
 struct Execution<'a> {
     ctx: &'a Context,
     api: Api<RecoveryRun>,
@@ -284,10 +294,23 @@ impl Execution<'_> {
         let pp = PostParams::default();
         let mut conflicts = 0;
         loop {
-            match with_api_retries(|| self.api.replace_status(&name, &pp, &self.run)).await {
-                Ok(updated) => {
-                    self.persisted = updated.status.clone();
-                    self.run = updated;
+            let written = with_api_retries(|| {
+                writes::replace_status::<_, StatusWritten>(
+                    &self.ctx.client,
+                    self.api.resource_url(),
+                    &name,
+                    &pp,
+                    &self.run,
+                )
+            })
+            .await;
+            match written {
+                Ok(StatusWritten { metadata, status }) => {
+                    // The spec is the one this write was made from: it was conditional on
+                    // the resourceVersion, and a status write leaves the spec alone.
+                    self.persisted = status.clone();
+                    self.run.metadata = metadata;
+                    self.run.status = status;
                     return Ok(());
                 }
                 Err(kube::Error::Api(s)) if s.code == 409 && conflicts < MAX_CONFLICTS => {

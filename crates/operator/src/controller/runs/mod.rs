@@ -33,8 +33,8 @@ use lifeboat_api::conditions::{
     REASON_INVALID, REASON_RUNNING, STATUS_FALSE, STATUS_TRUE, STATUS_UNKNOWN, TYPE_SUCCESS,
 };
 use lifeboat_api::{
-    ApprovalDecision, GoDuration, RecoveryRun, RecoveryRunStatus, RunEvent, RunPhase, StepPhase,
-    StepStatus,
+    ApprovalDecision, GoDuration, RecoveryRun, RecoveryRunSpec, RecoveryRunStatus, RunEvent,
+    RunPhase, StepPhase, StepStatus,
 };
 use lifeboat_engine::{StepAction, ValidatedStep};
 use serde_json::json;
@@ -155,9 +155,9 @@ enum StepOutcome {
 }
 
 /// Step statuses for `run`: one per step, keeping what was recorded.
-fn normalize_steps(run: &RecoveryRun, status: &mut RecoveryRunStatus) {
-    normalize(&run.spec.steps, &mut status.steps);
-    normalize(&run.spec.finally, &mut status.finally);
+fn normalize_steps(spec: &RecoveryRunSpec, status: &mut RecoveryRunStatus) {
+    normalize(&spec.steps, &mut status.steps);
+    normalize(&spec.finally, &mut status.finally);
 }
 
 fn normalize(steps: &[lifeboat_api::Step], statuses: &mut Vec<StepStatus>) {
@@ -352,10 +352,10 @@ impl Execution<'_> {
             }
             self.begin_retry().await?;
         }
-        let run_snapshot = self.run.clone();
-        normalize_steps(&run_snapshot, self.status());
+        let status = self.run.status.get_or_insert_with(Default::default);
+        normalize_steps(&self.run.spec, status);
 
-        let (steps, finally) = match validation::validate_run(&run_snapshot) {
+        let (steps, finally) = match validation::validate_run(&self.run) {
             Ok(run) => {
                 self.notifier.targets = Arc::new(run.notifications);
                 (run.steps, run.finally)

@@ -11,11 +11,12 @@
 //! limits and tracing layers apply) with kube's own request builder, and decode only what
 //! is asked for; serde skips the rest without allocating.
 
+use std::borrow::Cow;
 use std::fmt::Debug;
 
-use kube::Client;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::core::Request;
+use kube::{Client, Resource};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 
@@ -90,8 +91,52 @@ where
     Ok(())
 }
 
-/// Replaces the status of `name` in the collection at `url` with that of `obj`; decodes the
-/// answer as `T` (a struct of the fields wanted, e.g. `metadata` and `status`).
+/// The body of a status write: the object's type, identity and version, and its status.
+/// The status subresource takes only the status from the body and keeps the spec and
+/// metadata it has (kube-apiserver's status strategies copy them from the stored object),
+/// so the spec — a run's copy of its plan's steps, most of its size — is not encoded,
+/// sent and decoded again with every step's outcome. The resourceVersion is the write's
+/// precondition.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusOnly<'a, S> {
+    api_version: Cow<'static, str>,
+    kind: Cow<'static, str>,
+    metadata: Identity<'a>,
+    status: &'a S,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Identity<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_version: Option<&'a str>,
+}
+
+impl<'a, S> StatusOnly<'a, S> {
+    /// The status write of `obj` with `status`.
+    pub fn of<K: Resource<DynamicType = ()>>(obj: &'a K, status: &'a S) -> Self {
+        let meta = obj.meta();
+        StatusOnly {
+            api_version: K::api_version(&()),
+            kind: K::kind(&()),
+            metadata: Identity {
+                name: meta.name.as_deref(),
+                namespace: meta.namespace.as_deref(),
+                resource_version: meta.resource_version.as_deref(),
+            },
+            status,
+        }
+    }
+}
+
+/// Replaces the status of `name` in the collection at `url` with that of `obj` (an object,
+/// or its [`StatusOnly`]); decodes the answer as `T` (a struct of the fields wanted, e.g.
+/// `metadata` and `status`).
 pub async fn replace_status<K, T>(
     client: &Client,
     url: &str,
@@ -135,7 +180,7 @@ mod tests {
         }
     }
 
-    #[derive(Deserialize)]
+    #[derive(Debug, Deserialize)]
     struct MetaAndStatus {
         metadata: ObjectMeta,
         status: Option<ReceivedAlertStatus>,
@@ -231,6 +276,39 @@ mod tests {
         assert!(
             matches!(stale, Err(kube::Error::Api(ref s)) if s.code == 409),
             "a write from an old version conflicts"
+        );
+
+        // The status alone, with the object's identity and version: the server keeps the
+        // spec it has.
+        let mut current = api.get("a").await.unwrap();
+        let mut status = current.status.clone().unwrap();
+        status.message = Some("status only".to_string());
+        let answer: MetaAndStatus =
+            replace_status(&client, &url, "a", &pp, &StatusOnly::of(&current, &status))
+                .await
+                .unwrap();
+        let stored = api.get("a").await.unwrap();
+        assert_eq!(
+            stored.status.unwrap().message.as_deref(),
+            Some("status only")
+        );
+        assert_eq!(stored.spec, current.spec, "the spec is the one stored");
+        assert_eq!(
+            answer.metadata.resource_version,
+            stored.metadata.resource_version
+        );
+        current.metadata.resource_version = Some("1".to_string());
+        let stale = replace_status::<_, MetaAndStatus>(
+            &client,
+            &url,
+            "a",
+            &pp,
+            &StatusOnly::of(&current, &status),
+        )
+        .await;
+        assert!(
+            matches!(stale, Err(kube::Error::Api(ref s)) if s.code == 409),
+            "the version it carries is the write's precondition: {stale:?}"
         );
     }
 }

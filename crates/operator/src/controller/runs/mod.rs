@@ -294,16 +294,19 @@ impl Execution<'_> {
         let pp = PostParams::default();
         let mut conflicts = 0;
         loop {
-            let written = with_api_retries(|| {
-                writes::replace_status::<_, StatusWritten>(
-                    &self.ctx.client,
-                    self.api.resource_url(),
-                    &name,
-                    &pp,
-                    &self.run,
-                )
-            })
-            .await;
+            let written = {
+                let body = writes::StatusOnly::of(&self.run, &self.run.status);
+                with_api_retries(|| {
+                    writes::replace_status::<_, StatusWritten>(
+                        &self.ctx.client,
+                        self.api.resource_url(),
+                        &name,
+                        &pp,
+                        &body,
+                    )
+                })
+                .await
+            };
             match written {
                 Ok(StatusWritten { metadata, status }) => {
                     // The spec is the one this write was made from: it was conditional on

@@ -2,10 +2,10 @@
 //!
 //! kube's `Api::create`, `patch_status` and `replace_status` decode the whole object the
 //! server sends back, which the controllers mostly drop unread: an alert's or a plan's
-//! status patch is not read back at all, nor a patch step's object or an Event, a created
-//! run only for its identity, and a run's
-//! status write for its metadata and status (the spec is unchanged: the write is
-//! conditional on the resourceVersion it was made from). On a busy controller those decodes
+//! status patch is not read back at all, nor a patch step's object or an Event; a created
+//! run is read for its identity only, and a run's status write for its metadata and status
+//! (the spec is unchanged: the write is conditional on the resourceVersion it was made
+//! from). On a busy controller those decodes
 //! were a good part of a write's cost, and on a real API server each answer also carries
 //! `managedFields`. These send the same requests through the same client (so its retry,
 //! limits and tracing layers apply) with kube's own request builder, and decode only what

@@ -60,6 +60,8 @@ pub async fn execute(
         dry_run: input.dry_run,
         ..Default::default()
     };
+    // The client and collection the patch is sent to (its answer is not decoded).
+    let (client, url) = (api.clone().into_client(), api.resource_url());
     let mut conflicts = 0;
     loop {
         let current = if needs_current {
@@ -87,8 +89,6 @@ pub async fn execute(
             "patch": sent.clone(),
         }));
         let request = to_request(built.patch_type, sent).map_err(StepFailure::permanent)?;
-        let client = api.clone().into_client();
-        let url = api.resource_url();
         match with_api_retries(|| writes::patch(&client, url, name, Part::Object, &pp, &request))
             .await
         {

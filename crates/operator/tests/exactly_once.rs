@@ -75,8 +75,9 @@ async fn many_runs_at_once_each_execute_exactly_once() {
     );
     assert_eq!(
         stats.count("update", "recoveryruns/status"),
-        3 * PLANS as u64,
-        "n + 1 status writes per run of n = 2 steps, none repeated"
+        2 * PLANS as u64,
+        "a status write before the patch and one with the outcome (the read before the \
+         patch writes nothing of its own), none repeated"
     );
     assert_eq!(stats.count_code(409), 0, "no executor wrote over another");
 }
@@ -123,4 +124,53 @@ async fn a_run_given_up_on_is_retried_and_completes_once() {
     assert_eq!(cm["data"]["to"], "v0");
     ctl.stop().await;
     assert_eq!(sim.stats().count("patch", "configmaps"), 1, "one patch");
+}
+
+/// A run of reads changes nothing, so it costs one status write — its outcome, carrying
+/// every read's start, outcome and outputs — and a restart would only read again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_reads_is_written_once_with_every_steps_record() {
+    let (sim, client) = start_cluster("local").await;
+    sim.apply_object(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "c0", "namespace": "default"},
+        "data": {"from": "v0", "to": "w0"}}))
+        .unwrap();
+    let ctl = Controller::start(client.clone());
+    let read = |field: &str| {
+        json!({"type": "readField", "readField": {"apiVersion": "v1", "resource": "configmaps",
+            "namespace": "default", "name": "c0", "fieldPath": format!("data.{field}"),
+            "outputKey": field}})
+    };
+    create(
+        &client,
+        json!({"apiVersion": "recovery.elotl.co/v1alpha1", "kind": "RecoveryPlan",
+            "metadata": {"name": "p0", "namespace": "default"},
+            "spec": {"alertLabels": {"shard": "s0"}, "steps": [read("from"), read("to")]}}),
+        "default",
+    )
+    .await;
+    wait_plan_validated(&client, "default", "p0").await;
+    let writes_before = sim.stats().count("update", "recoveryruns/status");
+    create(&client, alert(0), "default").await;
+
+    let name = naming::run_name("p0", "a0");
+    let run = wait_run_finished(&client, "default", &name).await;
+    ctl.stop().await;
+    let rs = run.status.unwrap();
+    assert_eq!(rs.phase, RunPhase::Completed, "{rs:#?}");
+    assert_eq!(rs.values["from"], "v0");
+    assert_eq!(rs.values["to"], "w0");
+    for s in &rs.steps {
+        assert_eq!(s.phase, StepPhase::Succeeded, "{rs:#?}");
+        assert_eq!(s.attempts, 1, "{rs:#?}");
+        assert!(
+            s.started_at.is_some() && s.finished_at.is_some(),
+            "each read's start and end recorded: {rs:#?}"
+        );
+    }
+    assert_eq!(
+        sim.stats().count("update", "recoveryruns/status") - writes_before,
+        1,
+        "one status write: the outcome"
+    );
 }

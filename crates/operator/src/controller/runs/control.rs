@@ -122,6 +122,16 @@ impl Execution<'_> {
     }
 }
 
+/// Whether a step's start must be persisted before it executes: every step that acts
+/// (patch, job, notify) or may wait (wait, check, approval) — its Running record is what
+/// makes a restart execute it again rather than skip it, and what a user sees while it
+/// waits. A `readField` changes nothing and answers within one request: it executes at
+/// once, and its start is written with its outcome, before the next step that acts or with
+/// the run's outcome. A crash before that write loses only a read, made again.
+pub(super) fn start_needs_write(step: &ValidatedStep) -> bool {
+    !matches!(step.action, StepAction::ReadField(_))
+}
+
 /// Steps that change nothing while they wait (approval, wait, check): cancelling the run
 /// stops them at once instead of after their timeout.
 pub(super) fn only_waits(step: &ValidatedStep) -> bool {

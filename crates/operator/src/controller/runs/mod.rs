@@ -4,16 +4,20 @@
 //! resourceVersion as precondition, so two executors can never both proceed from the same
 //! state, and a stale view of the run fails its first write instead of acting:
 //!
-//! 1. before step `i`: step `i` Running, attempts+1, startedAt, cluster; run Running,
-//!    currentStep, progress; and the outcome of step `i-1` (phase, finishedAt, message,
-//!    outputs) — one write; only then is the step executed;
+//! 1. before a step that acts or may wait (every type but `readField`): the step Running,
+//!    attempts+1, startedAt, cluster; run Running, currentStep, progress; and the outcome of
+//!    every earlier step not yet written (phase, finishedAt, message, outputs) — one write;
+//!    only then is the step executed;
 //! 2. after the last or a failed step: its outcome and the run's — one write.
 //!
-//! So a run of n steps costs n + 1 status writes, and the plan's `lastRun` is patched once,
-//! with the run's outcome.
+//! A `readField` changes nothing and answers within one request, so it executes without a
+//! write of its own: its start and outcome go into the next write. A run of n steps of which
+//! r are reads costs n − r + 1 status writes (a read-only run one), and the plan's `lastRun`
+//! is patched once, with the run's outcome.
 //!
 //! A process killed anywhere resumes at the first step that has not Succeeded; a step found
-//! Running is executed again (every step's effect is idempotent), never skipped.
+//! Running is executed again (every step's effect is idempotent), never skipped; a read whose
+//! outcome was not yet written is read again.
 //!
 //! Run control is in the spec, so it survives restarts and needs only RBAC on the run:
 //! `spec.cancel` stops the run before its next step (a step that only waits stops at
@@ -50,7 +54,7 @@ use crate::controller::validation;
 use crate::executor::{self, StepFailure, StepInput, StepOutput};
 use crate::writes;
 pub use control::is_done;
-use control::{cancellation, only_waits, retry_requested};
+use control::{cancellation, only_waits, retry_requested, start_needs_write};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "runs";
@@ -383,36 +387,45 @@ impl Execution<'_> {
             return self.end(&finally, |_| {}).await;
         }
 
-        // One status write per step boundary: step i's outcome (and its outputs) is written
-        // together with step i+1's start, in the write that `start_step(i + 1)` makes before
-        // step i+1 acts. Crash safety holds: a step acts only after a write recording it
-        // Running has been persisted, and that same write carries every earlier step's
-        // outcome and outputs. If the process dies after step i acted but before that write,
-        // the persisted status still shows step i Running and the next executor runs it again
-        // — exactly as when it dies between step i's effect and a separate "finished" write;
-        // merging adds no window in which a step's effect is not preceded by its Running
-        // record. The run's outcome (a failed step, or the last one) is written at once.
-        let mut unwritten: Option<(usize, bool)> = None;
+        // One status write per step that acts: the outcomes (and outputs) of the steps
+        // finished since the last write are written together with the next acting step's
+        // start, in the write that `start_step` makes before that step acts. Crash safety
+        // holds: a step acts only after a write recording it Running has been persisted, and
+        // that same write carries every earlier step's outcome and outputs. If the process
+        // dies after step i acted but before that write, the persisted status still shows
+        // step i Running and the next executor runs it again — exactly as when it dies
+        // between step i's effect and a separate "finished" write; merging adds no window in
+        // which a step's effect is not preceded by its Running record. The reads in between
+        // (see `start_needs_write`) are read again. The run's outcome (a failed step, or the
+        // last one) is written at once. A step's outcome Event is sent once it is written.
+        let mut unwritten: Vec<(usize, bool)> = Vec::new();
         for (i, step) in steps.iter().enumerate().skip(first) {
             if self.cancel_requested() {
-                let done = unwritten.take();
+                let done = std::mem::take(&mut unwritten);
                 self.cancel(i, None);
                 return self
                     .end(&finally, |exec| {
-                        if let Some((done, ok)) = done {
+                        for (done, ok) in done {
                             exec.step_finished_event(done, &steps[done], ok);
                         }
                     })
                     .await;
             }
-            self.start_step(i, step).await?;
-            if let Some((done, ok)) = unwritten.take() {
-                self.step_finished_event(done, &steps[done], ok);
-            }
-            if self.run.spec.is_cancelled() {
-                // Learnt from the write that started the step: it has not acted.
-                self.cancel(i, Some("cancelled before it acted"));
-                return self.end(&finally, |_| {}).await;
+            let first_start = self.status().phase == RunPhase::Pending;
+            // A run's first start is written before it is announced, so that a restart
+            // does not announce it twice.
+            let persist =
+                start_needs_write(step) || (first_start && self.notifies(RunEvent::Started));
+            self.start_step(i, step, persist).await?;
+            if persist {
+                for (done, ok) in std::mem::take(&mut unwritten) {
+                    self.step_finished_event(done, &steps[done], ok);
+                }
+                if self.run.spec.is_cancelled() {
+                    // Learnt from the write that started the step: it has not acted.
+                    self.cancel(i, Some("cancelled before it acted"));
+                    return self.end(&finally, |_| {}).await;
+                }
             }
             let started = Instant::now();
             let result = match self.execute_with_retries(i, step).await? {
@@ -431,12 +444,16 @@ impl Execution<'_> {
                 started.elapsed(),
             );
             self.finish_step(i, step, result);
+            unwritten.push((i, ok));
             if self.status().phase.is_finished() {
                 return self
-                    .end(&finally, |exec| exec.step_finished_event(i, step, ok))
+                    .end(&finally, |exec| {
+                        for (done, ok) in unwritten {
+                            exec.step_finished_event(done, &steps[done], ok);
+                        }
+                    })
                     .await;
             }
-            unwritten = Some((i, ok));
         }
         Ok(())
     }
@@ -495,8 +512,14 @@ impl Execution<'_> {
         }
     }
 
-    /// Marks step `i` Running (attempts+1) and the run Running, and persists it.
-    async fn start_step(&mut self, i: usize, step: &ValidatedStep) -> Result<(), RunError> {
+    /// Marks step `i` Running (attempts+1) and the run Running, and persists it if
+    /// `persist` (otherwise the next write does).
+    async fn start_step(
+        &mut self,
+        i: usize,
+        step: &ValidatedStep,
+        persist: bool,
+    ) -> Result<(), RunError> {
         let now = self.ctx.now();
         let n = self.run.spec.steps.len();
         let cluster = step.cluster.clone();
@@ -535,7 +558,9 @@ impl Execution<'_> {
             s.finished_at = None;
             s.cluster = cluster;
         }
-        self.write().await?;
+        if persist {
+            self.write().await?;
+        }
         if self.run_started.is_none() {
             self.run_started = Some(Instant::now());
         }

@@ -21,6 +21,14 @@ pub(super) struct Notifier {
 }
 
 impl Execution<'_> {
+    /// Whether any of the plan's notifications is sent on `event`.
+    pub(super) fn notifies(&self, event: RunEvent) -> bool {
+        self.notifier
+            .targets
+            .iter()
+            .any(|n| n.events.contains(&event))
+    }
+
     /// Starts delivering the notifications that `event` sends.
     pub(super) async fn notify(&mut self, event: RunEvent) {
         let targets = self.notifier.targets.clone();

@@ -40,6 +40,21 @@ pub struct Events {
     tx: events::Sender,
     /// Counts each Event's outcome; its Dropped count also paces the warnings.
     metrics: Metrics,
+    /// The runs executing now, whose Events wait for them (briefly).
+    runs: events::RunsInFlight,
+}
+
+/// A run executing: its Events wait until this is dropped (or the hold ends).
+pub struct RunExecuting {
+    runs: events::RunsInFlight,
+    namespace: String,
+    name: String,
+}
+
+impl Drop for RunExecuting {
+    fn drop(&mut self) {
+        self.runs.end(&self.namespace, &self.name);
+    }
 }
 
 /// A storm drops Events by the thousand: one warning each would flood the log, so the
@@ -56,6 +71,7 @@ impl Events {
     /// Events published with `client` as `reporter`. Spawns the publishing task (needs a
     /// Tokio runtime); the task ends when every handle is dropped.
     pub fn new(client: Client, reporter: &str, instance: Option<String>, metrics: Metrics) -> Self {
+        let runs = events::RunsInFlight::default();
         let tx = events::spawn(
             client,
             events::Reporter {
@@ -63,12 +79,36 @@ impl Events {
                 instance,
             },
             metrics.clone(),
+            runs.clone(),
         );
-        Events::with_sender(tx, metrics)
+        Events { tx, metrics, runs }
     }
 
+    #[cfg(test)]
     fn with_sender(tx: events::Sender, metrics: Metrics) -> Self {
-        Events { tx, metrics }
+        Events {
+            tx,
+            metrics,
+            runs: Default::default(),
+        }
+    }
+
+    /// The run `namespace/name` was just created and is about to execute: its Events (and
+    /// its alert's `RunCreated`) wait for it until [`Events::run_executing`]'s guard drops.
+    pub fn run_created(&self, namespace: &str, name: &str) {
+        self.runs.begin(namespace, name);
+    }
+
+    /// The run `namespace/name` executes until the guard is dropped; its Events wait until
+    /// then (at most [`crate::events::COALESCE_WINDOW`] each), so that they are written
+    /// after its requests rather than among them.
+    pub fn run_executing(&self, namespace: &str, name: &str) -> RunExecuting {
+        self.runs.begin(namespace, name);
+        RunExecuting {
+            runs: self.runs.clone(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
     }
 
     /// Queues an event about `regarding`.
@@ -154,6 +194,7 @@ impl Events {
             action: action.to_string(),
             note: note.into(),
             pending,
+            queued: tokio::time::Instant::now(),
         };
         // Never waits: a step must not stall on an Event. The run's status records every
         // step whatever happens to its Events, so a full queue drops the Event, counted.

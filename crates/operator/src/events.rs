@@ -14,8 +14,14 @@
 //!   outcome) comes first, one Event is sent carrying both notes. A quick run or step costs
 //!   one Event instead of two; one that takes longer still shows its start after the
 //!   window.
+//!
+//! And a run's Events (about the run, or about its alert with the run as `related`) wait
+//! while the run executes, at most [`COALESCE_WINDOW`] after they were queued
+//! ([`RunsInFlight`]): a quick run's Events are written after its own requests rather than
+//! among them, so they do not compete with the run for the API server.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -23,7 +29,7 @@ use k8s_openapi::api::events::v1::{Event, EventSeries};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Client, Resource};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
 use crate::telemetry::Metrics;
@@ -75,6 +81,8 @@ pub struct Record {
     pub action: String,
     pub note: String,
     pub pending: Pending,
+    /// When it was queued: how long it may still wait for its run.
+    pub queued: Instant,
 }
 
 /// Who reports the Events (`reportingController`, `reportingInstance`).
@@ -88,11 +96,87 @@ pub struct Reporter {
 /// what was held back.
 pub type Sender = mpsc::Sender<Record>;
 
-/// Starts the background publisher, counting what it publishes and fails to in `metrics`.
-pub fn spawn(client: Client, reporter: Reporter, metrics: Metrics) -> Sender {
+/// Starts the background publisher, counting what it publishes and fails to in `metrics`;
+/// a run's Events wait while `runs` holds it.
+pub fn spawn(client: Client, reporter: Reporter, metrics: Metrics, runs: RunsInFlight) -> Sender {
     let (tx, rx) = mpsc::channel(QUEUE);
-    tokio::spawn(Publisher::new(client, reporter, metrics).run(rx));
+    tokio::spawn(Publisher::new(client, reporter, metrics, runs).run(rx));
     tx
+}
+
+/// How long a run stays in flight without finishing before it no longer holds its Events
+/// back (a run whose executor stopped without saying so).
+const IN_FLIGHT_FORGOTTEN: Duration = Duration::from_secs(60);
+
+/// The runs executing now, by `namespace/name`: from the alert controller's create (before
+/// its `RunCreated` Event is queued) until the run's reconcile returns.
+#[derive(Clone, Default)]
+pub struct RunsInFlight(Arc<InFlight>);
+
+#[derive(Default)]
+struct InFlight {
+    since: Mutex<HashMap<String, Instant>>,
+    ended: Notify,
+}
+
+impl RunsInFlight {
+    /// The run `namespace/name` executes from now on.
+    pub fn begin(&self, namespace: &str, name: &str) {
+        let now = Instant::now();
+        let mut since = self.0.since.lock().unwrap_or_else(PoisonError::into_inner);
+        since.retain(|_, t| now.duration_since(*t) < IN_FLIGHT_FORGOTTEN);
+        since.insert(format!("{namespace}/{name}"), now);
+    }
+
+    /// The run `namespace/name` no longer executes: its Events go.
+    pub fn end(&self, namespace: &str, name: &str) {
+        let removed = self
+            .0
+            .since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&format!("{namespace}/{name}"));
+        if removed.is_some() {
+            self.0.ended.notify_waiters();
+        }
+    }
+
+    fn holds(&self, key: &str) -> bool {
+        self.0
+            .since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(key)
+    }
+
+    /// Waits until the run `key` no longer executes, or `until`.
+    async fn wait(&self, key: &str, until: Instant) {
+        loop {
+            let ended = self.0.ended.notified();
+            tokio::pin!(ended);
+            // Registered before the check, so an end between the two is not missed.
+            ended.as_mut().enable();
+            if !self.holds(key) || tokio::time::timeout_at(until, ended).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The run an Event belongs to (`namespace/name`): the object it is about, or its related
+/// object, when that is a RecoveryRun.
+fn run_of(rec: &Record) -> Option<String> {
+    [Some(&rec.regarding), rec.related.as_ref()]
+        .into_iter()
+        .flatten()
+        .find(|r| r.kind.as_deref() == Some("RecoveryRun"))
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r.namespace.as_deref().unwrap_or_default(),
+                r.name.as_deref().unwrap_or_default()
+            )
+        })
 }
 
 /// The identity of the object (and field) an Event is about.
@@ -130,6 +214,7 @@ struct Publisher {
     client: Client,
     reporter: Reporter,
     metrics: Metrics,
+    runs: RunsInFlight,
     /// Held-back starts by object key, with the time they are due.
     held: HashMap<String, (Record, Instant)>,
     series: HashMap<String, Seen>,
@@ -138,11 +223,12 @@ struct Publisher {
 }
 
 impl Publisher {
-    fn new(client: Client, reporter: Reporter, metrics: Metrics) -> Self {
+    fn new(client: Client, reporter: Reporter, metrics: Metrics, runs: RunsInFlight) -> Self {
         Publisher {
             client,
             reporter,
             metrics,
+            runs,
             held: HashMap::new(),
             series: HashMap::new(),
             order: VecDeque::new(),
@@ -219,6 +305,9 @@ impl Publisher {
     }
 
     async fn send(&mut self, mut rec: Record) {
+        if let Some(run) = run_of(&rec) {
+            self.runs.wait(&run, rec.queued + COALESCE_WINDOW).await;
+        }
         truncate(&mut rec.note, NOTE_LIMIT);
         let now = Instant::now();
         self.expire(now);
@@ -343,6 +432,7 @@ mod tests {
             action: "ExecuteStep".into(),
             note: note.into(),
             pending,
+            queued: Instant::now(),
         }
     }
 
@@ -375,6 +465,7 @@ mod tests {
                 instance: Some("replica-0".into()),
             },
             Metrics::new(&mut registry),
+            RunsInFlight::default(),
         );
         for note in ["first", "second", "third"] {
             tx.send(record("spec.steps[9]", "Retrying", note, Pending::Send))
@@ -435,5 +526,53 @@ mod tests {
             assert!(Instant::now() < deadline, "{text}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// When the Event `reason` was written, after it was queued at `queued`.
+    async fn written_after(client: &Client, reason: &str, queued: jiff::Timestamp) -> Duration {
+        let all = events(client, 1).await;
+        let e = all
+            .iter()
+            .find(|e| e.reason.as_deref() == Some(reason))
+            .unwrap();
+        let at = e.event_time.as_ref().unwrap().0;
+        Duration::try_from(at.duration_since(queued)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_runs_events_wait_while_it_executes_and_no_longer() {
+        let (_sim, client) = client().await;
+        let runs = RunsInFlight::default();
+        let tx = spawn(
+            client.clone(),
+            Reporter {
+                controller: "lifeboat".into(),
+                instance: None,
+            },
+            Metrics::new(&mut prometheus_client::registry::Registry::default()),
+            runs.clone(),
+        );
+        // A run that never says it ended holds its Event the whole window, no longer.
+        runs.begin("default", "r");
+        let queued = jiff::Timestamp::now();
+        tx.send(record("", "RunStarted", "held", Pending::Send))
+            .await
+            .unwrap();
+        let waited = written_after(&client, "RunStarted", queued).await;
+        assert!(
+            (COALESCE_WINDOW..COALESCE_WINDOW * 5).contains(&waited),
+            "held while the run executes, at most the window: {waited:?}"
+        );
+        // A run that ends lets its Event go at once.
+        let queued = jiff::Timestamp::now();
+        tx.send(record("", "RunCompleted", "released", Pending::Send))
+            .await
+            .unwrap();
+        runs.end("default", "r");
+        let waited = written_after(&client, "RunCompleted", queued).await;
+        assert!(
+            waited < COALESCE_WINDOW,
+            "sent once the run ended: {waited:?}"
+        );
     }
 }

@@ -356,6 +356,7 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
                             let mut run_ref = run.object_ref(&());
                             run_ref.uid = created.uid;
                             run_ref.resource_version = created.resource_version;
+                            ctx.events.run_created(&namespace, &run_name);
                             ctx.events.publish_related(
                                 alert.object_ref(&()),
                                 Some(run_ref),

@@ -107,6 +107,7 @@ pub async fn reconcile(run: Arc<RecoveryRun>, ctx: Arc<Context>) -> Result<Actio
     } else {
         run
     };
+    let _executing = ctx.events.run_executing(&namespace, &name);
     let mut exec = Execution {
         ctx: &ctx,
         api,

@@ -259,6 +259,8 @@ pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<A
     else {
         return Err(AlertError::MissingMetadata);
     };
+    // The plans' last runs wait until no alert is in hand (`last_run`).
+    let _in_hand = ctx.last_runs.processing_alert();
     let now = ctx.clock.now();
     let mut status = alert.status.clone().unwrap_or_default();
     status.processed = true;

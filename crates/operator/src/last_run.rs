@@ -12,16 +12,18 @@
 //! bench's 10 000-alert storm they took a fifth of the CPU per alert, slowing the alerts
 //! that start recovery to write what is only a summary of runs already on record.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures::StreamExt;
 use kube::api::{Patch, PatchParams};
 use kube::{Client, Resource};
 use lifeboat_api::RecoveryPlan;
 use serde_json::Value;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::api_errors::with_api_retries;
 use crate::writes::{self, Part};
@@ -31,6 +33,10 @@ pub const INTERVAL: Duration = Duration::from_millis(500);
 
 /// The longest a last run waits for the alert controller to put its alerts down.
 pub const MAX_DEFER: Duration = Duration::from_secs(10);
+/// Last-run writes in flight at once.
+const WRITERS: usize = 8;
+/// The most due plans taken at once (the rest wait for the next round).
+const BATCH: usize = 256;
 
 type Key = (String, String);
 
@@ -39,6 +45,11 @@ type Key = (String, String);
 pub struct LastRuns {
     client: Client,
     pending: Arc<Mutex<HashMap<Key, Value>>>,
+    /// When each pending plan is due, oldest first: one writer task goes through them
+    /// (a task per plan would hold thousands at once while a storm defers them).
+    due: Arc<Mutex<VecDeque<(Instant, Key)>>>,
+    reported: Arc<Notify>,
+    writer_started: Arc<AtomicBool>,
     alerts: Arc<AlertsInHand>,
 }
 
@@ -94,6 +105,9 @@ impl LastRuns {
         LastRuns {
             client,
             pending: Arc::default(),
+            due: Arc::default(),
+            reported: Arc::default(),
+            writer_started: Arc::default(),
             alerts: Arc::default(),
         }
     }
@@ -115,12 +129,54 @@ impl LastRuns {
             .insert(key.clone(), status)
             .is_none();
         if first {
-            let this = self.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(INTERVAL).await;
-                this.alerts.none_for(MAX_DEFER).await;
-                this.write(&key).await;
-            });
+            self.due
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push_back((Instant::now() + INTERVAL, key));
+            if !self.writer_started.swap(true, Ordering::SeqCst) {
+                tokio::spawn(self.clone().write_when_due());
+            }
+            self.reported.notify_one();
+        }
+    }
+
+    /// The writer: writes each plan when it is due and no alert is in hand (or it has
+    /// waited [`MAX_DEFER`] since it was reported), [`WRITERS`] at a time.
+    async fn write_when_due(self) {
+        loop {
+            let next = self
+                .due
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .front()
+                .map(|(at, _)| *at);
+            let Some(at) = next else {
+                // `notify_one` keeps its permit for a report made before this wait.
+                self.reported.notified().await;
+                continue;
+            };
+            tokio::time::sleep_until(at).await;
+            let bound = (at + MAX_DEFER - INTERVAL).saturating_duration_since(Instant::now());
+            self.alerts.none_for(bound).await;
+            let now = Instant::now();
+            let keys: Vec<Key> = {
+                let mut due = self.due.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut keys = Vec::new();
+                while keys.len() < BATCH
+                    && let Some((at, _)) = due.front()
+                    && *at <= now
+                    && let Some((_, key)) = due.pop_front()
+                {
+                    keys.push(key);
+                }
+                keys
+            };
+            futures::stream::iter(keys)
+                .for_each_concurrent(WRITERS, |key| {
+                    let this = &self;
+                    async move { this.write(&key).await }
+                })
+                .await;
         }
     }
 

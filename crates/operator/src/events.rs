@@ -151,15 +151,7 @@ impl RunsInFlight {
 
     /// Waits until the run `key` no longer executes, or `until`.
     async fn wait(&self, key: &str, until: Instant) {
-        loop {
-            let ended = self.0.ended.notified();
-            tokio::pin!(ended);
-            // Registered before the check, so an end between the two is not missed.
-            ended.as_mut().enable();
-            if !self.holds(key) || tokio::time::timeout_at(until, ended).await.is_err() {
-                return;
-            }
-        }
+        crate::wait::until(&self.0.ended, until, || !self.holds(key)).await;
     }
 }
 

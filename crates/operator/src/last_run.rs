@@ -66,20 +66,9 @@ impl AlertsInHand {
         ProcessingAlert(self.clone())
     }
 
-    /// Returns once no alert is in hand, or after `at_most`.
-    async fn none_for(&self, at_most: Duration) {
-        let deadline = tokio::time::Instant::now() + at_most;
-        loop {
-            let none = self.none.notified();
-            tokio::pin!(none);
-            none.as_mut().enable();
-            if self.count.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            if tokio::time::timeout_at(deadline, none).await.is_err() {
-                return;
-            }
-        }
+    /// Returns once no alert is in hand, or at `until`.
+    async fn none_until(&self, until: Instant) {
+        crate::wait::until(&self.none, until, || self.count.load(Ordering::SeqCst) == 0).await;
     }
 }
 
@@ -156,8 +145,8 @@ impl LastRuns {
                 continue;
             };
             tokio::time::sleep_until(at).await;
-            let bound = (at + MAX_DEFER - INTERVAL).saturating_duration_since(Instant::now());
-            self.alerts.none_for(bound).await;
+            // At most MAX_DEFER after the oldest due plan was reported.
+            self.alerts.none_until(at + MAX_DEFER - INTERVAL).await;
             let now = Instant::now();
             let keys: Vec<Key> = {
                 let mut due = self.due.lock().unwrap_or_else(PoisonError::into_inner);
@@ -250,7 +239,7 @@ mod tests {
     async fn the_writes_wait_while_alerts_are_in_hand_and_no_longer_than_the_bound() {
         let alerts = Arc::new(AlertsInHand::default());
         let (first, second) = (alerts.hold(), alerts.hold());
-        let waiting = alerts.none_for(Duration::from_secs(3600));
+        let waiting = alerts.none_until(Instant::now() + Duration::from_secs(3600));
         tokio::pin!(waiting);
         assert!(futures::poll!(waiting.as_mut()).is_pending());
         drop(first);
@@ -267,7 +256,7 @@ mod tests {
         let _stuck = alerts.hold();
         tokio::time::timeout(
             Duration::from_secs(10),
-            alerts.none_for(Duration::from_millis(50)),
+            alerts.none_until(Instant::now() + Duration::from_millis(50)),
         )
         .await
         .expect("the wait ends at its bound");

@@ -27,6 +27,7 @@ pub mod naming;
 mod recent_runs;
 pub mod run;
 mod telemetry;
+mod wait;
 pub mod webhook;
 mod writes;
 

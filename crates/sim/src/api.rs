@@ -369,10 +369,10 @@ impl State {
     }
 
     /// The stored object a request names, or kube-apiserver's 404.
-    fn stored(&self, req: &ApiRequest) -> Result<Value, SimError> {
+    fn stored(&self, req: &ApiRequest) -> Result<Arc<Value>, SimError> {
         let res = &req.res;
         self.store
-            .get(&res.storage_key(), &req.namespace, &req.name)
+            .get_shared(&res.storage_key(), &req.namespace, &req.name)
             .cloned()
             .ok_or_else(|| SimError::not_found(&res.group, &res.plural, &req.name))
     }
@@ -382,10 +382,13 @@ impl State {
     }
 
     /// GET one object.
-    pub fn get(&self, req: &ApiRequest) -> Result<Value, SimError> {
+    pub fn get(&self, req: &ApiRequest) -> Result<Arc<Value>, SimError> {
         let res = &req.res;
         let mut obj = self.stored(req)?;
-        obj["apiVersion"] = Value::String(res.api_version());
+        let api_version = res.api_version();
+        if obj["apiVersion"] != api_version.as_str() {
+            Arc::make_mut(&mut obj)["apiVersion"] = Value::String(api_version);
+        }
         Ok(obj)
     }
 
@@ -437,7 +440,7 @@ impl State {
                     remaining += 1;
                     continue;
                 }
-                let mut o = obj.clone();
+                let mut o = Value::clone(obj);
                 o["apiVersion"] = Value::String(av.clone());
                 items.push(o);
                 last_key = Some(key.clone());
@@ -464,7 +467,7 @@ impl State {
     }
 
     /// POST: create an object. Returns (201, object).
-    pub fn create(&mut self, req: &ApiRequest) -> Result<(u16, Value), SimError> {
+    pub fn create(&mut self, req: &ApiRequest) -> Result<(u16, Arc<Value>), SimError> {
         let obj = parse_body(&req.content_type, &req.body)?;
         self.create_object(req, obj)
     }
@@ -474,7 +477,7 @@ impl State {
         &mut self,
         req: &ApiRequest,
         mut obj: Value,
-    ) -> Result<(u16, Value), SimError> {
+    ) -> Result<(u16, Arc<Value>), SimError> {
         let res = &req.res;
         let dry_run = req.dry_run()?;
         type_meta(res, &mut obj)?;
@@ -569,7 +572,7 @@ impl State {
             return Err(SimError::already_exists(&res.group, &res.plural, &name));
         }
         if dry_run {
-            return Ok((201, obj));
+            return Ok((201, obj.into()));
         }
         let stored = self.store.put(&res.storage_key(), obj);
         self.after_write(res, &stored);
@@ -577,14 +580,14 @@ impl State {
     }
 
     /// PUT: replace an object (or its status).
-    pub fn update(&mut self, req: &ApiRequest) -> Result<(u16, Value), SimError> {
+    pub fn update(&mut self, req: &ApiRequest) -> Result<(u16, Arc<Value>), SimError> {
         let obj = parse_body(&req.content_type, &req.body)?;
         let current = self.stored(req)?;
         self.update_object(req, obj, current, false)
     }
 
     /// PATCH (JSON, merge, strategic merge, server-side apply).
-    pub fn patch(&mut self, req: &ApiRequest) -> Result<(u16, Value), SimError> {
+    pub fn patch(&mut self, req: &ApiRequest) -> Result<(u16, Arc<Value>), SimError> {
         let res = &req.res;
         let kind = PatchKind::from_content_type(&req.content_type).ok_or_else(|| {
             SimError::new(
@@ -603,7 +606,7 @@ impl State {
         }
         let current = self
             .store
-            .get(&res.storage_key(), &req.namespace, &req.name)
+            .get_shared(&res.storage_key(), &req.namespace, &req.name)
             .cloned();
         let Some(current) = current else {
             if kind == PatchKind::Apply && !req.is_status() {
@@ -631,7 +634,10 @@ impl State {
             ));
         }
         let mut current = current;
-        current["apiVersion"] = Value::String(res.api_version());
+        let api_version = res.api_version();
+        if current["apiVersion"] != api_version.as_str() {
+            Arc::make_mut(&mut current)["apiVersion"] = Value::String(api_version);
+        }
         let patched =
             patch::apply_patch(kind, &current, &req.body, &res.merge_keys()).map_err(|e| {
                 let reason = match e.http_code() {
@@ -657,9 +663,9 @@ impl State {
         &mut self,
         req: &ApiRequest,
         mut obj: Value,
-        current: Value,
+        current: Arc<Value>,
         from_patch: bool,
-    ) -> Result<(u16, Value), SimError> {
+    ) -> Result<(u16, Arc<Value>), SimError> {
         let res = &req.res;
         let dry_run = req.dry_run()?;
         type_meta(res, &mut obj)?;
@@ -697,7 +703,7 @@ impl State {
             ));
         }
         if req.is_status() {
-            let mut merged = current.clone();
+            let mut merged = Value::clone(&current);
             merged["status"] = obj.get("status").cloned().unwrap_or(Value::Null);
             if merged["status"].is_null()
                 && let Some(m) = merged.as_object_mut()
@@ -753,13 +759,13 @@ impl State {
             .as_array()
             .is_none_or(Vec::is_empty);
         if dry_run {
-            return Ok((200, obj));
+            return Ok((200, obj.into()));
         }
         if deleting && finalizers_empty {
             let ns = req.namespace.clone();
             self.store.put(&res.storage_key(), obj);
             let removed = self.remove_with_dependents(res, &ns, &name, false);
-            return Ok((200, removed.unwrap_or(Value::Null)));
+            return Ok((200, removed.unwrap_or(Value::Null).into()));
         }
         let stored = self.store.put(&res.storage_key(), obj);
         self.after_write(res, &stored);
@@ -767,7 +773,7 @@ impl State {
     }
 
     /// GET, PUT or PATCH of a deployment's `/scale` subresource (an `autoscaling/v1` Scale).
-    pub fn scale(&mut self, req: &ApiRequest, verb: &str) -> Result<(u16, Value), SimError> {
+    pub fn scale(&mut self, req: &ApiRequest, verb: &str) -> Result<(u16, Arc<Value>), SimError> {
         let res = &req.res;
         let current = self.stored(req)?;
         let to_scale = |d: &Value| {
@@ -794,7 +800,7 @@ impl State {
         };
         let scale = to_scale(&current);
         let wanted = match verb {
-            "get" => return Ok((200, scale)),
+            "get" => return Ok((200, scale.into())),
             "update" => parse_body(&req.content_type, &req.body)?,
             "patch" => {
                 let kind = PatchKind::from_content_type(&req.content_type).ok_or_else(|| {
@@ -826,21 +832,21 @@ impl State {
                 )],
             ));
         };
-        let mut updated = current.clone();
+        let mut updated = Value::clone(&current);
         updated["spec"]["replicas"] = json!(replicas);
         let inner = ApiRequest {
             subresource: None,
             ..req.clone()
         };
         let (code, obj) = self.update_object(&inner, updated, current, true)?;
-        Ok((code, to_scale(&obj)))
+        Ok((code, Arc::new(to_scale(&obj))))
     }
 
     /// DELETE one object. Like kube-apiserver, the answer for an object deleted at once is
     /// a `Status` (Success, with the object's name, group, resource and uid), except for the
     /// kinds whose storage returns the deleted object (pods, services, service accounts,
     /// namespaces, CRDs); an object kept for its finalizers is returned as it is now.
-    pub fn delete(&mut self, req: &ApiRequest) -> Result<(u16, Value), SimError> {
+    pub fn delete(&mut self, req: &ApiRequest) -> Result<(u16, Arc<Value>), SimError> {
         let (code, obj, gone) = self.delete_object(req)?;
         let res = &req.res;
         let returns_object = (res.group.is_empty()
@@ -861,13 +867,14 @@ impl State {
         Ok((
             code,
             json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                "details": details}),
+                "details": details})
+            .into(),
         ))
     }
 
     /// DELETE one object: (code, object, whether it is gone rather than kept for its
     /// finalizers).
-    fn delete_object(&mut self, req: &ApiRequest) -> Result<(u16, Value, bool), SimError> {
+    fn delete_object(&mut self, req: &ApiRequest) -> Result<(u16, Arc<Value>, bool), SimError> {
         let res = &req.res;
         let dry_run = req.dry_run()?;
         let opts: Value = if req.body.is_empty() {
@@ -914,7 +921,7 @@ impl State {
             if !current["metadata"]["deletionTimestamp"].is_null() {
                 return Ok((200, current, false));
             }
-            let mut obj = current;
+            let mut obj = Arc::unwrap_or_clone(current);
             obj["metadata"]["deletionTimestamp"] = Value::String(now_rfc3339());
             obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
             let stored = self.store.put(&res.storage_key(), obj);
@@ -923,11 +930,11 @@ impl State {
         let removed = self
             .remove_with_dependents(res, &req.namespace, &req.name, orphan)
             .ok_or_else(|| SimError::not_found(&res.group, &res.plural, &req.name))?;
-        Ok((200, removed, true))
+        Ok((200, removed.into(), true))
     }
 
     /// DELETE a collection (with selectors).
-    pub fn delete_collection(&mut self, req: &ApiRequest) -> Result<(u16, Value), SimError> {
+    pub fn delete_collection(&mut self, req: &ApiRequest) -> Result<(u16, Arc<Value>), SimError> {
         let list = self.list(&ApiRequest {
             query: req
                 .query
@@ -946,13 +953,13 @@ impl State {
                 ..req.clone()
             };
             if let Ok((_, obj, _)) = self.delete_object(&one) {
-                deleted.push(obj);
+                deleted.push(Arc::unwrap_or_clone(obj));
             }
         }
         let mut out = list;
         out["items"] = Value::Array(deleted);
         out["metadata"]["resourceVersion"] = Value::String(self.store.rv().to_string());
-        Ok((200, out))
+        Ok((200, out.into()))
     }
 
     /// Remove an object, then (unless orphaning) the objects it owns; a namespace takes its

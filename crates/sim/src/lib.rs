@@ -266,7 +266,7 @@ impl SimCluster {
         } else {
             st.create(&req)?
         };
-        Ok(out)
+        Ok(Arc::unwrap_or_clone(out))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -664,7 +664,7 @@ async fn handle_resource(
             _ if req.subresource.as_deref() == Some("scale") => st.scale(&req, verb),
             _ if req.subresource.as_deref() == Some("token") => cluster.tokens.request(&st, &req),
             "get" => st.get(&req).map(|o| (200, o)),
-            "list" => st.list(&req).map(|o| (200, o)),
+            "list" => st.list(&req).map(|o| (200, Arc::new(o))),
             "create" => st.create(&req),
             "update" => st.update(&req),
             "patch" => st.patch(&req),
@@ -685,7 +685,7 @@ async fn handle_resource(
 }
 
 fn respond(
-    result: Result<(u16, Value), SimError>,
+    result: Result<(u16, Arc<Value>), SimError>,
     verb: &str,
     req: &ApiRequest,
     res: &crate::registry::ResourceInfo,
@@ -699,7 +699,7 @@ fn respond(
                 let objs: Vec<Value> = if verb == "list" {
                     obj["items"].as_array().cloned().unwrap_or_default()
                 } else {
-                    vec![obj.clone()]
+                    vec![Value::clone(&obj)]
                 };
                 let mut t = table::table(res, &objs, false, include);
                 t["metadata"] = json!({

@@ -55,8 +55,9 @@ pub struct Change {
     pub prev: Option<Arc<Value>>,
 }
 
-/// Objects of one group-resource, by (namespace, name).
-pub type Objects = BTreeMap<(String, String), Value>;
+/// Objects of one group-resource, by (namespace, name). Shared with the watch history and
+/// the answers that return them, so a write stores its object without copying it.
+pub type Objects = BTreeMap<(String, String), Arc<Value>>;
 
 /// The store.
 pub struct Store {
@@ -103,6 +104,11 @@ impl Store {
 
     /// One object.
     pub fn get(&self, storage: &str, namespace: &str, name: &str) -> Option<&Value> {
+        self.get_shared(storage, namespace, name).map(|o| &**o)
+    }
+
+    /// One object, shared (no copy).
+    pub fn get_shared(&self, storage: &str, namespace: &str, name: &str) -> Option<&Arc<Value>> {
         self.objects
             .get(storage)?
             .get(&(namespace.to_string(), name.to_string()))
@@ -124,7 +130,7 @@ impl Store {
             .into_iter()
             .flat_map(|m| m.iter())
             .filter(move |((ns, _), _)| namespace.is_none_or(|want| want == ns))
-            .map(|(_, v)| v)
+            .map(|(_, v)| &**v)
     }
 
     /// Storage keys that hold objects.
@@ -134,7 +140,7 @@ impl Store {
 
     /// Create or replace an object, stamping a new resourceVersion; returns the stored
     /// object.
-    pub fn put(&mut self, storage: &str, mut obj: Value) -> Value {
+    pub fn put(&mut self, storage: &str, mut obj: Value) -> Arc<Value> {
         self.rv += 1;
         let rv = self.rv;
         obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
@@ -146,6 +152,7 @@ impl Store {
             .as_str()
             .unwrap_or_default()
             .to_string();
+        let obj = Arc::new(obj);
         let prev = self
             .objects
             .entry(storage.to_string())
@@ -161,18 +168,19 @@ impl Store {
             storage: storage.to_string(),
             namespace,
             type_,
-            object: Arc::new(obj.clone()),
-            prev: prev.map(Arc::new),
+            object: obj.clone(),
+            prev,
         });
         obj
     }
 
     /// Remove an object; returns its last state, stamped with the delete's version.
     pub fn remove(&mut self, storage: &str, namespace: &str, name: &str) -> Option<Value> {
-        let mut obj = self
+        let removed = self
             .objects
             .get_mut(storage)?
             .remove(&(namespace.to_string(), name.to_string()))?;
+        let mut obj = Arc::unwrap_or_clone(removed);
         self.rv += 1;
         let rv = self.rv;
         obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());

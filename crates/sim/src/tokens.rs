@@ -7,7 +7,7 @@
 //! when its ServiceAccount (or the Pod or Secret it is bound to) is deleted.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use jiff::{SignedDuration, Timestamp};
@@ -77,7 +77,7 @@ fn uid_of(obj: &Value) -> String {
 impl Tokens {
     /// Answer a TokenRequest for ServiceAccount `req.name` in `req.namespace`: 201 and the
     /// TokenRequest with `status.token` and `status.expirationTimestamp`.
-    pub fn request(&self, st: &State, req: &ApiRequest) -> Result<(u16, Value), SimError> {
+    pub fn request(&self, st: &State, req: &ApiRequest) -> Result<(u16, Arc<Value>), SimError> {
         let body = parse_body(&req.content_type, &req.body)?;
         // The body may name the ServiceAccount, but only as the path does.
         for (field, want) in [("name", &req.name), ("namespace", &req.namespace)] {
@@ -178,7 +178,8 @@ impl Tokens {
                     "token": token,
                     "expirationTimestamp": expires.strftime(format).to_string(),
                 },
-            }),
+            })
+            .into(),
         ))
     }
 

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use crate::world::{LIFEBOAT_NS, STORM_NS};
 
@@ -127,7 +127,7 @@ impl Controller {
                 path: log.display().to_string(),
                 source,
             })?;
-        let child = Command::new(binary)
+        let child = crate::placement::controller_command(binary)
             .args([
                 "controller",
                 "--namespace",

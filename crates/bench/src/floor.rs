@@ -10,11 +10,15 @@
 //! them. Nothing else (no watch, no
 //! Event). It runs before the controller starts, so the controller never acts on the
 //! floor's objects: when it starts, it finds them processed and finished.
+//!
+//! When the CPUs are split ([`crate::placement`]), the client plays the controller's part
+//! and runs on the controller's CPUs: a thread of its own there, with its own runtime and
+//! connections.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
 use lifeboat_api::{ReceivedAlert, RecoveryRun};
 use serde::Serialize;
 use serde_json::json;
@@ -31,19 +35,131 @@ pub struct FloorResult {
     pub failures: Vec<String>,
 }
 
+/// The clients the floor's requests are sent with.
+struct Clients {
+    mgmt: Client,
+    db: Client,
+    proxy: Client,
+}
+
+/// Where the floor's requests are sent from: this runtime, or a thread on the controller's
+/// CPUs that times each sequence and answers with its duration.
+enum Sender {
+    Here(Box<Clients>),
+    Pinned(tokio::sync::mpsc::Sender<(usize, Reply)>),
+}
+
+type Reply = tokio::sync::oneshot::Sender<Result<Duration, String>>;
+
+impl Sender {
+    fn start(world: &World) -> Result<Sender, String> {
+        let Some(placement) = crate::placement::Placement::current() else {
+            return Ok(Sender::Here(Box::new(Clients {
+                mgmt: world.mgmt.client.clone(),
+                db: world.db.client.clone(),
+                proxy: world.proxy.client.clone(),
+            })));
+        };
+        let kubeconfigs: Vec<(String, String)> = world
+            .clusters()
+            .iter()
+            .map(|c| (c.name().to_string(), c.admin_kubeconfig_yaml().to_string()))
+            .collect();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Reply)>(1);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        std::thread::Builder::new()
+            .name("floor-client".into())
+            .spawn(move || {
+                let started = placement.enter_controller_cpus().and_then(|()| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| format!("cannot start the floor's runtime: {e}"))
+                });
+                let rt = match started {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let mut clients = Vec::new();
+                    for (name, yaml) in &kubeconfigs {
+                        match world::client_from(name, yaml).await {
+                            Ok(c) => clients.push(c),
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(e.to_string()));
+                                return;
+                            }
+                        }
+                    }
+                    let [mgmt, db, proxy]: [Client; 3] = match clients.try_into() {
+                        Ok(c) => c,
+                        Err(_) => {
+                            let _ = ready_tx.send(Err("expected three clusters".into()));
+                            return;
+                        }
+                    };
+                    let clients = Clients { mgmt, db, proxy };
+                    let _ = ready_tx.send(Ok(()));
+                    while let Some((i, reply)) = rx.recv().await {
+                        let t0 = Instant::now();
+                        let outcome = once(&clients, i).await;
+                        let _ =
+                            reply.send(outcome.map(|()| t0.elapsed()).map_err(|e| e.to_string()));
+                    }
+                });
+            })
+            .map_err(|e| format!("cannot start the floor's thread: {e}"))?;
+        ready_rx
+            .recv()
+            .map_err(|_| "the floor's thread stopped".to_string())??;
+        Ok(Sender::Pinned(tx))
+    }
+
+    /// Sends sequence `i`; returns how long it took.
+    async fn once(&self, i: usize) -> Result<Duration, String> {
+        match self {
+            Sender::Here(clients) => {
+                let t0 = Instant::now();
+                once(clients, i).await.map_err(|e| e.to_string())?;
+                Ok(t0.elapsed())
+            }
+            Sender::Pinned(tx) => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                tx.send((i, reply))
+                    .await
+                    .map_err(|_| "the floor's thread stopped".to_string())?;
+                answer
+                    .await
+                    .map_err(|_| "the floor's thread stopped".to_string())?
+            }
+        }
+    }
+}
+
 /// Runs the floor sequence `warmup + n` times, resetting the clusters before each.
 pub async fn run(world: &World, warmup: usize, n: usize) -> FloorResult {
     let mut samples = Vec::new();
     let mut failures = Vec::new();
+    let sender = match Sender::start(world) {
+        Ok(s) => s,
+        Err(e) => {
+            return FloorResult {
+                wall: None,
+                requests_per_run: crate::api_counts::failover_minimum_total(),
+                failures: vec![format!("floor: {e}")],
+            };
+        }
+    };
     for i in 0..warmup + n {
         if let Err(e) = world.reset().await {
             failures.push(format!("floor {i}: cannot reset the clusters: {e}"));
             break;
         }
-        let t0 = Instant::now();
-        match once(world, i).await {
-            Ok(()) => {
-                let took = t0.elapsed();
+        match sender.once(i).await {
+            Ok(took) => {
                 if let Err(e) = world.check_failed_over().await {
                     failures.push(format!("floor {i}: the requests were sent but {e}"));
                 }
@@ -62,14 +178,14 @@ pub async fn run(world: &World, warmup: usize, n: usize) -> FloorResult {
 }
 
 /// One failover's minimum requests, in order.
-async fn once(world: &World, i: usize) -> Result<(), kube::Error> {
-    let mgmt = world.mgmt.client.clone();
+async fn once(clients: &Clients, i: usize) -> Result<(), kube::Error> {
+    let mgmt = clients.mgmt.clone();
     let alerts: Api<ReceivedAlert> = Api::namespaced(mgmt.clone(), LIFEBOAT_NS);
     let runs: Api<RecoveryRun> = Api::namespaced(mgmt, LIFEBOAT_NS);
     let pg: Api<DynamicObject> =
-        Api::namespaced_with(world.db.client.clone(), world::DB_NS, &world::pg_resource());
+        Api::namespaced_with(clients.db.clone(), world::DB_NS, &world::pg_resource());
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
-        Api::namespaced(world.proxy.client.clone(), world::PROXY_NS);
+        Api::namespaced(clients.proxy.clone(), world::PROXY_NS);
     let pp = PostParams::default();
     let merge = PatchParams::default();
     let name = format!("floor-{i}");

@@ -34,6 +34,7 @@ pub mod identity;
 pub mod kube_server;
 pub mod matching;
 pub mod observe;
+pub mod placement;
 pub mod real;
 pub mod report;
 pub mod runbook;

@@ -54,6 +54,11 @@ struct Args {
     /// Keep the working directory (kubeconfigs, controller log).
     #[arg(long)]
     keep_dir: bool,
+    /// Leave every process on every CPU. By default, on the simulator, the harness and the
+    /// simulated clusters run on one half of the CPUs and the controller (and the kubectl
+    /// runbook and the floor's client) on the other.
+    #[arg(long)]
+    share_cpus: bool,
 }
 
 fn main() -> ExitCode {
@@ -80,6 +85,22 @@ fn main() -> ExitCode {
     {
         opts.storm.alerts = n.max(1);
         opts.storm.plans = n.max(1);
+    }
+    // Before the runtime starts its threads, which inherit this thread's CPUs.
+    if !args.real && !args.share_cpus {
+        match lifeboat_bench::placement::Placement::split() {
+            Ok(Some(p)) => {
+                if let Err(e) = p.apply() {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+            Ok(None) => eprintln!("one CPU: every process shares it"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

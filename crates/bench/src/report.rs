@@ -33,13 +33,20 @@ pub struct Machine {
     pub cores: usize,
     pub cpu: String,
     pub kernel: String,
+    /// How the CPUs were split between the harness and the controller (none: shared).
+    pub placement: Option<crate::placement::Placement>,
 }
 
 impl Machine {
     pub fn detect() -> Machine {
-        let cores = std::thread::available_parallelism()
-            .map(usize::from)
-            .unwrap_or(1);
+        let placement = crate::placement::Placement::current().cloned();
+        // This process's own CPUs are only the harness's half when they were split.
+        let cores = match &placement {
+            Some(p) => p.harness.len() + p.controller.len(),
+            None => std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(1),
+        };
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
             .and_then(|t| {
@@ -52,7 +59,12 @@ impl Machine {
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_string())
             .unwrap_or_default();
-        Machine { cores, cpu, kernel }
+        Machine {
+            cores,
+            cpu,
+            kernel,
+            placement,
+        }
     }
 }
 
@@ -295,6 +307,14 @@ impl Report {
             "lifeboat-bench ({} mode) on {} core(s), {}, Linux {}; {:.0} s\ncontroller: {}",
             self.mode, m.cores, m.cpu, m.kernel, self.total_s, self.controller
         );
+        let _ = match &m.placement {
+            Some(p) => writeln!(
+                o,
+                "CPUs: harness and simulated clusters {:?}; controller, kubectl runbook and floor client {:?}",
+                p.harness, p.controller
+            ),
+            None => writeln!(o, "CPUs: shared by every process"),
+        };
         match &self.control_plane {
             Some(cp) => {
                 let _ = writeln!(

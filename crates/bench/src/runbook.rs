@@ -5,7 +5,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use serde::Serialize;
-use tokio::process::Command;
 
 use crate::api_counts::{self, PerRun};
 use crate::identity::Actor;
@@ -40,7 +39,7 @@ pub async fn run(world: &World, dir: &Path, warmup: usize, n: usize) -> RunbookR
         result.skipped = Some(format!("cannot write {}: {e}", script.display()));
         return result;
     }
-    let kubectl = Command::new("kubectl")
+    let kubectl = crate::placement::controller_command("kubectl")
         .args(["version", "--client"])
         .output()
         .await;
@@ -61,7 +60,7 @@ pub async fn run(world: &World, dir: &Path, warmup: usize, n: usize) -> RunbookR
             break;
         }
         let t0 = Instant::now();
-        let out = Command::new("bash")
+        let out = crate::placement::controller_command("bash")
             .arg(&script)
             .env("DB_KUBECONFIG", world.db.kubeconfig_of(Actor::Runbook))
             .env(
@@ -122,7 +121,7 @@ pub async fn kubectl_startup(n: usize) -> Option<Summary> {
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         let t0 = Instant::now();
-        let ok = Command::new("kubectl")
+        let ok = crate::placement::controller_command("kubectl")
             .args(["version", "--client"])
             .output()
             .await

@@ -151,7 +151,8 @@ pub struct Cluster {
     actors: BTreeMap<Actor, (PathBuf, String)>,
 }
 
-async fn client_from(name: &str, yaml: &str) -> Result<Client, WorldError> {
+/// A client for the kubeconfig `yaml` of cluster `name`.
+pub async fn client_from(name: &str, yaml: &str) -> Result<Client, WorldError> {
     let client_err = |message: String| WorldError::Client {
         name: name.to_string(),
         message,
@@ -240,6 +241,11 @@ impl Cluster {
         self.actors
             .get(&actor)
             .map_or(self.kubeconfig.as_path(), |(path, _)| path.as_path())
+    }
+
+    /// The admin kubeconfig (the harness's, [`Cluster::client`]'s) as text.
+    pub fn admin_kubeconfig_yaml(&self) -> &str {
+        &self.kubeconfig_yaml
     }
 
     /// [`Cluster::kubeconfig_of`] as text.

@@ -249,7 +249,6 @@ pub async fn expire_processed(ctx: Arc<Context>, work: tokio_util::sync::Cancell
 }
 
 /// Reconciles one alert.
-#[tracing::instrument(skip_all, fields(alert = %alert.name_any(), namespace = alert.namespace().unwrap_or_default()))]
 pub async fn reconcile(alert: Arc<ReceivedAlert>, ctx: Arc<Context>) -> Result<Action, AlertError> {
     if alert.status.as_ref().is_some_and(|s| s.processed) {
         // Only deleted once its retention has passed ([`expire_processed`]).

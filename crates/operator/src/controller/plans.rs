@@ -53,7 +53,6 @@ impl PlanError {
 }
 
 /// Reconciles one plan: validation status, then history limits.
-#[tracing::instrument(skip_all, fields(plan = %plan.name_any(), namespace = plan.namespace().unwrap_or_default()))]
 pub async fn reconcile(plan: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Action, PlanError> {
     let (Some(name), Some(namespace)) = (plan.metadata.name.clone(), plan.namespace()) else {
         return Err(PlanError::MissingMetadata);

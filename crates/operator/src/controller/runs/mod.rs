@@ -89,7 +89,6 @@ impl RunError {
 }
 
 /// Reconciles one run: executes its remaining steps, or does nothing if it has finished.
-#[tracing::instrument(skip_all, fields(run = %run.name_any(), namespace = run.namespace().unwrap_or_default()))]
 pub async fn reconcile(run: Arc<RecoveryRun>, ctx: Arc<Context>) -> Result<Action, RunError> {
     if is_done(&run) {
         return Ok(Action::await_change());

@@ -17,9 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 # The controller measured is the binary the image ships: the static musl build
-# (scripts/build-image.sh builds the same one). Its allocator, musl's, is part of what the
-# memory rows measure; BENCHMARKS.md compares it with a glibc build of the same commit
-# (--lifeboat target/release/lifeboat).
+# (scripts/build-image.sh builds the same one). Its allocator, mimalloc, is part of what
+# the memory rows measure; BENCHMARKS.md compares it with musl's and glibc's.
 musl=x86_64-unknown-linux-musl
 quick=0
 real=0

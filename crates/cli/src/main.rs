@@ -13,7 +13,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// The allocator, when built with `--features mimalloc` (BENCHMARKS.md compares the two).
+/// The allocator (the `mimalloc` feature, on by default; BENCHMARKS.md compares it with
+/// musl's and glibc's).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

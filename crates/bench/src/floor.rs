@@ -52,7 +52,7 @@ enum Sender {
 type Reply = tokio::sync::oneshot::Sender<Result<Duration, String>>;
 
 impl Sender {
-    fn start(world: &World) -> Result<Sender, String> {
+    async fn start(world: &World) -> Result<Sender, String> {
         let Some(placement) = crate::placement::Placement::current() else {
             return Ok(Sender::Here(Box::new(Clients {
                 mgmt: world.mgmt.client.clone(),
@@ -66,7 +66,7 @@ impl Sender {
             .map(|c| (c.name().to_string(), c.admin_kubeconfig_yaml().to_string()))
             .collect();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Reply)>(1);
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
         std::thread::Builder::new()
             .name("floor-client".into())
             .spawn(move || {
@@ -113,7 +113,7 @@ impl Sender {
             })
             .map_err(|e| format!("cannot start the floor's thread: {e}"))?;
         ready_rx
-            .recv()
+            .await
             .map_err(|_| "the floor's thread stopped".to_string())??;
         Ok(Sender::Pinned(tx))
     }
@@ -143,7 +143,7 @@ impl Sender {
 pub async fn run(world: &World, warmup: usize, n: usize) -> FloorResult {
     let mut samples = Vec::new();
     let mut failures = Vec::new();
-    let sender = match Sender::start(world) {
+    let sender = match Sender::start(world).await {
         Ok(s) => s,
         Err(e) => {
             return FloorResult {

@@ -55,6 +55,16 @@ impl Placement {
     /// Puts the calling thread (and the threads it starts later) on the harness's CPUs,
     /// and makes this the placement of the run.
     pub fn apply(self) -> Result<(), String> {
+        let taskset = std::process::Command::new("taskset")
+            .arg("--version")
+            .output();
+        if !taskset.as_ref().is_ok_and(|o| o.status.success()) {
+            return Err(
+                "taskset (util-linux) is needed to start the controller on its own CPUs; \
+                 install it or pass --share-cpus"
+                    .to_string(),
+            );
+        }
         sched_setaffinity(Pid::from_raw(0), &cpu_set(&self.harness)?)
             .map_err(|e| format!("cannot set this process's CPUs: {e}"))?;
         PLACEMENT

@@ -40,14 +40,22 @@ const BATCH: usize = 256;
 
 type Key = (String, String);
 
+/// The reports not yet written, and when each plan is due, under one lock: a report made
+/// while a write is under way is either taken by that write or queued again.
+#[derive(Default)]
+struct Queue {
+    /// The newest status patch of each plan, by (namespace, plan).
+    pending: HashMap<Key, Value>,
+    /// When each pending plan is due, oldest first: one writer task goes through them
+    /// (a task per plan would hold thousands at once while a storm defers them).
+    due: VecDeque<(Instant, Key)>,
+}
+
 /// Pending last-run patches by (namespace, plan).
 #[derive(Clone)]
 pub struct LastRuns {
     client: Client,
-    pending: Arc<Mutex<HashMap<Key, Value>>>,
-    /// When each pending plan is due, oldest first: one writer task goes through them
-    /// (a task per plan would hold thousands at once while a storm defers them).
-    due: Arc<Mutex<VecDeque<(Instant, Key)>>>,
+    queue: Arc<Mutex<Queue>>,
     reported: Arc<Notify>,
     writer_started: Arc<AtomicBool>,
     alerts: Arc<AlertsInHand>,
@@ -93,8 +101,7 @@ impl LastRuns {
     pub fn new(client: Client) -> Self {
         LastRuns {
             client,
-            pending: Arc::default(),
-            due: Arc::default(),
+            queue: Arc::default(),
             reported: Arc::default(),
             writer_started: Arc::default(),
             alerts: Arc::default(),
@@ -111,17 +118,15 @@ impl LastRuns {
     /// together with any later report.
     pub fn report(&self, namespace: &str, plan: &str, status: Value) {
         let key = (namespace.to_string(), plan.to_string());
-        let first = self
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key.clone(), status)
-            .is_none();
+        let first = {
+            let mut queue = self.lock();
+            let first = queue.pending.insert(key.clone(), status).is_none();
+            if first {
+                queue.due.push_back((Instant::now() + INTERVAL, key));
+            }
+            first
+        };
         if first {
-            self.due
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push_back((Instant::now() + INTERVAL, key));
             if !self.writer_started.swap(true, Ordering::SeqCst) {
                 tokio::spawn(self.clone().write_when_due());
             }
@@ -133,12 +138,7 @@ impl LastRuns {
     /// waited [`MAX_DEFER`] since it was reported), [`WRITERS`] at a time.
     async fn write_when_due(self) {
         loop {
-            let next = self
-                .due
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .front()
-                .map(|(at, _)| *at);
+            let next = self.lock().due.front().map(|(at, _)| *at);
             let Some(at) = next else {
                 // `notify_one` keeps its permit for a report made before this wait.
                 self.reported.notified().await;
@@ -149,7 +149,7 @@ impl LastRuns {
             self.alerts.none_until(at + MAX_DEFER - INTERVAL).await;
             let now = Instant::now();
             let keys: Vec<Key> = {
-                let mut due = self.due.lock().unwrap_or_else(PoisonError::into_inner);
+                let due = &mut self.lock().due;
                 let mut keys = Vec::new();
                 while keys.len() < BATCH
                     && let Some((at, _)) = due.front()
@@ -171,25 +171,18 @@ impl LastRuns {
 
     /// Writes every pending report now (when the controllers stop).
     pub async fn flush(&self) {
-        let keys: Vec<Key> = self
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .cloned()
-            .collect();
+        let keys: Vec<Key> = self.lock().pending.keys().cloned().collect();
         for key in keys {
             self.write(&key).await;
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     async fn write(&self, key: &Key) {
-        let Some(status) = self
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key)
-        else {
+        let Some(status) = self.lock().pending.remove(key) else {
             return;
         };
         let (namespace, plan) = key;

@@ -183,6 +183,16 @@ pub fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, SimError> {
     Ok(v)
 }
 
+/// A stored object as served under the version of `res` (stored objects keep the version
+/// they were written in); copied only when that differs.
+fn served_as(mut obj: Arc<Value>, res: &ResourceInfo) -> Arc<Value> {
+    let api_version = res.api_version();
+    if obj["apiVersion"] != api_version.as_str() {
+        Arc::make_mut(&mut obj)["apiVersion"] = Value::String(api_version);
+    }
+    obj
+}
+
 /// Check and fill `apiVersion`/`kind`.
 fn type_meta(res: &ResourceInfo, obj: &mut Value) -> Result<(), SimError> {
     let want_av = res.api_version();
@@ -383,13 +393,7 @@ impl State {
 
     /// GET one object.
     pub fn get(&self, req: &ApiRequest) -> Result<Arc<Value>, SimError> {
-        let res = &req.res;
-        let mut obj = self.stored(req)?;
-        let api_version = res.api_version();
-        if obj["apiVersion"] != api_version.as_str() {
-            Arc::make_mut(&mut obj)["apiVersion"] = Value::String(api_version);
-        }
-        Ok(obj)
+        Ok(served_as(self.stored(req)?, &req.res))
     }
 
     /// LIST objects (selectors, paging).
@@ -633,11 +637,7 @@ impl State {
                 ),
             ));
         }
-        let mut current = current;
-        let api_version = res.api_version();
-        if current["apiVersion"] != api_version.as_str() {
-            Arc::make_mut(&mut current)["apiVersion"] = Value::String(api_version);
-        }
+        let current = served_as(current, res);
         let patched =
             patch::apply_patch(kind, &current, &req.body, &res.merge_keys()).map_err(|e| {
                 let reason = match e.http_code() {
